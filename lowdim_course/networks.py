@@ -1,0 +1,205 @@
+"""Deep linear networks: the original (full width) and the compressed (width r_hat) one.
+
+A network is a list of layers ``W_1, ..., W_L`` (input side first) whose end-to-end map is
+``W_{L:1} = W_L ... W_1``. Gradients are written by hand (Kwon et al. 2024, Sec. 2): for a loss
+``l(W_{L:1})`` with gradient ``G = grad l``,
+
+    ``grad_{W_l} = (W_L ... W_{l+1})^T  G  (W_{l-1} ... W_1)^T``,
+
+computed in one backward sweep over the prefix products, so a step costs O(L) matrix products
+and no autograd graph. ``tests/test_networks.py`` checks it against autograd.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+from .random_matrices import gaussian, make_generator, random_orthogonal
+from .validation import (
+    check_choice,
+    check_int,
+    check_matrix,
+    check_positive,
+    resolve_device,
+    resolve_dtype,
+)
+
+INITS = ("orthogonal", "gaussian")
+
+
+class DeepLinearNetwork:
+    """Layers ``W_1 .. W_L`` with ``W_l`` of shape ``(widths[l], widths[l-1])``."""
+
+    def __init__(self, layers, kind: str = "custom"):
+        # Row-major layers: LAPACK hands back column-major factors, and mixing layouts slows
+        # every product and update of a step.
+        layers = [torch.as_tensor(w).contiguous() for w in layers]
+        if len(layers) < 2:
+            raise ValueError(f"depth must be >= 2 layers, got {len(layers)}")
+        for lower, upper in itertools.pairwise(layers):
+            if lower.ndim != 2 or upper.ndim != 2 or upper.shape[1] != lower.shape[0]:
+                raise ValueError(
+                    "layers do not chain: each W_{l+1} must have as many columns as W_l has rows"
+                )
+        self.layers = layers
+        self.kind = kind
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers)
+
+    @property
+    def widths(self) -> list[int]:
+        """``[d_in, width_1, ..., d_out]``."""
+        return [self.layers[0].shape[1]] + [w.shape[0] for w in self.layers]
+
+    @property
+    def num_params(self) -> int:
+        return sum(w.numel() for w in self.layers)
+
+    @property
+    def device(self) -> torch.device:
+        return self.layers[0].device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.layers[0].dtype
+
+    def prefix_products(self, out: dict | None = None) -> list[torch.Tensor]:
+        """``[W_1, W_2 W_1, ..., W_L ... W_1]``; the last one is the end-to-end matrix.
+
+        ``out`` (from ``workspace()``) receives the L-1 products instead of new tensors.
+        """
+        products = [self.layers[0]]
+        for index, layer in enumerate(self.layers[1:]):
+            target = None if out is None else out["prefix"][index]
+            products.append(torch.mm(layer, products[-1], out=target))
+        return products
+
+    def end_to_end(self) -> torch.Tensor:
+        """``W_{L:1} = W_L ... W_1``."""
+        return self.prefix_products()[-1]
+
+    def layer_gradients(
+        self, prefix_products, end_to_end_gradient, out: dict | None = None
+    ) -> list[torch.Tensor]:
+        """Gradients of every layer given ``G``, the loss gradient at the end-to-end matrix.
+
+        Backward sweep: ``B_L = G``, ``grad_l = B_l (W_{l-1:1})^T``, ``B_{l-1} = W_l^T B_l``,
+        and ``grad_1 = B_1``.
+        """
+        gradients = [None] * self.depth
+        back = end_to_end_gradient
+        for index in range(self.depth - 1, 0, -1):
+            grad_out = None if out is None else out["gradient"][index]
+            back_out = None if out is None else out["back"][index - 1]
+            gradients[index] = torch.mm(back, prefix_products[index - 1].T, out=grad_out)
+            back = torch.mm(self.layers[index].T, back, out=back_out)
+        gradients[0] = back
+        return gradients
+
+    def workspace(self) -> dict:
+        """Preallocated outputs for ``prefix_products`` and ``layer_gradients``.
+
+        A training step writes into the same buffers every time: at d = 100 allocating the
+        output of each product costs about as much as a third of the product itself.
+        """
+        d_in = self.widths[0]
+
+        def empty(rows, cols):
+            return torch.empty(rows, cols, device=self.device, dtype=self.dtype)
+
+        return {
+            "prefix": [empty(w.shape[0], d_in) for w in self.layers[1:]],
+            "gradient": [None] + [empty(*w.shape) for w in self.layers[1:]],
+            "back": [empty(w.shape[1], d_in) for w in self.layers[1:]],
+        }
+
+    def clone(self) -> DeepLinearNetwork:
+        return DeepLinearNetwork([w.clone() for w in self.layers], self.kind)
+
+    def to(self, device=None, dtype=None) -> DeepLinearNetwork:
+        return DeepLinearNetwork([w.to(device=device, dtype=dtype) for w in self.layers], self.kind)
+
+    def __repr__(self) -> str:
+        shapes = " -> ".join(str(w) for w in self.widths)
+        return (
+            f"DeepLinearNetwork({self.kind}, depth={self.depth}, widths {shapes}, "
+            f"{self.num_params:,} parameters)"
+        )
+
+
+def original_param_count(d: int, depth: int) -> int:
+    """``L d^2``: every layer of the original network is d x d."""
+    return depth * d * d
+
+
+def compressed_param_count(d: int, r_hat: int, depth: int) -> int:
+    """``2 d r_hat + (L - 2) r_hat^2``: two d x r_hat end layers, L-2 r_hat x r_hat middles."""
+    return 2 * d * r_hat + (depth - 2) * r_hat * r_hat
+
+
+def original_network(
+    d: int,
+    depth: int = 3,
+    eps: float = 1e-2,
+    *,
+    init: str = "orthogonal",
+    seed: int = 0,
+    device="cpu",
+    dtype=None,
+) -> DeepLinearNetwork:
+    """The original DLN: L layers of size d x d, ``W_l(0) = eps O_l`` with O_l Haar orthogonal.
+
+    ``init='gaussian'`` draws N(0, 1/d) entries instead, scaled by eps, so each layer has the
+    same expected Frobenius norm ``eps sqrt(d)`` as the orthogonal one.
+    """
+    d = check_int("d", d, low=1)
+    depth = check_int("depth", depth, low=2)
+    eps = check_positive("eps", eps)
+    check_choice("init", init, INITS)
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    generator = make_generator(seed)
+    if init == "orthogonal":
+        layers = [eps * random_orthogonal(d, generator) for _ in range(depth)]
+    else:
+        layers = [eps * gaussian(d, d, generator) / d**0.5 for _ in range(depth)]
+    return DeepLinearNetwork([w.to(device=device, dtype=dtype) for w in layers], "original")
+
+
+def spectral_init(surrogate, r_hat: int, depth: int = 3, eps: float = 1e-2):
+    """Layers of the compressed network from the top-r_hat singular vectors of ``surrogate``.
+
+    With ``surrogate = U S V^T`` (Kwon et al. 2024, Sec. 3.2):
+    ``W_1 = eps V_hat^T`` (r_hat x d), ``W_l = eps I_{r_hat}`` for 1 < l < L,
+    ``W_L = eps U_hat`` (d x r_hat), where U_hat, V_hat are the first r_hat columns of U, V.
+    Works for any depth L >= 2 (for L = 2 there is no middle layer).
+    """
+    surrogate = check_matrix("surrogate", surrogate)
+    if not surrogate.is_floating_point():
+        surrogate = surrogate.to(torch.float64)
+    d_out, d_in = surrogate.shape
+    r_hat = check_int("r_hat", r_hat, low=1, high=min(d_out, d_in))
+    depth = check_int("depth", depth, low=2)
+    eps = check_positive("eps", eps)
+    u, _, vh = torch.linalg.svd(surrogate, full_matrices=False)
+    identity = torch.eye(r_hat, dtype=surrogate.dtype, device=surrogate.device)
+    middle = [eps * identity.clone() for _ in range(depth - 2)]
+    return [eps * vh[:r_hat, :].contiguous(), *middle, eps * u[:, :r_hat].contiguous()]
+
+
+def compressed_network(
+    surrogate, r_hat: int, depth: int = 3, eps: float = 1e-2, *, rank: int | None = None
+) -> DeepLinearNetwork:
+    """The compressed DLN (C-DLN) of width r_hat with spectral initialization.
+
+    ``rank`` (the target rank r, when known) makes ``r_hat < r`` an error: a network narrower
+    than the target's rank cannot fit it. The layers live on the surrogate's device and dtype.
+    """
+    r_hat = check_int("r_hat", r_hat, low=1)
+    if rank is not None and r_hat < rank:
+        raise ValueError(f"r_hat must be >= r={rank} (the target's rank), got {r_hat}")
+    return DeepLinearNetwork(spectral_init(surrogate, r_hat, depth, eps), "compressed")

@@ -1,0 +1,299 @@
+"""Low-rank matrix recovery problems: factorization, completion and sensing.
+
+Each problem holds a rank-r target ``M*`` (d x d) and the observations of it, and gives
+
+* ``loss_grad_error(W)``: the training loss at the end-to-end matrix ``W`` (a float), its
+  gradient with respect to ``W`` (a tensor) and the recovery error (a float), computed together
+  because they share the residual and because each extra tensor op costs microseconds per step;
+* ``surrogate()``: the matrix whose top singular vectors start the compressed network
+  (Kwon et al. 2024, Sec. 3.2 "spectral initialization");
+* ``recovery_error(W) = ||W - M*||_F / ||M*||_F``, the one error every task reports.
+
+The losses are those of the paper's code, so its learning rates carry over
+(``../shared/spec/ALGORITHMS.md`` Sec. 1):
+
+=========== ============================================== ================================
+task        training loss                                  surrogate
+=========== ============================================== ================================
+``mf``      ``1/2 mean((W - M*)^2)`` over the d^2 entries   ``M*``
+``mc``      ``1/2 sum_Omega (W - M*)^2 / |Omega|``         ``P_Omega(M*) / p``
+``ms``      ``1/2 sum_i (<A_i, W> - y_i)^2``               ``(1/m) sum_i y_i A_i``
+=========== ============================================== ================================
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .random_matrices import gaussian, make_generator, random_orthogonal
+from .validation import (
+    check_choice,
+    check_float,
+    check_int,
+    check_matrix,
+    resolve_device,
+    resolve_dtype,
+)
+
+TASKS = ("mf", "mc", "ms")
+TASK_NAMES = {"mf": "matrix factorization", "mc": "matrix completion", "ms": "matrix sensing"}
+
+
+# --------------------------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------------------------
+
+
+def spread_spectrum_indices(d: int, r: int) -> list[int]:
+    """Indices ``floor(i d / (2r))``, i = 0..r-1: r indices spread over the top half of d."""
+    return [(i * d) // (2 * r) for i in range(r)]
+
+
+def spread_spectrum_target(d: int, r: int, seed: int = 0) -> torch.Tensor:
+    """The spec's rank-r target: SVD of a d x d N(0,1) matrix, keep triplets at spread indices.
+
+    With ``G = U diag(s) V^T`` and ``idx = floor(i d / 2r)`` for i < r, the target is
+    ``M* = U[:, idx] diag(s[idx]) V[:, idx]^T``: its singular values are spread over the top half
+    of the Gaussian spectrum rather than being the r largest (as in Kwon et al.'s code).
+    """
+    d = check_int("d", d, low=2)
+    r = check_int("r", r, low=1, high=d // 2)
+    u, s, vh = torch.linalg.svd(gaussian(d, d, make_generator(seed)))
+    idx = torch.tensor(spread_spectrum_indices(d, r))
+    return (u[:, idx] * s[idx]) @ vh[idx, :]
+
+
+def target_from_singular_values(d: int, singular_values, seed: int = 0) -> torch.Tensor:
+    """``M* = U diag(s) V^T`` with random orthonormal U, V (d x r) and the given s (all > 0)."""
+    d = check_int("d", d, low=2)
+    s = torch.as_tensor(singular_values, dtype=torch.float64).flatten()
+    if s.numel() < 1 or s.numel() > d:
+        raise ValueError(f"singular_values must hold between 1 and d={d} values, got {s.numel()}")
+    if not torch.isfinite(s).all() or (s <= 0).any():
+        raise ValueError("singular_values must be finite and > 0")
+    generator = make_generator(seed)
+    u = random_orthogonal(d, generator)[:, : s.numel()]
+    v = random_orthogonal(d, generator)[:, : s.numel()]
+    return (u * s) @ v.T
+
+
+def numerical_rank(matrix: torch.Tensor, rtol: float | None = None) -> int:
+    """Number of singular values above ``rtol * s_max`` (default: d * machine epsilon)."""
+    s = torch.linalg.svdvals(matrix)
+    if rtol is None:
+        rtol = max(matrix.shape) * torch.finfo(matrix.dtype).eps
+    return int((s > rtol * s[0]).sum()) if s[0] > 0 else 0
+
+
+def _resolve_target(d, r, seed, target, singular_values) -> torch.Tensor:
+    if target is not None and singular_values is not None:
+        raise ValueError("give at most one of target and singular_values")
+    if target is not None:
+        target = check_matrix("target", target).to(torch.float64)
+        if target.shape[0] != target.shape[1]:
+            raise ValueError(f"target must be square (d x d), got shape {tuple(target.shape)}")
+        if d is not None and target.shape[0] != d:
+            raise ValueError(f"target must have shape ({d}, {d}), got {tuple(target.shape)}")
+        if torch.linalg.matrix_norm(target) == 0:
+            raise ValueError("target must not be the zero matrix")
+        return target
+    if singular_values is not None:
+        return target_from_singular_values(d, singular_values, seed)
+    return spread_spectrum_target(d, r, seed)
+
+
+# --------------------------------------------------------------------------------------------
+# Problems
+# --------------------------------------------------------------------------------------------
+
+
+class RecoveryProblem:
+    """Common part of the three tasks: the target, its norm, the recovery error, devices."""
+
+    task: str = ""
+
+    def __init__(self, target: torch.Tensor, device, dtype):
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.target = target.to(device=self.device, dtype=self.dtype)
+        self.d = target.shape[0]
+        self.rank = numerical_rank(target)
+        self._target_norm = torch.linalg.matrix_norm(self.target)
+        self._target_norm_value = self._target_norm.item()
+
+    @property
+    def name(self) -> str:
+        return TASK_NAMES[self.task]
+
+    def recovery_error(self, end_to_end: torch.Tensor) -> torch.Tensor:
+        """``||W - M*||_F / ||M*||_F``."""
+        return torch.linalg.matrix_norm(end_to_end - self.target) / self._target_norm
+
+    def loss(self, end_to_end: torch.Tensor) -> float:
+        """The training loss alone."""
+        return self.loss_grad_error(end_to_end)[0]
+
+    def loss_grad_error(self, end_to_end: torch.Tensor):
+        raise NotImplementedError
+
+    def surrogate(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def settings(self) -> dict:
+        return {"task": self.task, "d": self.d, "r": self.rank}
+
+
+class MatrixFactorization(RecoveryProblem):
+    """Fit every entry of M*: loss ``1/2 mean((W - M*)^2)``, gradient ``(W - M*) / d^2``."""
+
+    task = "mf"
+
+    def loss_grad_error(self, end_to_end):
+        residual = end_to_end - self.target
+        flat = residual.view(-1)
+        squared_norm = torch.dot(flat, flat).item()
+        n_entries = residual.numel()
+        loss = 0.5 * squared_norm / n_entries
+        error = math.sqrt(squared_norm) / self._target_norm_value
+        return loss, residual.mul_(1.0 / n_entries), error
+
+    def surrogate(self):
+        return self.target
+
+
+class MatrixCompletion(RecoveryProblem):
+    """Observe exactly ``floor(p d^2)`` entries chosen uniformly at random (the mask Omega).
+
+    Loss ``1/2 sum_Omega (W - M*)^2 / |Omega|``, gradient ``P_Omega(W - M*) / |Omega|``.
+    The surrogate ``P_Omega(M*) / p`` has expectation M* (each entry is seen with chance p).
+    """
+
+    task = "mc"
+
+    def __init__(self, target, p, generator, device, dtype):
+        super().__init__(target, device, dtype)
+        self.p = p
+        n_entries = self.d * self.d
+        n_observed = math.floor(p * n_entries)
+        if n_observed < 1:
+            raise ValueError(
+                f"p={p:g} observes no entry of a {self.d} x {self.d} matrix: p must be >= 1/d^2"
+            )
+        chosen = torch.randperm(n_entries, generator=generator)[:n_observed]
+        mask = torch.zeros(n_entries, dtype=torch.bool)
+        mask[chosen] = True
+        self.mask = mask.reshape(self.d, self.d).to(self.device)
+        self.n_observed = n_observed
+        self._mask_float = self.mask.to(self.dtype)
+        unobserved = self.target * (1 - self._mask_float)
+        self._unobserved_target_norm = torch.linalg.matrix_norm(unobserved)
+
+    def loss_grad_error(self, end_to_end):
+        residual = (end_to_end - self.target).view(-1)
+        observed_residual = residual * self._mask_float.view(-1)
+        squares = torch.stack(
+            [torch.dot(observed_residual, observed_residual), torch.dot(residual, residual)]
+        ).tolist()
+        loss = 0.5 * squares[0] / self.n_observed
+        error = math.sqrt(squares[1]) / self._target_norm_value
+        gradient = observed_residual.mul_(1.0 / self.n_observed).view(self.d, self.d)
+        return loss, gradient, error
+
+    def surrogate(self):
+        return self.target * self._mask_float / self.p
+
+    def unobserved_error(self, end_to_end: torch.Tensor) -> torch.Tensor:
+        """Recovery error on the entries the loss never sees (nan when every entry is seen)."""
+        residual = (end_to_end - self.target) * (1 - self._mask_float)
+        return torch.linalg.matrix_norm(residual) / self._unobserved_target_norm
+
+    def settings(self):
+        return {**super().settings(), "p": self.p, "observed": self.n_observed}
+
+
+class MatrixSensing(RecoveryProblem):
+    """Gaussian linear measurements ``y_i = <A_i, M*>``, i = 1..m, entries of A_i ~ N(0,1)/m.
+
+    The m matrices are stored as one ``m x d^2`` operator ``A`` (row i = vec(A_i)), so a step
+    costs two matrix-vector products: residual ``A vec(W) - y`` and gradient
+    ``A^T (A vec(W) - y)``. Loss ``1/2 ||A vec(W) - y||^2``; surrogate ``A^T y / m``.
+    """
+
+    task = "ms"
+
+    def __init__(self, target, m, generator, device, dtype):
+        super().__init__(target, device, dtype)
+        self.m = m
+        n_numbers = m * self.d * self.d
+        try:
+            operator = torch.randn(m, self.d * self.d, generator=generator, dtype=torch.float64)
+            operator /= m
+            self.operator = operator.to(device=self.device, dtype=self.dtype)
+        except (RuntimeError, MemoryError) as exc:
+            gigabytes = n_numbers * 8 / 1e9
+            raise ValueError(
+                f"the sensing operator needs m*d^2 = {n_numbers:,} numbers ({gigabytes:.2f} GB in "
+                f"float64), which does not fit here: lower m or d ({exc.__class__.__name__})"
+            ) from None
+        del operator
+        self.measurements = self.operator @ self.target.reshape(-1)
+
+    @property
+    def operator_bytes(self) -> int:
+        """Memory of the stored operator, the main cost of sensing."""
+        return self.operator.numel() * self.operator.element_size()
+
+    def loss_grad_error(self, end_to_end):
+        residual = torch.mv(self.operator, end_to_end.reshape(-1)) - self.measurements
+        loss = 0.5 * torch.dot(residual, residual).item()
+        gradient = torch.mv(self.operator.T, residual).reshape(self.d, self.d)
+        return loss, gradient, self.recovery_error(end_to_end).item()
+
+    def surrogate(self):
+        return torch.mv(self.operator.T, self.measurements).reshape(self.d, self.d) / self.m
+
+    def settings(self):
+        return {**super().settings(), "m": self.m}
+
+
+def make_problem(
+    task: str = "mf",
+    d: int | None = None,
+    r: int = 10,
+    *,
+    p: float = 0.3,
+    m: int = 2000,
+    seed: int = 0,
+    target=None,
+    singular_values=None,
+    device="cpu",
+    dtype=None,
+) -> RecoveryProblem:
+    """Build a factorization (``'mf'``), completion (``'mc'``) or sensing (``'ms'``) problem.
+
+    The target is the spread-spectrum rank-r matrix drawn from ``seed`` unless ``target`` (a d x d
+    matrix) or ``singular_values`` (with random singular vectors) is given. Completion observes
+    ``floor(p d^2)`` entries; sensing takes ``m`` Gaussian measurements. ``d`` defaults to 100,
+    or to the size of a given target. Observations are drawn
+    after the target from the same seeded generator.
+    """
+    check_choice("task", task, TASKS)
+    seed = check_int("seed", seed, low=0)
+    if target is None:
+        d = check_int("d", 100 if d is None else d, low=2)
+    if target is None and singular_values is None:
+        check_int("r", r, low=1, high=d // 2)
+    resolve_dtype(dtype, resolve_device(device))
+    if task == "mc":
+        p = check_float("p", p, low=0.0, high=1.0, low_open=True)
+    if task == "ms":
+        m = check_int("m", m, low=1)
+    target_matrix = _resolve_target(d, r, seed, target, singular_values)
+    observation_generator = make_generator(seed + 1)
+    if task == "mf":
+        return MatrixFactorization(target_matrix, device, dtype)
+    if task == "mc":
+        return MatrixCompletion(target_matrix, p, observation_generator, device, dtype)
+    return MatrixSensing(target_matrix, m, observation_generator, device, dtype)

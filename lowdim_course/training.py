@@ -1,0 +1,282 @@
+"""Full-batch training of a deep linear network on a recovery problem.
+
+Plain gradient descent, as in Kwon et al. (2024, Sec. 3.2), with the *discrepant learning rate*:
+the first and last layers step with ``alpha * lr``, the middle layers with ``lr``:
+
+    ``W_l <- W_l - lr_l (grad_{W_l} l + lambda W_l)``,  ``lr_1 = lr_L = alpha lr``, else ``lr``.
+
+Adam is available as an option. The loop stops early when the training loss falls below
+``tol`` or the recovery error below ``stop_error``, and raises ``DivergenceError`` (with the step
+and a hint to lower the learning rate) as soon as the loss is not finite or has exploded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+
+import torch
+from tqdm.auto import tqdm
+
+from .history import History
+from .networks import DeepLinearNetwork
+from .problems import MatrixCompletion, RecoveryProblem
+from .validation import check_choice, check_float, check_int, check_positive
+
+OPTIMIZERS = ("gd", "adam")
+
+
+class DivergenceError(ValueError):
+    """Training blew up: the learning rate is too large for this problem and network."""
+
+
+def layer_learning_rates(depth: int, lr: float, alpha: float = 1.0) -> list[float]:
+    """``[alpha lr, lr, ..., lr, alpha lr]``: the discrepant learning rate (Kwon et al. 3.2)."""
+    depth = check_int("depth", depth, low=2)
+    lr = check_positive("lr", lr)
+    alpha = check_positive("alpha", alpha)
+    rates = [lr] * depth
+    rates[0] = rates[-1] = alpha * lr
+    return rates
+
+
+def train(
+    problem: RecoveryProblem,
+    network: DeepLinearNetwork,
+    *,
+    lr: float,
+    steps: int = 5000,
+    alpha: float = 1.0,
+    optimizer: str = "gd",
+    weight_decay: float = 0.0,
+    tol: float = 0.0,
+    stop_error: float | None = None,
+    time_limit: float | None = None,
+    log_every: int = 100,
+    record_layer_singular_values: bool = False,
+    record_layers: bool = False,
+    divergence_factor: float = 1e8,
+    threads: int | None = None,
+    progress: bool = False,
+    description: str | None = None,
+) -> History:
+    """Train ``network`` in place on ``problem`` and return its ``History``.
+
+    Parameters
+    ----------
+    lr, alpha: step size of the middle layers and the factor for the first and last layers.
+    steps: the most gradient updates to take.
+    optimizer: ``'gd'`` (full-batch gradient descent, the paper's) or ``'adam'``.
+    weight_decay: ``lambda`` in the update above (0 by default).
+    tol: stop once the training loss is below ``tol`` (0 never stops early).
+    stop_error: stop once the recovery error is below this value (None: never).
+    time_limit: stop after this many compute seconds (None: no limit).
+    log_every: snapshot (singular values, on request layers) every this many steps.
+    divergence_factor: the loss counts as exploded above this multiple of its initial value.
+    threads: CPU threads for the run (None: one thread when every product is small, where
+        thread start-up costs more than it saves; otherwise torch's setting). Restored after.
+    progress: show a progress bar (tqdm, notebook-aware). Ctrl-C / "interrupt kernel" stops the
+        run and returns the history so far, with ``stopped_reason == 'interrupted'``.
+    """
+    if not isinstance(problem, RecoveryProblem):
+        raise ValueError(f"problem must be a RecoveryProblem (see make_problem), got {problem!r}")
+    if not isinstance(network, DeepLinearNetwork):
+        raise ValueError(f"network must be a DeepLinearNetwork, got {network!r}")
+    _check_compatible(problem, network)
+    rates = layer_learning_rates(network.depth, lr, alpha)
+    steps = check_int("steps", steps, low=0)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    weight_decay = check_float("weight_decay", weight_decay, low=0.0)
+    tol = check_float("tol", tol, low=0.0)
+    if stop_error is not None:
+        stop_error = check_positive("stop_error", stop_error)
+    if time_limit is not None:
+        time_limit = check_positive("time_limit", time_limit)
+    log_every = check_int("log_every", log_every, low=1)
+    divergence_factor = check_float("divergence_factor", divergence_factor, low=1.0, low_open=True)
+
+    history = History(
+        stopped_reason="steps",
+        settings={
+            **problem.settings(),
+            "network": network.kind,
+            "depth": network.depth,
+            "widths": network.widths,
+            "lr": lr,
+            "alpha": alpha,
+            "optimizer": optimizer,
+            "weight_decay": weight_decay,
+            "device": str(problem.device),
+            "dtype": str(problem.dtype).removeprefix("torch."),
+        },
+        num_params=network.num_params,
+    )
+    if threads is not None:
+        threads = check_int("threads", threads, low=1)
+    elif problem.device.type == "cpu" and _is_small(network):
+        threads = 1
+    stopping = {"steps": steps, "tol": tol, "stop_error": stop_error, "time_limit": time_limit}
+    logging = {
+        "log_every": log_every,
+        "layer_singular_values": record_layer_singular_values,
+        "layers": record_layers,
+    }
+    bar = tqdm(total=steps, desc=description or network.kind, disable=not progress, leave=False)
+    try:
+        with _cpu_threads(threads):
+            _run(
+                problem,
+                network,
+                history,
+                rates,
+                optimizer,
+                weight_decay,
+                stopping,
+                logging,
+                divergence_factor,
+                bar,
+            )
+    except KeyboardInterrupt:
+        history.stopped_reason = "interrupted"
+    finally:
+        bar.close()
+        for layer in network.layers:
+            layer.grad = None
+    return history
+
+
+def _run(
+    problem,
+    network,
+    history,
+    rates,
+    optimizer,
+    weight_decay,
+    stopping,
+    logging,
+    divergence_factor,
+    bar,
+):
+    """The loop itself; the clock runs only around the arithmetic, not around logging."""
+    adam = _make_adam(network, rates, weight_decay) if optimizer == "adam" else None
+    workspace = network.workspace()
+    compute_seconds = 0.0
+    initial_loss = None
+    for step in range(stopping["steps"] + 1):
+        started = time.perf_counter()
+        prefix = network.prefix_products(out=workspace)
+        loss_value, gradient, error_value = problem.loss_grad_error(prefix[-1])
+        compute_seconds += time.perf_counter() - started
+
+        history.train_loss.append(loss_value)
+        history.recovery_error.append(error_value)
+        history.seconds.append(compute_seconds)
+        if initial_loss is None:
+            initial_loss = loss_value
+        _check_divergence(step, loss_value, initial_loss, divergence_factor, history.settings)
+
+        stop = _stop_reason(step, loss_value, error_value, compute_seconds, stopping)
+        if step % logging["log_every"] == 0 or stop is not None:
+            _log(history, step, prefix[-1], problem, network, logging)
+            bar.set_postfix(error=f"{error_value:.2e}", refresh=False)
+        if stop is not None:
+            history.stopped_reason = stop
+            return
+
+        started = time.perf_counter()
+        gradients = network.layer_gradients(prefix, gradient, out=workspace)
+        if adam is None:
+            _gradient_descent_step(network.layers, gradients, rates, weight_decay)
+        else:
+            for layer, layer_gradient in zip(network.layers, gradients, strict=True):
+                layer.grad = layer_gradient
+            adam.step()
+        compute_seconds += time.perf_counter() - started
+        bar.update(1)
+
+
+# Below this many entries in the largest product a step is a few hundred microseconds, and
+# waking a second thread for each small op costs more than it saves (measured in benchmarks/).
+_SMALL_PRODUCT_ENTRIES = 160 * 160
+
+
+def _is_small(network) -> bool:
+    d_in = network.widths[0]
+    return max(network.widths) * d_in <= _SMALL_PRODUCT_ENTRIES
+
+
+@contextlib.contextmanager
+def _cpu_threads(threads):
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _gradient_descent_step(layers, gradients, rates, weight_decay):
+    for layer, layer_gradient, rate in zip(layers, gradients, rates, strict=True):
+        if weight_decay:
+            layer_gradient = layer_gradient + weight_decay * layer
+        layer.add_(layer_gradient, alpha=-rate)
+
+
+def _make_adam(network, rates, weight_decay):
+    groups = [
+        {"params": [layer], "lr": rate} for layer, rate in zip(network.layers, rates, strict=True)
+    ]
+    return torch.optim.Adam(groups, weight_decay=weight_decay)
+
+
+def _stop_reason(step, loss_value, error_value, compute_seconds, stopping):
+    if loss_value < stopping["tol"]:
+        return "tol"
+    if stopping["stop_error"] is not None and error_value < stopping["stop_error"]:
+        return "stop_error"
+    if stopping["time_limit"] is not None and compute_seconds >= stopping["time_limit"]:
+        return "time_limit"
+    if step == stopping["steps"]:
+        return "steps"
+    return None
+
+
+def _check_divergence(step, loss_value, initial_loss, factor, settings):
+    exploded = initial_loss > 0 and loss_value > factor * initial_loss
+    if math.isfinite(loss_value) and not exploded:
+        return
+    raise DivergenceError(
+        f"training diverged at step {step}: the loss became {loss_value:.3g} "
+        f"(it started at {initial_loss:.3g}); lower the learning rate "
+        f"(lr={settings['lr']:g}, alpha={settings['alpha']:g})"
+    )
+
+
+def _check_compatible(problem, network):
+    d = problem.d
+    if network.widths[0] != d or network.widths[-1] != d:
+        raise ValueError(
+            f"network maps {network.widths[0]} -> {network.widths[-1]} but the problem's target "
+            f"is {d} x {d}"
+        )
+    if network.device != problem.device or network.dtype != problem.dtype:
+        raise ValueError(
+            f"network is on {network.device}/{network.dtype} but the problem on "
+            f"{problem.device}/{problem.dtype}: build both with the same device and dtype"
+        )
+
+
+def _log(history, step, end_to_end, problem, network, logging):
+    history.log_iterations.append(step)
+    history.singular_values.append(torch.linalg.svdvals(end_to_end).cpu())
+    if logging["layer_singular_values"]:
+        history.layer_singular_values.append(
+            [torch.linalg.svdvals(w).cpu() for w in network.layers]
+        )
+    if logging["layers"]:
+        history.layer_snapshots.append([w.detach().cpu().clone() for w in network.layers])
+    if isinstance(problem, MatrixCompletion):
+        value = problem.unobserved_error(end_to_end).item()
+        history.logged_metrics.setdefault("unobserved_error", []).append(value)
