@@ -1,0 +1,152 @@
+"""The ``lowdim-course`` command: a thin layer over the library's functions.
+
+Every failure a user can cause (a bad option, a learning rate that diverges, ``cuda`` where there
+is none) ends with exit code 2 and one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .problems import TASKS
+
+EXIT_USAGE = 2
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the full usage stays available under -h)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _add_compare(subparsers):
+    parser = subparsers.add_parser(
+        "compare",
+        help="train the original and the compressed network on one problem and compare them",
+        description="Train the original deep linear network and its compressed version (spectral "
+        "init, discrepant learning rate) on the same problem; print parameters, iterations and "
+        "seconds to recovery error 1e-4 and the final error. Unset options take the reference "
+        "settings of the task (mf: d=100 r=10 lr=50; mc: d=100 r=5 p=0.3 lr=10 alpha=5; "
+        "ms: d=100 r=5 m=2000 lr=10).",
+    )
+    parser.add_argument("--task", choices=TASKS, default="mf", help="mf, mc or ms (default mf)")
+    for name, kind, text in [
+        ("d", int, "size of the d x d target"),
+        ("r", int, "rank of the target"),
+        ("r-hat", int, "width of the compressed network (default 2r)"),
+        ("depth", int, "number of layers L (default 3)"),
+        ("eps", float, "initial scale (default 1e-2)"),
+        ("lr", float, "learning rate of the middle layers"),
+        ("alpha", float, "learning-rate factor of the compressed first and last layers"),
+        ("steps", int, "most gradient steps per network"),
+        ("tol", float, "stop when the training loss is below this (default 1e-12)"),
+        ("p", float, "completion: fraction of observed entries (default 0.3)"),
+        ("m", int, "sensing: number of measurements (default 2000)"),
+        ("seed", int, "random seed (default 0)"),
+    ]:
+        parser.add_argument(f"--{name}", type=kind, default=None, help=text)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        default=None,
+        help="default float64 on CPU, float32 on GPU",
+    )
+    parser.add_argument("--optimizer", choices=("gd", "adam"), default="gd")
+    parser.add_argument("--json", type=Path, help="write the summary as JSON to this path")
+    parser.add_argument("--plot", type=Path, help="save error vs iteration and seconds (PNG)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.set_defaults(handler=_run_compare)
+
+
+def _run_compare(args) -> int:
+    from .comparison import compare
+
+    overrides = {
+        key: getattr(args, key)
+        for key in (
+            "d",
+            "r",
+            "r_hat",
+            "depth",
+            "eps",
+            "lr",
+            "alpha",
+            "steps",
+            "tol",
+            "p",
+            "m",
+            "seed",
+            "device",
+            "dtype",
+            "optimizer",
+        )
+    }
+    result = compare(args.task, progress=not args.no_progress, **overrides)
+    print(f"{args.task}: " + ", ".join(f"{k}={v}" for k, v in result.settings.items()))
+    print(result.table())
+    if args.json:
+        write_atomically(args.json, json.dumps(result.to_dict(), indent=2) + "\n")
+        print(f"wrote {args.json}")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from .plots import plot_error_curves
+
+        figure = plot_error_curves(
+            {"original": result.original, "compressed": result.compressed},
+            title=f"{args.task}: original vs compressed",
+        )
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(args.plot, dpi=120)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so an interrupt never leaves half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="lowdim-course",
+        description="Low-dimensional learning dynamics and width compression of deep linear "
+        "networks (Kwon et al., AISTATS 2024).",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+    _add_compare(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except ValueError as exc:  # bad settings and diverging runs (DivergenceError)
+        print(f"lowdim-course {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"lowdim-course {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

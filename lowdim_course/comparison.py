@@ -1,0 +1,143 @@
+"""Original versus compressed network on the same problem: the paper's main experiment.
+
+``compare(task, ...)`` builds one problem, trains the original deep linear network (width d,
+orthogonal init) and the compressed one (width r_hat, spectral init, discrepant learning rate
+alpha on its first and last layers), and returns both histories with a JSON-ready summary.
+Defaults are the reference settings of ``../shared/spec/ALGORITHMS.md`` Sec. 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .history import History, error_label
+from .networks import compressed_network, original_network
+from .problems import TASKS, make_problem
+from .training import train
+from .validation import check_choice, check_int
+
+# The reference settings (Kwon et al.'s notebooks, with lr = 50 for MF: see the spec's notes).
+TASK_DEFAULTS = {
+    "mf": {"d": 100, "r": 10, "lr": 50.0, "alpha": 1.0, "steps": 5000},
+    "mc": {"d": 100, "r": 5, "p": 0.3, "lr": 10.0, "alpha": 5.0, "steps": 20000},
+    "ms": {"d": 100, "r": 5, "m": 2000, "lr": 10.0, "alpha": 1.0, "steps": 4000},
+}
+COMMON_DEFAULTS = {
+    "depth": 3,
+    "eps": 1e-2,
+    "p": 0.3,
+    "m": 2000,
+    "tol": 1e-12,
+    "seed": 0,
+    "device": "cpu",
+    "dtype": None,
+    "init": "orthogonal",
+    "optimizer": "gd",
+}
+REPORTED_ERROR = 1e-4
+
+
+@dataclass
+class Comparison:
+    """Both runs on one problem, and what the table and the JSON report."""
+
+    task: str
+    settings: dict
+    original: History
+    compressed: History
+
+    def to_dict(self, error: float = REPORTED_ERROR) -> dict:
+        sides = {}
+        for name, history in (("original", self.original), ("compressed", self.compressed)):
+            side = history.summary(error)
+            if "unobserved_error" in history.logged_metrics:
+                side["final_unobserved_error"] = history.logged_metrics["unobserved_error"][-1]
+            sides[name] = side
+        return {"task": self.task, "settings": self.settings, **sides}
+
+    def table(self, error: float = REPORTED_ERROR) -> str:
+        """A plain-text table: parameters, iterations and seconds to ``error``, final error."""
+        label = error_label(error)
+        rows = [("", "original", "compressed")]
+        data = self.to_dict(error)
+        fields = [
+            ("parameters", "params", "{:,}"),
+            (f"iterations to {label}", f"iterations_to_{label}", "{:,}"),
+            (f"seconds to {label}", f"seconds_to_{label}", "{:.3f}"),
+            ("seconds per step", "seconds_per_step", "{:.2e}"),
+            ("final error", "final_error", "{:.2e}"),
+        ]
+        if self.task == "mc":
+            fields.append(("final unobserved error", "final_unobserved_error", "{:.2e}"))
+        for title, key, fmt in fields:
+            cells = [data[side].get(key) for side in ("original", "compressed")]
+            rows.append((title, *("-" if c is None else fmt.format(c) for c in cells)))
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        lines = [
+            "  ".join(
+                cell.rjust(w) if i else cell.ljust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+            for row in rows
+        ]
+        return "\n".join(lines)
+
+
+def resolve_settings(task: str, **overrides) -> dict:
+    """The reference settings for ``task`` with every non-None override applied."""
+    check_choice("task", task, TASKS)
+    settings = {**COMMON_DEFAULTS, **TASK_DEFAULTS[task]}
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    if settings.get("r_hat") is None:
+        settings["r_hat"] = 2 * check_int("r", settings["r"], low=1)
+    return settings
+
+
+def compare(task: str = "mf", *, progress: bool = False, **overrides) -> Comparison:
+    """Train the original and the compressed network on one problem (see module docstring).
+
+    Keyword overrides: d, r, r_hat (default 2r), depth, eps, lr, alpha, steps, tol, p, m, seed,
+    device, dtype, init, optimizer. The original network uses alpha = 1 (the discrepant rate is
+    the compressed network's device); both stop when the training loss falls below tol.
+    """
+    settings = resolve_settings(task, **overrides)
+    problem = make_problem(
+        task,
+        settings["d"],
+        settings["r"],
+        p=settings["p"],
+        m=settings["m"],
+        seed=settings["seed"],
+        device=settings["device"],
+        dtype=settings["dtype"],
+    )
+    original = original_network(
+        settings["d"],
+        settings["depth"],
+        settings["eps"],
+        init=settings["init"],
+        seed=settings["seed"],
+        device=problem.device,
+        dtype=problem.dtype,
+    )
+    compressed = compressed_network(
+        problem.surrogate(),
+        settings["r_hat"],
+        settings["depth"],
+        settings["eps"],
+        rank=settings["r"],
+    )
+    common = {
+        "lr": settings["lr"],
+        "steps": settings["steps"],
+        "tol": settings["tol"],
+        "optimizer": settings["optimizer"],
+        "progress": progress,
+    }
+    original_history = train(problem, original, alpha=1.0, description="original", **common)
+    compressed_history = train(
+        problem, compressed, alpha=settings["alpha"], description="compressed", **common
+    )
+    settings["device"] = str(problem.device)
+    settings["dtype"] = str(problem.dtype).removeprefix("torch.")
+    return Comparison(task, settings, original_history, compressed_history)
