@@ -1,0 +1,122 @@
+"""Original and compressed deep linear networks: shapes, inits, counts, hand-written gradients."""
+
+import itertools
+
+import pytest
+import torch
+
+from lowdim_course.networks import (
+    DeepLinearNetwork,
+    compressed_network,
+    compressed_param_count,
+    original_network,
+    original_param_count,
+    spectral_init,
+)
+from lowdim_course.problems import make_problem
+from lowdim_course.random_matrices import make_generator
+
+
+@pytest.mark.parametrize("depth", [2, 3, 5])
+def test_original_network_shapes_counts_and_orthogonal_init(depth):
+    network = original_network(12, depth, eps=0.05, seed=1)
+    assert network.widths == [12] * (depth + 1)
+    assert network.num_params == original_param_count(12, depth) == depth * 144
+    for layer in network.layers:
+        torch.testing.assert_close(layer.T @ layer, 0.05**2 * torch.eye(12, dtype=torch.float64))
+    # different layers are different orthogonal matrices
+    assert not torch.allclose(network.layers[0], network.layers[1])
+
+
+def test_gaussian_init_has_the_orthogonal_init_scale_on_average():
+    network = original_network(200, 3, eps=0.1, init="gaussian", seed=0)
+    for layer in network.layers:
+        frobenius = torch.linalg.matrix_norm(layer).item()
+        assert frobenius == pytest.approx(0.1 * 200**0.5, rel=0.02)
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_spectral_init_matches_the_surrogate_singular_vectors(depth):
+    problem = make_problem("mf", 16, 3, seed=2)
+    surrogate = problem.surrogate()
+    r_hat, eps = 6, 0.01
+    layers = spectral_init(surrogate, r_hat, depth, eps)
+    assert len(layers) == depth
+    assert layers[0].shape == (r_hat, 16) and layers[-1].shape == (16, r_hat)
+    for middle in layers[1:-1]:
+        torch.testing.assert_close(middle, eps * torch.eye(r_hat, dtype=torch.float64))
+    # independent check with numpy's SVD: W_1 = eps V_hat^T, W_L = eps U_hat (up to a common sign
+    # per singular pair, so compare the sign-free products U_hat U_hat^T and V_hat V_hat^T and the
+    # end-to-end matrix eps^L U_hat V_hat^T, whose pairs carry matching signs)
+    u, _, vt = torch.linalg.svd(surrogate)
+    first, last = layers[0] / eps, layers[-1] / eps
+    torch.testing.assert_close(last @ last.T, u[:, :r_hat] @ u[:, :r_hat].T)
+    torch.testing.assert_close(first.T @ first, vt[:r_hat].T @ vt[:r_hat])
+    network = DeepLinearNetwork(layers)
+    torch.testing.assert_close(network.end_to_end(), eps**depth * u[:, :r_hat] @ vt[:r_hat])
+
+
+@pytest.mark.parametrize(("d", "r_hat", "depth"), [(100, 20, 3), (50, 10, 2), (30, 7, 5)])
+def test_compressed_parameter_count(d, r_hat, depth):
+    network = compressed_network(torch.randn(d, d, dtype=torch.float64), r_hat, depth)
+    assert network.num_params == compressed_param_count(d, r_hat, depth)
+    assert network.num_params == 2 * d * r_hat + (depth - 2) * r_hat**2
+    assert compressed_param_count(100, 20, 3) == 4_400 and original_param_count(100, 3) == 30_000
+
+
+@pytest.mark.parametrize("widths", [[7, 7, 7, 7], [9, 4, 4, 4, 9], [6, 3, 6], [5, 8, 2, 6]])
+def test_hand_written_gradients_match_autograd(widths):
+    generator = make_generator(0)
+    layers = [
+        torch.randn(out, inp, generator=generator, dtype=torch.float64)
+        for inp, out in itertools.pairwise(widths)
+    ]
+    loss_gradient = torch.randn(widths[-1], widths[0], generator=generator, dtype=torch.float64)
+    network = DeepLinearNetwork([w.clone() for w in layers])
+    hand = network.layer_gradients(network.prefix_products(), loss_gradient)
+
+    leaves = [w.clone().requires_grad_(True) for w in layers]
+    product = leaves[0]
+    for leaf in leaves[1:]:
+        product = leaf @ product
+    (product * loss_gradient).sum().backward()  # d<G, W>/dW_l is the chain rule with G fixed
+    for got, leaf in zip(hand, leaves, strict=True):
+        torch.testing.assert_close(got, leaf.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_workspace_gives_the_same_products_and_gradients():
+    network = original_network(10, 4, eps=0.3, seed=3)
+    gradient = torch.randn(10, 10, dtype=torch.float64)
+    workspace = network.workspace()
+    fresh = network.layer_gradients(network.prefix_products(), gradient)
+    reused = network.layer_gradients(network.prefix_products(out=workspace), gradient, workspace)
+    for a, b in zip(fresh, reused, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_end_to_end_multiplies_in_layer_order():
+    w1 = torch.tensor([[1.0, 2.0], [0.0, 1.0]])
+    w2 = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    torch.testing.assert_close(DeepLinearNetwork([w1, w2]).end_to_end(), w2 @ w1)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: original_network(10, 1), "depth must be an integer >= 2"),
+        (lambda: original_network(10, 3, eps=0.0), "eps must be > 0"),
+        (lambda: original_network(10, 3, eps=-1.0), "eps must be > 0"),
+        (lambda: original_network(10, 3, init="uniform"), "init must be one of"),
+        (lambda: original_network(10, 3, device="gpu"), "device must be"),
+        (lambda: spectral_init(torch.eye(6), 7, 3, 0.1), r"r_hat must be an integer in \[1, 6\]"),
+        (lambda: spectral_init(torch.eye(6), 0, 3, 0.1), r"r_hat must be an integer in \[1, 6\]"),
+        (lambda: spectral_init(torch.eye(6), 2, 1, 0.1), "depth must be an integer >= 2"),
+        (lambda: spectral_init(torch.ones(3), 1, 3, 0.1), "surrogate must be a 2-D matrix"),
+        (lambda: compressed_network(torch.eye(6), 2, rank=3), "r_hat must be >= r=3"),
+        (lambda: DeepLinearNetwork([torch.eye(3)]), "depth must be >= 2"),
+        (lambda: DeepLinearNetwork([torch.eye(3), torch.eye(4)]), "layers do not chain"),
+    ],
+)
+def test_bad_arguments(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
