@@ -25,8 +25,6 @@ TASK_DEFAULTS = {
 COMMON_DEFAULTS = {
     "depth": 3,
     "eps": 1e-2,
-    "p": 0.3,
-    "m": 2000,
     "tol": 1e-12,
     "seed": 0,
     "device": "cpu",
@@ -34,6 +32,8 @@ COMMON_DEFAULTS = {
     "init": "orthogonal",
     "optimizer": "gd",
 }
+# Options that only one task reads: p (observed fraction) and m (measurements).
+TASK_ONLY = {"p": "mc", "m": "ms"}
 REPORTED_ERROR = 1e-4
 
 
@@ -87,7 +87,12 @@ def resolve_settings(task: str, **overrides) -> dict:
     """The reference settings for ``task`` with every non-None override applied."""
     check_choice("task", task, TASKS)
     settings = {**COMMON_DEFAULTS, **TASK_DEFAULTS[task]}
-    settings.update({k: v for k, v in overrides.items() if v is not None})
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key in TASK_ONLY and TASK_ONLY[key] != task:
+            raise ValueError(f"{key} applies to task {TASK_ONLY[key]!r} only, not {task!r}")
+        settings[key] = value
     if settings.get("r_hat") is None:
         settings["r_hat"] = 2 * check_int("r", settings["r"], low=1)
     return settings
@@ -105,8 +110,7 @@ def compare(task: str = "mf", *, progress: bool = False, **overrides) -> Compari
         task,
         settings["d"],
         settings["r"],
-        p=settings["p"],
-        m=settings["m"],
+        **{key: settings[key] for key in TASK_ONLY if key in settings},
         seed=settings["seed"],
         device=settings["device"],
         dtype=settings["dtype"],

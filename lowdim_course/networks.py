@@ -100,6 +100,30 @@ class DeepLinearNetwork:
         gradients[0] = back
         return gradients
 
+    def descend(
+        self, prefix_products, end_to_end_gradient, rates, weight_decay=0.0, out=None
+    ) -> None:
+        """One gradient-descent update of every layer, fused into the backward sweep.
+
+        ``W_l <- (1 - lr_l lambda) W_l - lr_l grad_{W_l}``, with the gradients of
+        ``layer_gradients``. Each layer is updated by one ``addmm_`` as soon as its gradient's
+        factors are known, after ``B_{l-1} = W_l^T B_l`` has used its old value: the step
+        costs the same products as ``layer_gradients`` and no gradient tensor is stored.
+        """
+        back = end_to_end_gradient
+        for index in range(self.depth - 1, 0, -1):
+            layer, rate = self.layers[index], rates[index]
+            back_out = None if out is None else out["back"][index - 1]
+            lower_back = torch.mm(layer.T, back, out=back_out)
+            layer.addmm_(
+                back, prefix_products[index - 1].T, beta=1 - rate * weight_decay, alpha=-rate
+            )
+            back = lower_back
+        first, rate = self.layers[0], rates[0]
+        if weight_decay:
+            first.mul_(1 - rate * weight_decay)
+        first.add_(back, alpha=-rate)
+
     def workspace(self) -> dict:
         """Preallocated outputs for ``prefix_products`` and ``layer_gradients``.
 

@@ -185,10 +185,10 @@ def _run(
             return
 
         started = time.perf_counter()
-        gradients = network.layer_gradients(prefix, gradient, out=workspace)
         if adam is None:
-            _gradient_descent_step(network.layers, gradients, rates, weight_decay)
+            network.descend(prefix, gradient, rates, weight_decay, out=workspace)
         else:
+            gradients = network.layer_gradients(prefix, gradient, out=workspace)
             for layer, layer_gradient in zip(network.layers, gradients, strict=True):
                 layer.grad = layer_gradient
             adam.step()
@@ -215,13 +215,6 @@ def _cpu_threads(threads):
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def _gradient_descent_step(layers, gradients, rates, weight_decay):
-    for layer, layer_gradient, rate in zip(layers, gradients, rates, strict=True):
-        if weight_decay:
-            layer_gradient = layer_gradient + weight_decay * layer
-        layer.add_(layer_gradient, alpha=-rate)
 
 
 def _make_adam(network, rates, weight_decay):

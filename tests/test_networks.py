@@ -94,6 +94,35 @@ def test_workspace_gives_the_same_products_and_gradients():
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("widths", [[6, 3, 6], [5, 8, 2, 4, 6]])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.3])
+def test_fused_descent_step_equals_autograd_update(widths, weight_decay):
+    generator = make_generator(1)
+    layers = [
+        torch.randn(out, inp, generator=generator, dtype=torch.float64)
+        for inp, out in itertools.pairwise(widths)
+    ]
+    loss_gradient = torch.randn(widths[-1], widths[0], generator=generator, dtype=torch.float64)
+    rates = [0.5 * (index + 1) for index in range(len(layers))]
+    network = DeepLinearNetwork([w.clone() for w in layers])
+    network.descend(
+        network.prefix_products(out=network.workspace()),
+        loss_gradient,
+        rates,
+        weight_decay,
+        out=network.workspace(),
+    )
+
+    leaves = [w.clone().requires_grad_(True) for w in layers]
+    product = leaves[0]
+    for leaf in leaves[1:]:
+        product = leaf @ product
+    (product * loss_gradient).sum().backward()
+    for after, leaf, rate in zip(network.layers, leaves, rates, strict=True):
+        expected = leaf.detach() - rate * (leaf.grad + weight_decay * leaf.detach())
+        torch.testing.assert_close(after, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_end_to_end_multiplies_in_layer_order():
     w1 = torch.tensor([[1.0, 2.0], [0.0, 1.0]])
     w2 = torch.tensor([[0.0, 1.0], [1.0, 0.0]])

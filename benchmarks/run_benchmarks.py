@@ -1,0 +1,326 @@
+"""Speed of the original and the compressed deep linear network, measured in one process.
+
+For matrix factorization (mf), completion (mc) and sensing (ms), at the spec's reference settings
+(d = 100) and at larger sizes, this script measures on each device:
+
+* seconds per gradient step of both networks, the runs interleaved (original, compressed,
+  original, compressed, ...) so that a noisy neighbour slows both alike; the median is reported;
+* iterations and seconds until the recovery error first falls below 1e-4 (one full run each);
+* the compressed/original ratios and the exponent k in ``seconds per step ~ d^k``.
+
+It writes ``results/benchmark.json`` and ``results/benchmark.md`` (the table that README shows).
+
+    python benchmarks/run_benchmarks.py                  # CPU, and CUDA when present
+    python benchmarks/run_benchmarks.py --quick          # smaller sizes, a few seconds a run
+
+Larger sizes keep the target rank of the spec (so the compressed width r_hat = 2r stays fixed
+while d grows) and scale the learning rate like ``(d/100)^(4/3)``: the target's singular values
+grow like sqrt(d) and the mean loss divides the step by d^2, so this keeps the effective step
+``lr/d^2 * s^(4/3)`` of a depth-3 network at its d = 100 value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from lowdim_course.comparison import resolve_settings
+from lowdim_course.networks import compressed_network, original_network
+from lowdim_course.problems import make_problem
+from lowdim_course.training import train
+
+HERE = Path(__file__).resolve().parent
+TARGET_ERROR = 1e-4
+# Reference figures of the paper's code on a 2-core CPU (spec Sec. 3), seconds per step.
+REFERENCE_SECONDS_PER_STEP = {
+    ("mf", "original"): 418e-6,
+    ("mf", "compressed"): 126e-6,
+    ("ms", "original"): 0.15,
+    ("ms", "compressed"): 0.15,
+}
+SIZES = {"mf": (100, 200, 400), "mc": (100, 200, 400), "ms": (100, 200)}
+QUICK_SIZES = {"mf": (50, 100), "mc": (100,), "ms": (50,)}
+# Sensing stores m = 20 d measurements (the spec's m = 2000 at d = 100, 4000 at d = 200); its
+# operator is m d^2 numbers, so beyond d = 200 it no longer fits a laptop. At sizes above 100
+# only the seconds per step are measured for sensing: a full run would take many minutes.
+FULL_RUN_SIZES = {"mf": (100, 200, 400), "mc": (100, 200, 400), "ms": (100,)}
+
+
+def settings_for(task: str, d: int, device: str) -> dict:
+    settings = resolve_settings(task, device=device)
+    base_d = settings["d"]
+    settings["d"] = d
+    settings["lr"] = settings["lr"] * (d / base_d) ** (4 / 3)
+    if task == "ms":
+        settings["m"] = 20 * d
+    settings["r"] = min(settings["r"], d // 2)
+    settings["r_hat"] = 2 * settings["r"]
+    settings["steps"] = 4 * settings["steps"]
+    return settings
+
+
+def build(settings: dict):
+    problem = make_problem(
+        settings["task"],
+        settings["d"],
+        settings["r"],
+        **{key: settings[key] for key in ("p", "m") if key in settings},
+        seed=settings["seed"],
+        device=settings["device"],
+    )
+
+    def networks():
+        original = original_network(
+            settings["d"],
+            settings["depth"],
+            settings["eps"],
+            seed=settings["seed"],
+            device=problem.device,
+            dtype=problem.dtype,
+        )
+        compressed = compressed_network(
+            problem.surrogate(), settings["r_hat"], settings["depth"], settings["eps"]
+        )
+        return {"original": (original, 1.0), "compressed": (compressed, settings["alpha"])}
+
+    return problem, networks
+
+
+def seconds_per_step(problem, networks, settings, repeats: int, budget: float) -> dict:
+    """Median seconds per step of each network over ``repeats`` interleaved timed runs."""
+    probe = {}
+    for name, (network, alpha) in networks().items():
+        history = train(problem, network, lr=settings["lr"], alpha=alpha, steps=5)
+        probe[name] = history.seconds_per_step
+    steps = {name: max(3, min(3000, int(budget / (repeats * t)))) for name, t in probe.items()}
+    samples = {name: [] for name in probe}
+    for _ in range(repeats):
+        for name, (network, alpha) in networks().items():
+            history = train(problem, network, lr=settings["lr"], alpha=alpha, steps=steps[name])
+            samples[name].append(history.seconds_per_step)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def time_to_error(problem, networks, settings, time_limit: float) -> dict:
+    """Iterations and seconds until the recovery error is below 1e-4, one run per network."""
+    result = {}
+    for name, (network, alpha) in networks().items():
+        history = train(
+            problem,
+            network,
+            lr=settings["lr"],
+            alpha=alpha,
+            steps=settings["steps"],
+            stop_error=TARGET_ERROR,
+            time_limit=time_limit,
+        )
+        result[name] = {
+            "iterations": history.iterations_to(TARGET_ERROR),
+            "seconds": history.seconds_to(TARGET_ERROR),
+            "final_error": history.final_error,
+            "params": history.num_params,
+        }
+    return result
+
+
+def ratio(numerator, denominator):
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return numerator / denominator
+
+
+def run(devices, sizes, repeats, budget, time_limit) -> list[dict]:
+    rows = []
+    for device in devices:
+        for task, task_sizes in sizes.items():
+            for d in task_sizes:
+                settings = {"task": task, **settings_for(task, d, device)}
+                print(f"[{device}] {task} d={d} ...", file=sys.stderr, flush=True)
+                try:
+                    problem, networks = build(settings)
+                except ValueError as exc:
+                    print(f"  skipped: {exc}", file=sys.stderr)
+                    continue
+                per_step = seconds_per_step(problem, networks, settings, repeats, budget)
+                full = None
+                if d in FULL_RUN_SIZES[task] or d < 100:
+                    full = time_to_error(problem, networks, settings, time_limit)
+                rows.append(make_row(task, d, device, settings, per_step, full))
+                del problem
+    add_growth_exponents(rows)
+    return rows
+
+
+def make_row(task, d, device, settings, per_step, full) -> dict:
+    row = {
+        "task": task,
+        "device": device,
+        "d": d,
+        "r": settings["r"],
+        "r_hat": settings["r_hat"],
+        "lr": settings["lr"],
+        "alpha": settings["alpha"],
+        "m": settings.get("m"),
+        "p": settings.get("p"),
+    }
+    for name in ("original", "compressed"):
+        side = {"seconds_per_step": per_step[name]}
+        if full is not None:
+            side.update(
+                {
+                    f"iterations_to_{TARGET_ERROR:.0e}": full[name]["iterations"],
+                    f"seconds_to_{TARGET_ERROR:.0e}": full[name]["seconds"],
+                    "final_error": full[name]["final_error"],
+                    "params": full[name]["params"],
+                }
+            )
+        reference = REFERENCE_SECONDS_PER_STEP.get((task, name))
+        if reference is not None and d == 100 and device == "cpu":
+            side["reference_seconds_per_step"] = reference
+        row[name] = side
+    original, compressed = row["original"], row["compressed"]
+    key_it, key_s = f"iterations_to_{TARGET_ERROR:.0e}", f"seconds_to_{TARGET_ERROR:.0e}"
+    row["ratios"] = {
+        "seconds_per_step": ratio(original["seconds_per_step"], compressed["seconds_per_step"]),
+        "iterations": ratio(original.get(key_it), compressed.get(key_it)),
+        "seconds": ratio(original.get(key_s), compressed.get(key_s)),
+    }
+    return row
+
+
+def add_growth_exponents(rows):
+    """``k`` in ``seconds per step ~ d^k``, from each size to the next of the same task."""
+    by_key = {}
+    for row in rows:
+        by_key.setdefault((row["task"], row["device"]), []).append(row)
+    for group in by_key.values():
+        group.sort(key=lambda row: row["d"])
+        for smaller, larger in itertools.pairwise(group):
+            for name in ("original", "compressed"):
+                growth = math.log(
+                    larger[name]["seconds_per_step"] / smaller[name]["seconds_per_step"]
+                ) / math.log(larger["d"] / smaller["d"])
+                larger[name]["growth_exponent"] = growth
+
+
+def markdown(rows, environment) -> str:
+    def fmt(value, kind):
+        if value is None:
+            return "-"
+        if kind == "us":
+            return f"{value * 1e6:,.0f} us" if value < 0.01 else f"{value * 1e3:,.1f} ms"
+        if kind == "s":
+            return f"{value:.2f} s"
+        if kind == "x":
+            return f"{value:.1f}x"
+        if kind == "k":
+            return f"{value:.2f}"
+        return f"{value:,}"
+
+    key_it, key_s = f"iterations_to_{TARGET_ERROR:.0e}", f"seconds_to_{TARGET_ERROR:.0e}"
+    lines = [
+        f"Measured {environment['date']} on {environment['cpu']} ({environment['threads']} "
+        f"threads), torch {environment['torch']}, float64 on CPU, float32 on CUDA. "
+        "o = original (width d), c = compressed (width r_hat = 2r); times are compute "
+        "seconds to recovery error 1e-4; k = growth exponent of the time per step in d.",
+        "",
+        "| task | device | d | r_hat | step o | step c | step o/c | iters o | iters c "
+        "| time o | time c | time o/c | k o | k c |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        o, c, ratios = row["original"], row["compressed"], row["ratios"]
+        cells = [
+            row["task"],
+            row["device"],
+            str(row["d"]),
+            str(row["r_hat"]),
+            fmt(o["seconds_per_step"], "us"),
+            fmt(c["seconds_per_step"], "us"),
+            fmt(ratios["seconds_per_step"], "x"),
+            fmt(o.get(key_it), "n"),
+            fmt(c.get(key_it), "n"),
+            fmt(o.get(key_s), "s"),
+            fmt(c.get(key_s), "s"),
+            fmt(ratios["seconds"], "x"),
+            fmt(o.get("growth_exponent"), "k"),
+            fmt(c.get("growth_exponent"), "k"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    references = [
+        f"{task} {name}: reference {REFERENCE_SECONDS_PER_STEP[(task, name)] * 1e6:,.0f} us, "
+        f"here {row[name]['seconds_per_step'] * 1e6:,.0f} us"
+        for row in rows
+        for task, name in REFERENCE_SECONDS_PER_STEP
+        if row["task"] == task and "reference_seconds_per_step" in row[name]
+    ]
+    if references:
+        lines += ["", "Per-step time against the paper's code (spec Sec. 3, 2-core CPU): "]
+        lines += [f"- {text}" for text in references]
+    return "\n".join(lines) + "\n"
+
+
+def environment_facts(devices) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    facts = {
+        "date": time.strftime("%Y-%m-%d"),
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "devices": devices,
+    }
+    if "cuda" in devices:
+        facts["gpu"] = torch.cuda.get_device_name(0)
+    return facts
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=("cpu", "cuda", "all"), default="all")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved timing runs")
+    parser.add_argument("--budget", type=float, default=3.0, help="seconds of timing per size")
+    parser.add_argument("--time-limit", type=float, default=240.0, help="per full run (s)")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    if args.device == "all":
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    elif args.device == "cuda" and not torch.cuda.is_available():
+        print("run_benchmarks: error: --device cuda but no CUDA GPU is available", file=sys.stderr)
+        return 2
+    else:
+        devices = [args.device]
+    sizes = QUICK_SIZES if args.quick else SIZES
+    rows = run(devices, sizes, args.repeats, args.budget, args.time_limit)
+    environment = environment_facts(devices)
+    table = markdown(rows, environment)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = "benchmark-quick" if args.quick else "benchmark"
+    (args.out / f"{stem}.json").write_text(
+        json.dumps({"environment": environment, "rows": rows}, indent=2) + "\n"
+    )
+    (args.out / f"{stem}.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
