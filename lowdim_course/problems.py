@@ -28,6 +28,7 @@ import math
 import torch
 
 from .random_matrices import gaussian, make_generator, random_orthogonal
+from .theory.rank_measures import numerical_rank
 from .validation import (
     check_choice,
     check_float,
@@ -77,14 +78,6 @@ def target_from_singular_values(d: int, singular_values, seed: int = 0) -> torch
     u = random_orthogonal(d, generator)[:, : s.numel()]
     v = random_orthogonal(d, generator)[:, : s.numel()]
     return (u * s) @ v.T
-
-
-def numerical_rank(matrix: torch.Tensor, rtol: float | None = None) -> int:
-    """Number of singular values above ``rtol * s_max`` (default: d * machine epsilon)."""
-    s = torch.linalg.svdvals(matrix)
-    if rtol is None:
-        rtol = max(matrix.shape) * torch.finfo(matrix.dtype).eps
-    return int((s > rtol * s[0]).sum()) if s[0] > 0 else 0
 
 
 def _resolve_target(d, r, seed, target, singular_values) -> torch.Tensor:
