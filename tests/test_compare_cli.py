@@ -19,18 +19,18 @@ def run_cli(argv) -> int:
         return exc.code
 
 
-SMALL = ["--d", "20", "--r", "2", "--steps", "300", "--lr", "3", "--no-progress"]
+SMALL = ["--d", "20", "--r", "2", "--steps", "1500", "--lr", "6", "--no-progress"]
 
 
 def test_compare_runs_both_networks_on_one_problem():
-    result = compare("mf", d=20, r=2, steps=300, lr=3.0)
+    result = compare("mf", d=20, r=2, steps=1500, lr=6.0)
     summary = result.to_dict()
     assert summary["original"]["params"] == 3 * 20 * 20
     assert summary["compressed"]["params"] == 2 * 20 * 4 + 4 * 4
     assert result.original.settings["d"] == result.compressed.settings["d"] == 20
     assert result.original.recovery_error[0] == pytest.approx(1.0, abs=1e-3)
     assert result.compressed.final_error < 1e-2 and result.original.final_error < 1e-2
-    assert result.settings["r_hat"] == 4 and result.settings["lr"] == 3.0
+    assert result.settings["r_hat"] == 4 and result.settings["lr"] == 6.0
 
 
 def test_task_defaults_and_task_only_options():
