@@ -110,6 +110,37 @@ def _run_compare(args) -> int:
     return 0
 
 
+def _add_grade(subparsers):
+    parser = subparsers.add_parser(
+        "grade",
+        help="run submitted lesson notebooks headless and score their exercises",
+        description="Execute each notebook in a fresh kernel and report, per exercise, whether "
+        "its check passed, with a score per notebook and a total. A folder stands for the "
+        "notebooks in it. Exit 0 when grading ran, even with failing exercises.",
+    )
+    parser.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
+    parser.add_argument("--json", type=Path, help="write the scores as JSON to this path")
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds per notebook (default 300)"
+    )
+    parser.set_defaults(handler=_run_grade)
+
+
+def _run_grade(args) -> int:
+    from .grading import format_entry, format_report, grade_notebook, notebook_paths
+
+    paths = notebook_paths(args.notebooks)
+    entries = []
+    for path in paths:
+        entries.append(grade_notebook(path, timeout=args.timeout))
+        print(format_entry(entries[-1]), flush=True)
+    print(format_report(entries).splitlines()[-1])
+    if args.json:
+        write_atomically(args.json, json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file, so an interrupt never leaves half."""
     path = Path(path)
@@ -132,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     _add_compare(subparsers)
+    _add_grade(subparsers)
     return parser
 
 
