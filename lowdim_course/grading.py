@@ -130,7 +130,7 @@ def _execute(notebook, path: Path, timeout: float, kernel_name: str, startup_tim
         now = time.monotonic()
         if state["deadline"] is None:
             state["deadline"] = now + timeout
-        return max(1, int(round(state["deadline"] - now)))
+        return max(1, round(state["deadline"] - now))
 
     def on_cell_start(cell=None, cell_index=None, **_):
         state["cell"] = cell_index

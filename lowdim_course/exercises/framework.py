@@ -466,7 +466,11 @@ def compare_arrays(
             wrong = to_tensor(mistake.compute(*fresh_copy(case.args)))
         except Exception:
             continue
-        if isinstance(wrong, torch.Tensor) and wrong.shape == got.shape and _is_close(wrong, got, rtol, atol):
+        if (
+            isinstance(wrong, torch.Tensor)
+            and wrong.shape == got.shape
+            and _is_close(wrong, got, rtol, atol)
+        ):
             return Problem(mistake.what, mistake.hint)
     if expected.ndim == 0:
         ratio = got.item() / expected.item() if expected.item() != 0 else math.inf
@@ -526,7 +530,7 @@ def to_integer(value) -> int | Problem:
         return Problem(f"returned {number}, expected an integer")
     if number != round(number):
         return Problem(f"returned {number:g}, expected a whole number")
-    return int(round(number))
+    return round(number)
 
 
 def compare_integers(
