@@ -474,6 +474,11 @@ def compare_arrays(
             return Problem(mistake.what, mistake.hint)
     if expected.ndim == 0:
         ratio = got.item() / expected.item() if expected.item() != 0 else math.inf
+        if abs(ratio + 1) < 1e-6:
+            return Problem(
+                f"wrong sign: expected {_fmt(expected.item())}, got {_fmt(got.item())}",
+                "check the sign",
+            )
         factor = f" (a factor of about {_fmt(ratio)})" if math.isfinite(ratio) else ""
         return Problem(
             f"wrong value: expected {_fmt(expected.item())}, got {_fmt(got.item())}{factor}"
@@ -542,13 +547,18 @@ def compare_integers(
         return got
     if got == int(expected):
         return None
+    matches = []
     for mistake in mistakes:
         try:
             wrong = int(mistake.compute(*fresh_copy(case.args)))
         except Exception:
             continue
         if wrong == got:
-            return Problem(f"{mistake.what} (expected {expected}, got {got})", mistake.hint)
+            matches.append(mistake)
+    if matches:  # several mistakes can give the same integer: name them all
+        what = "; or ".join(mistake.what for mistake in matches)
+        hint = "; or ".join(dict.fromkeys(mistake.hint for mistake in matches))
+        return Problem(f"{what} (expected {expected}, got {got})", hint)
     return Problem(f"wrong value: expected {expected}, got {got}")
 
 

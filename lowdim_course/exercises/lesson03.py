@@ -1,1 +1,187 @@
-"""placeholder"""
+"""Lesson 03 exercises: the invariant subspace of Yaras et al. (2023).
+
+For matrix factorization with a rank-r target, d >= 2r and ``W_l(0) = eps O_l``, gradient
+descent with step eta keeps ``d - 2r`` singular values of every layer equal to one scalar rho(t):
+
+* ``03.rho_trajectory``: ``rho(t+1) = rho(t) (1 - eta rho(t)^{2(L-1)})``, ``rho(0) = eps``,
+  returned for t = 0..steps (``steps + 1`` values); reference
+  :func:`lowdim_course.theory.invariant_subspace.rho_trajectory` (weight decay 0).
+* ``03.moved_rank``: the numerical rank of ``W_l(t) - (rho/eps) W_l(0)``, what learning added
+  beyond the shrinking init (at most 2r); reference
+  :func:`lowdim_course.theory.invariant_subspace.moved_rank`.
+
+The theory package is imported when a check runs, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .framework import (
+    Case,
+    Exercise,
+    Mistake,
+    Problem,
+    compare_arrays,
+    compare_integers,
+    random_matrix,
+    register,
+    seeded_generator,
+)
+
+
+def reference_rho_trajectory(eps, eta, depth, steps):
+    from ..theory.invariant_subspace import rho_trajectory
+
+    return rho_trajectory(eps, eta, depth, steps)
+
+
+def reference_moved_rank(layer_t, layer_0, rho, eps):
+    from ..theory.invariant_subspace import moved_rank
+
+    return moved_rank(layer_t, layer_0, rho, eps)
+
+
+def _rho(eps, eta, steps, power, *, sign=-1.0, include_start=True):
+    values = [eps]
+    rho = eps
+    for _ in range(steps):
+        rho = rho * (1.0 + sign * eta * rho**power)
+        values.append(rho)
+    return torch.tensor(values if include_start else values[1:], dtype=torch.float64)
+
+
+def _rho_cases() -> list[Case]:
+    # large enough eps and eta that rho visibly shrinks, so every mistake shows
+    settings = [(0.8, 0.1, 3, 30), (0.5, 0.5, 2, 20), (0.9, 0.05, 4, 40), (0.3, 1.0, 2, 10)]
+    cases = [
+        Case((eps, eta, depth, steps), f"eps={eps:g}, eta={eta:g}, depth={depth}, steps={steps}")
+        for eps, eta, depth, steps in settings
+    ]
+    cases.append(Case((0.01, 5e-3, 3, 0), "eps=0.01, eta=0.005, depth=3, steps=0"))
+    return cases
+
+
+_RHO_MISTAKES = (
+    Mistake(
+        lambda eps, eta, depth, steps: _rho(eps, eta, steps, 2 * depth),
+        "the exponent is 2L: this is the law for depth L+1 (off by one in the depth)",
+        "rho(t+1) = rho(t) (1 - eta rho(t)^{2(L-1)}): the exponent is 2(L-1)",
+    ),
+    Mistake(
+        lambda eps, eta, depth, steps: _rho(eps, eta, steps, 2 * (depth - 2)),
+        "the exponent is 2(L-2): this is the law for depth L-1 (off by one in the depth)",
+        "rho(t+1) = rho(t) (1 - eta rho(t)^{2(L-1)}): the exponent is 2(L-1)",
+    ),
+    Mistake(
+        lambda eps, eta, depth, steps: _rho(eps, eta, steps, depth - 1),
+        "the exponent is L-1; it should be 2(L-1)",
+        "rho(t+1) = rho(t) (1 - eta rho(t)^{2(L-1)})",
+    ),
+    Mistake(
+        lambda eps, eta, depth, steps: _rho(eps, eta, steps, 2 * (depth - 1), sign=1.0),
+        "rho grows: the sign in 1 - eta rho^{2(L-1)} is flipped",
+        "the gradient step shrinks rho: rho(t+1) = rho(t) (1 - eta rho(t)^{2(L-1)})",
+    ),
+    Mistake(
+        lambda eps, eta, depth, steps: _rho(eps, eta, steps, 2 * (depth - 1), include_start=False),
+        "rho(0) = eps is missing at the start",
+        "return steps + 1 values: rho(0) = eps, then one per step",
+    ),
+)
+
+
+def _compare_rho(expected, got, case) -> Problem | None:
+    expected_length = case.args[3] + 1
+    problem = compare_arrays(expected, got, case, mistakes=_RHO_MISTAKES, name="rho")
+    if problem is not None and problem.what.startswith("wrong length"):
+        return Problem(
+            f"wrong length of rho (expected steps + 1 = {expected_length} values, rho(0) .. "
+            f"rho(steps), got {_length(got)}): off by one?",
+            "start the list with rho(0) = eps and take exactly `steps` steps",
+        )
+    return problem
+
+
+def _length(value) -> str:
+    try:
+        return str(len(value))
+    except TypeError:
+        return "no length"
+
+
+RHO_TRAJECTORY = register(
+    Exercise(
+        id="03.rho_trajectory",
+        title="The scale rho(t) of the directions that never learn",
+        signature="rho_trajectory(eps, eta, depth, steps) -> tensor of rho(0), ..., rho(steps)",
+        make_cases=_rho_cases,
+        reference=reference_rho_trajectory,
+        compare=_compare_rho,
+        hint="start from [eps] and append rho * (1 - eta * rho ** (2 * (depth - 1))) `steps` "
+        "times; return torch.tensor(values)",
+    )
+)
+
+
+def _moved_cases() -> list[Case]:
+    generator = seeded_generator(3000)
+    settings = [  # (d, moved rank, eps, rho)
+        (12, 4, 0.01, 0.0037),
+        (20, 6, 0.1, 0.0731),
+        (9, 2, 1e-3, 9.1e-4),
+        (15, 1, 0.05, 0.0123),
+        (10, 0, 0.01, 0.0049),
+    ]
+    cases = []
+    for d, rank, eps, rho in settings:
+        orthogonal, _ = torch.linalg.qr(random_matrix(d, d, generator))
+        layer_0 = eps * orthogonal
+        moved = random_matrix(d, rank, generator) @ random_matrix(rank, d, generator) * 0.05
+        layer_t = (rho / eps) * layer_0 + moved
+        label = f"d={d}, eps={eps:g}, rho={rho:g}, a moved part of rank {rank}"
+        cases.append(Case((layer_t, layer_0, rho, eps), label))
+    return cases
+
+
+def _rank_no_tolerance(matrix):
+    return int((torch.linalg.svdvals(matrix) > 0).sum())
+
+
+_MOVED_MISTAKES = (
+    Mistake(
+        lambda w_t, w_0, rho, eps: torch.linalg.matrix_rank(w_t),
+        "this is the rank of W_l(t) itself",
+        "subtract the shrunk init first: W_l(t) - (rho / eps) W_l(0)",
+    ),
+    Mistake(
+        lambda w_t, w_0, rho, eps: torch.linalg.matrix_rank(w_t - (eps / rho) * w_0),
+        "subtracted (eps / rho) W_l(0) instead of (rho / eps) W_l(0)",
+        "the init has shrunk from eps to rho: subtract (rho / eps) W_l(0)",
+    ),
+    Mistake(
+        lambda w_t, w_0, rho, eps: _rank_no_tolerance(w_t - (rho / eps) * w_0),
+        "counted every nonzero singular value, rounding errors included",
+        "use a tolerance: torch.linalg.matrix_rank(moved) counts only singular values well "
+        "above rounding errors",
+    ),
+    Mistake(
+        lambda w_t, w_0, rho, eps: torch.linalg.matrix_rank(w_t - w_0),
+        "subtracted W_l(0) without the factor rho / eps",
+        "the init has shrunk from eps to rho: subtract (rho / eps) W_l(0)",
+    ),
+)
+
+MOVED_RANK = register(
+    Exercise(
+        id="03.moved_rank",
+        title="The rank of what learning moved",
+        signature="moved_rank(layer_t, layer_0, rho, eps) -> rank of W_l(t) - (rho/eps) W_l(0)",
+        make_cases=_moved_cases,
+        reference=reference_moved_rank,
+        compare=lambda expected, got, case: compare_integers(
+            expected, got, case, mistakes=_MOVED_MISTAKES
+        ),
+        hint="moved = layer_t - (rho / eps) * layer_0; return int(torch.linalg.matrix_rank(moved))",
+    )
+)
