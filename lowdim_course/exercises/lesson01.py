@@ -78,9 +78,9 @@ _TRAJECTORY_MISTAKES = (
         "the denominator is e^{2st/tau} - 1 + s/u0 (so that u(0) = u0)",
     ),
     Mistake(
-        lambda t, s, u0, lr: s
-        * torch.exp(2 * s * lr * t)
-        / (torch.exp(2 * s * lr * t) - 1.0 + u0 / s),
+        lambda t, s, u0, lr: (
+            s * torch.exp(2 * s * lr * t) / (torch.exp(2 * s * lr * t) - 1.0 + u0 / s)
+        ),
         "u0/s where the formula has s/u0",
         "the denominator is e^{2st/tau} - 1 + s/u0",
     ),
@@ -146,7 +146,6 @@ HALF_WAY_TIME = register(
         compare=lambda expected, got, case: compare_arrays(
             expected, got, case, mistakes=_HALF_WAY_MISTAKES, name="t_half"
         ),
-        hint="set u(t) = s/2 in the closed form and solve for t: (tau/2s) ln(s/u0 - 1), "
-        "tau = 1/lr",
+        hint="set u(t) = s/2 in the closed form and solve for t: (tau/2s) ln(s/u0 - 1), tau = 1/lr",
     )
 )

@@ -12,7 +12,6 @@ The theory package is imported when a check runs, not when this module is import
 
 from __future__ import annotations
 
-
 import torch
 
 from .framework import (
@@ -183,4 +182,3 @@ EFFECTIVE_RANK = register(
         "exp(-(p * log p).sum()) over the p > 0",
     )
 )
-
