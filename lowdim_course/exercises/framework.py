@@ -328,7 +328,10 @@ def _run_check(exercise_id, student_function, time_limit) -> CheckResult:
                 return fail("not implemented yet", NOT_IMPLEMENTED_HINT)
             if isinstance(exc, KeyboardInterrupt):
                 return fail("interrupted", "run the cell again and let the check finish")
-            return fail(f"raised {type(exc).__name__}: {_one_line(exc)} {where}")
+            hint = None
+            if isinstance(exc, OverflowError):
+                hint = "a value grows without bound: check the sign of the update and the formula"
+            return fail(f"raised {type(exc).__name__}: {_one_line(exc)} {where}", hint)
         got = outcome.value
         if got is None or got is Ellipsis:
             what = "not implemented yet" if got is Ellipsis else "returned None"

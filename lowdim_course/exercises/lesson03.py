@@ -54,7 +54,7 @@ def _rho(eps, eta, steps, power, *, sign=-1.0, include_start=True):
 
 def _rho_cases() -> list[Case]:
     # large enough eps and eta that rho visibly shrinks, so every mistake shows
-    settings = [(0.8, 0.1, 3, 30), (0.5, 0.5, 2, 20), (0.9, 0.05, 4, 40), (0.3, 1.0, 2, 10)]
+    settings = [(0.3, 1.0, 2, 10), (0.8, 0.1, 3, 30), (0.5, 0.5, 2, 20), (0.9, 0.05, 4, 40)]
     cases = [
         Case((eps, eta, depth, steps), f"eps={eps:g}, eta={eta:g}, depth={depth}, steps={steps}")
         for eps, eta, depth, steps in settings
