@@ -1,4 +1,4 @@
-"""The invariant subspace (Yaras et al.) and the scalar modes of the compressed network (Kwon et al.),
+"""The invariant subspace (Yaras et al.) and the compressed network's scalar modes (Kwon et al.),
 each checked against networks trained by the core's gradient descent."""
 
 import math
