@@ -1,0 +1,218 @@
+"""Grading: notebooks built here with nbformat, executed headless, scored through the check log.
+
+Each executed notebook starts a kernel (a few seconds), so the notebooks that need one are graded
+together once per module.
+"""
+
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from lowdim_course.cli import main
+from lowdim_course.exercises import exercise_ids
+from lowdim_course.grading import (
+    NOT_RUN,
+    format_report,
+    grade_notebook,
+    grade_notebooks,
+    lesson_of,
+    notebook_paths,
+)
+
+IMPORT = "from lowdim_course.exercises import check"
+
+SPECTRAL_INIT = """
+import torch
+def spectral_init(surrogate, r_hat, depth, eps):
+    u, s, vh = torch.linalg.svd(surrogate)
+    middle = [eps * torch.eye(r_hat, dtype=surrogate.dtype) for _ in range(depth - 2)]
+    return [eps * vh[:r_hat], *middle, eps * u[:, :r_hat]]
+check("04.spectral_init", spectral_init)
+"""
+PARAM_COUNT = """
+def compressed_param_count(d, r_hat, depth):
+    return 2 * d * r_hat + (depth - 2) * r_hat ** 2
+check("04.compressed_param_count", compressed_param_count)
+"""
+RATES = """
+def layer_learning_rates(depth, lr, alpha):
+    return [alpha * lr] + [lr] * (depth - 2) + [alpha * lr]
+check("04.layer_learning_rates", layer_learning_rates)
+"""
+END_TO_END = """
+def end_to_end(layers):
+    product = layers[0]
+    for layer in layers[1:]:
+        product = layer @ product
+    return product
+check("00.end_to_end", end_to_end)
+"""
+RECOVERY_WRONG = """
+def recovery_error(W, M_star):
+    return (W - M_star).norm()
+check("00.recovery_error", recovery_error)
+"""
+STUB = """
+def layer_learning_rates(depth, lr, alpha):
+    raise NotImplementedError
+check("04.layer_learning_rates", layer_learning_rates)
+"""
+
+
+def _write(path, cells, lesson=None):
+    notebook = new_notebook(cells=[new_markdown_cell("# A submission"), *cells])
+    if lesson is not None:
+        notebook.metadata["lowdim_course"] = {"lesson": lesson}
+    nbformat.write(notebook, path)
+    return path
+
+
+def _code(*sources):
+    return [new_code_cell(source) for source in sources]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("submissions")
+    paths = {
+        # lesson from the metadata (the file name says nothing)
+        "complete": _write(
+            folder / "alice.ipynb", _code(IMPORT, SPECTRAL_INIT, PARAM_COUNT, RATES), "04"
+        ),
+        # lesson from the file name; the second exercise is wrong
+        "lesson00": _write(folder / "00_bob.ipynb", _code(IMPORT, END_TO_END, RECOVERY_WRONG)),
+        # a stub, a cell with a syntax error, a cell that raises, one exercise never checked,
+        # and a check of another lesson that must not count
+        "partial": _write(
+            folder / "04_carol.ipynb",
+            _code(IMPORT, "def broken(:\n    pass", "1 / 0", STUB, PARAM_COUNT, END_TO_END),
+        ),
+    }
+    entries = grade_notebooks(list(paths.values()), timeout=120)
+    return {name: entry for name, entry in zip(paths, entries, strict=True)}
+
+
+def _by_id(entry):
+    return {item["id"]: item for item in entry["exercises"]}
+
+
+def test_a_complete_notebook_scores_full_marks(graded):
+    entry = graded["complete"]
+    assert entry["lesson"] == "04" and entry["error"] is None and entry["cell_errors"] == []
+    assert entry["score"] == entry["max_score"] == 3.0
+    assert [item["id"] for item in entry["exercises"]] == exercise_ids("04")
+    for item in entry["exercises"]:
+        assert set(item) == {"id", "passed", "score", "max_score", "message"}
+        assert item["passed"] and item["score"] == 1.0 and item["message"].startswith("passed")
+    json.dumps(entry)  # JSON-ready
+
+
+def test_a_wrong_answer_scores_zero_with_the_check_message(graded):
+    entry = graded["lesson00"]
+    assert entry["lesson"] == "00" and entry["score"] == 1.0 and entry["max_score"] == 2.0
+    wrong = _by_id(entry)["00.recovery_error"]
+    assert not wrong["passed"] and wrong["score"] == 0.0
+    assert "divide by ||M*||_F" in wrong["message"]
+
+
+def test_a_partial_notebook_with_failing_cells_still_runs_to_the_end(graded):
+    entry = graded["partial"]
+    assert entry["error"] is None
+    assert entry["score"] == 1.0 and entry["max_score"] == 3.0
+    items = _by_id(entry)
+    assert set(items) == set(exercise_ids("04"))  # 00.end_to_end ran but does not count
+    assert items["04.compressed_param_count"]["passed"]
+    assert "not implemented yet" in items["04.layer_learning_rates"]["message"]
+    not_run = items["04.spectral_init"]
+    assert not not_run["passed"] and not_run["message"].startswith(NOT_RUN)
+    assert "SyntaxError" in not_run["message"]
+    assert [error.split(":")[1].strip() for error in entry["cell_errors"]] == [
+        "SyntaxError",
+        "ZeroDivisionError",
+    ]
+    report = format_report(list((graded["complete"], entry)))
+    assert "total: 4/6 over 2 notebook(s)" in report
+    assert "❌ 04.spectral_init" in report and "✅ 04.compressed_param_count" in report
+
+
+def test_an_endless_loop_stops_at_the_notebook_time_limit(tmp_path):
+    path = _write(tmp_path / "00_loop.ipynb", _code(IMPORT, END_TO_END, "while True:\n    pass"))
+    entry = grade_notebook(path, timeout=3)
+    assert entry["score"] == 0.0 and entry["max_score"] == 2.0
+    assert "did not finish within 3 s" in entry["error"] and "cell 4" in entry["error"]
+    for item in entry["exercises"]:
+        assert item["message"].startswith(entry["error"])
+    # the check that ran before the loop is reported, but does not score
+    assert "its check had said: passed" in _by_id(entry)["00.end_to_end"]["message"]
+
+
+def test_unreadable_and_unknown_notebooks_score_zero_without_a_kernel(tmp_path):
+    broken = tmp_path / "03_broken.ipynb"
+    broken.write_text("{ this is not json")
+    entry = grade_notebook(broken)
+    assert entry["lesson"] == "03" and entry["score"] == 0.0 and entry["max_score"] == 2.0
+    assert entry["error"].startswith("could not read the notebook")
+    assert all(item["message"] == entry["error"] for item in entry["exercises"])
+
+
+def test_lesson_of_reads_metadata_then_the_file_name():
+    assert lesson_of("x/04_compression.ipynb") == "04"
+    assert lesson_of("4-homework.ipynb") == "04"
+    assert lesson_of("homework.ipynb") is None
+    assert lesson_of("2024_homework.ipynb") is None
+    notebook = new_notebook(metadata={"lowdim_course": {"lesson": "2"}})
+    assert lesson_of("04_x.ipynb", notebook) == "02"
+    notebook.metadata["lowdim_course"]["lesson"] = "not a lesson"
+    assert lesson_of("04_x.ipynb", notebook) == "04"
+
+
+def test_notebook_paths_expand_folders_and_reject_missing_ones(tmp_path):
+    (tmp_path / "b.ipynb").write_text("{}")
+    (tmp_path / "a.ipynb").write_text("{}")
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    (tmp_path / ".ipynb_checkpoints" / "a-checkpoint.ipynb").write_text("{}")
+    assert notebook_paths([tmp_path]) == [tmp_path / "a.ipynb", tmp_path / "b.ipynb"]
+    with pytest.raises(ValueError, match="does not exist"):
+        notebook_paths([tmp_path / "missing.ipynb"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"holds no \.ipynb"):
+        notebook_paths([tmp_path / "empty"])
+    with pytest.raises(ValueError, match="timeout"):
+        grade_notebooks([], timeout=0)
+
+
+def test_cli_grade_prints_a_table_writes_json_and_exits_0(tmp_path, capsys):
+    broken = tmp_path / "01_broken.ipynb"
+    broken.write_text("not a notebook")
+    out = tmp_path / "out" / "grades.json"
+    assert main(["grade", str(broken), "--json", str(out), "--timeout", "30"]) == 0
+    printed = capsys.readouterr().out
+    assert "01_broken.ipynb (lesson 01): 0/2" in printed
+    assert "❌ 01.half_way_time" in printed and "total: 0/2 over 1 notebook(s)" in printed
+    data = json.loads(out.read_text())
+    assert isinstance(data, list) and len(data) == 1
+    assert {"notebook", "score", "max_score", "exercises"} <= set(data[0])
+    assert data[0]["notebook"] == str(broken) and data[0]["score"] == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        (["grade", "missing.ipynb"], "does not exist"),
+        (["grade", "{folder}", "--timeout", "-5"], "timeout must be"),
+        (["grade", "{folder}", "--timeout", "soon"], "invalid float value"),
+        (["grade"], "required"),
+    ],
+)
+def test_cli_grade_bad_usage_exits_2_with_one_line(arguments, words, tmp_path, capsys):
+    (tmp_path / "00_x.ipynb").write_text("{}")
+    arguments = [a.replace("{folder}", str(tmp_path)) for a in arguments]
+    try:
+        code = main(arguments)
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = exit_.code
+    assert code == 2
+    error = capsys.readouterr().err
+    assert words in error and error.count("\n") == 1
