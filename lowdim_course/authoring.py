@@ -1,0 +1,164 @@
+"""Build the lesson notebooks and their solved twins from one source each.
+
+A lesson is written once, as ``lessons/src/NN_name.md``: Markdown text, with fenced
+```` ```python ```` blocks that become code cells (a line ``+++`` alone splits Markdown into two
+cells). Inside a code cell an exercise's worked answer sits between two marker lines::
+
+    def half_way_time(s, u0, lr):
+        # BEGIN SOLUTION
+        return math.log(s / u0 - 1) / (2 * s * lr)
+        # END SOLUTION
+
+``lessons/NN_name.ipynb`` gets a stub in its place (``raise NotImplementedError(...)`` at the
+same indentation) and ``solutions/NN_name.ipynb`` gets the answer, so the two can never drift
+apart. ``build`` executes both top to bottom (nbclient, a fresh kernel each), removes saved
+widget state (COURSE.md: outputs are compared by nbval, widget state is not) and writes them.
+
+    python -m lowdim_course.authoring            # every lesson
+    python -m lowdim_course.authoring 01 04      # only these
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+SOLUTION_BEGIN = "# BEGIN SOLUTION"
+SOLUTION_END = "# END SOLUTION"
+STUB = 'raise NotImplementedError("your code here")'
+_FENCE = re.compile(r"^```python\s*$")
+KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def parse_source(text: str) -> list[tuple[str, str]]:
+    """``[(kind, source)]`` with kind ``'markdown'`` or ``'code'``, in order."""
+    cells, markdown, code, in_code = [], [], [], False
+
+    def flush_markdown():
+        body = "\n".join(markdown).strip("\n")
+        if body.strip():
+            cells.append(("markdown", body))
+        markdown.clear()
+
+    for line in text.splitlines():
+        if in_code:
+            if line.strip() == "```":
+                cells.append(("code", "\n".join(code).strip("\n")))
+                code.clear()
+                in_code = False
+            else:
+                code.append(line)
+        elif _FENCE.match(line):
+            flush_markdown()
+            in_code = True
+        elif line.strip() == "+++":
+            flush_markdown()
+        else:
+            markdown.append(line)
+    if in_code:
+        raise ValueError("a ```python block is not closed")
+    flush_markdown()
+    return cells
+
+
+def render_code(source: str, solved: bool) -> str:
+    """The cell as the solutions (``solved``) or the lesson shows it."""
+    lines, out, inside = source.splitlines(), [], False
+    for line in lines:
+        stripped = line.strip()
+        if stripped == SOLUTION_BEGIN:
+            if inside:
+                raise ValueError(f"nested {SOLUTION_BEGIN} in:\n{source}")
+            inside = True
+            if not solved:
+                indent = line[: len(line) - len(line.lstrip())]
+                out.append(f"{indent}{STUB}")
+            continue
+        if stripped == SOLUTION_END:
+            if not inside:
+                raise ValueError(f"{SOLUTION_END} without {SOLUTION_BEGIN} in:\n{source}")
+            inside = False
+            continue
+        if solved or not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{SOLUTION_BEGIN} without {SOLUTION_END} in:\n{source}")
+    return "\n".join(out)
+
+
+def make_notebook(source_path: Path, solved: bool):
+    """An unexecuted notebook for the lesson (``solved=False``) or its solution."""
+    import nbformat
+
+    cells = []
+    for kind, body in parse_source(source_path.read_text()):
+        if kind == "markdown":
+            cells.append(nbformat.v4.new_markdown_cell(body))
+        else:
+            cells.append(nbformat.v4.new_code_cell(render_code(body, solved)))
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    lesson = source_path.name[:2]
+    notebook.metadata["kernelspec"] = KERNEL
+    notebook.metadata["language_info"] = {"name": "python"}
+    notebook.metadata["lowdim_course"] = {"lesson": lesson, "solved": solved}
+    for index, cell in enumerate(notebook.cells):
+        cell["id"] = f"{lesson}-{index:03d}"
+    return notebook
+
+
+def strip_widget_state(notebook) -> None:
+    """Drop saved widget state (large, machine-specific, and not what nbval compares)."""
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        cell.get("metadata", {}).pop("widgets", None)
+
+
+def execute(notebook, working_directory: Path, timeout: int = 600) -> None:
+    from nbclient import NotebookClient
+
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(working_directory)}},
+    )
+    client.execute()
+
+
+def build(root: Path, lessons: list[str] | None = None, run: bool = True) -> list[Path]:
+    """Write ``lessons/NN_*.ipynb`` and ``solutions/NN_*.ipynb`` for each source; return paths."""
+    import nbformat
+
+    sources = sorted((root / "lessons" / "src").glob("[0-9][0-9]_*.md"))
+    if lessons:
+        sources = [path for path in sources if path.name[:2] in lessons]
+    written = []
+    for source in sources:
+        for folder, solved in (("lessons", False), ("solutions", True)):
+            notebook = make_notebook(source, solved)
+            target = root / folder / f"{source.stem}.ipynb"
+            target.parent.mkdir(exist_ok=True)
+            if run:
+                print(f"executing {target.relative_to(root)}", file=sys.stderr, flush=True)
+                execute(notebook, target.parent)
+            strip_widget_state(notebook)
+            nbformat.write(notebook, target)
+            written.append(target)
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Build lessons/ and solutions/ from lessons/src.")
+    parser.add_argument("lessons", nargs="*", help="two-digit lesson numbers (default: all)")
+    parser.add_argument("--no-run", action="store_true", help="write without executing")
+    parser.add_argument("--root", type=Path, default=Path.cwd())
+    args = parser.parse_args(argv)
+    for path in build(args.root, args.lessons or None, run=not args.no_run):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Slider panels: a lesson's interactive demo is a plain function wired to sliders here.
+
+COURSE.md's rule: a widget callback is a library function with arguments that computes, then
+plots (and prints the numbers the plot shows); the notebook only wires sliders to it::
+
+    from lowdim_course.demos.lesson01 import two_layer_demo
+    from lowdim_course.widgets import slider_panel, log_slider, choice
+
+    slider_panel(two_layer_demo, s=log_slider(3.0, 0.1, 10.0), init=choice(["aligned", "random"]))
+
+Every slider has ``continuous_update=False``: the demo recomputes when the handle is released,
+not at every pixel it passes. The panel runs the callback once with the starting values, so it
+opens with a figure. The panel is an ``ipywidgets.interactive``: tests set
+``panel.kwargs_widgets[i].value`` and read ``panel.result`` without a kernel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import ipywidgets
+
+from .validation import check_float
+
+_LAYOUT = {"description_width": "initial"}
+
+
+def float_slider(value, low, high, step=None, description=None, readout_format=".3g"):
+    """A linear slider on [low, high] (100 steps unless ``step`` is given)."""
+    value, low, high = (
+        check_float(n, v) for n, v in (("value", value), ("low", low), ("high", high))
+    )
+    _check_inside(value, low, high)
+    return ipywidgets.FloatSlider(
+        value=value,
+        min=low,
+        max=high,
+        step=step if step is not None else (high - low) / 100,
+        description=description or "",
+        continuous_update=False,
+        readout_format=readout_format,
+        style=_LAYOUT,
+    )
+
+
+def log_slider(value, low, high, description=None, steps_per_decade=10, readout_format=".3g"):
+    """A slider on a log scale from ``low`` to ``high`` (both > 0): for scales and rates."""
+    value, low, high = (
+        check_float(n, v, low=0.0, low_open=True)
+        for n, v in (("value", value), ("low", low), ("high", high))
+    )
+    _check_inside(value, low, high)
+    return ipywidgets.FloatLogSlider(
+        value=value,
+        base=10,
+        min=math.log10(low),
+        max=math.log10(high),
+        step=1 / steps_per_decade,
+        description=description or "",
+        continuous_update=False,
+        readout_format=readout_format,
+        style=_LAYOUT,
+    )
+
+
+def int_slider(value, low, high, step=1, description=None):
+    """An integer slider on [low, high]."""
+    _check_inside(value, low, high)
+    return ipywidgets.IntSlider(
+        value=value,
+        min=low,
+        max=high,
+        step=step,
+        description=description or "",
+        continuous_update=False,
+        style=_LAYOUT,
+    )
+
+
+def choice(options, value=None, description=None):
+    """Toggle buttons for a few named options (the first one unless ``value`` is given)."""
+    options = list(options)
+    if not options:
+        raise ValueError("options must hold at least one choice")
+    if value is not None and value not in options:
+        raise ValueError(f"value must be one of {options}, got {value!r}")
+    return ipywidgets.ToggleButtons(
+        options=options,
+        value=options[0] if value is None else value,
+        description=description or "",
+        style=_LAYOUT,
+    )
+
+
+def slider_panel(callback, **controls) -> ipywidgets.interactive:
+    """Wire ``controls`` (argument name -> widget) to ``callback``, which runs once at once.
+
+    The description of each control defaults to its argument name. Returns the
+    ``ipywidgets.interactive``; ``panel.result`` holds the callback's last return value.
+    """
+    if not callable(callback):
+        raise ValueError(f"callback must be a function, got {callback!r}")
+    for name, control in controls.items():
+        if not isinstance(control, ipywidgets.ValueWidget):
+            raise ValueError(f"control {name!r} must be a widget (see float_slider, log_slider)")
+        if not control.description:
+            control.description = name
+    return ipywidgets.interactive(callback, **controls)
+
+
+def _check_inside(value, low, high):
+    if not low < high:
+        raise ValueError(f"low must be < high, got low={low:g}, high={high:g}")
+    if not low <= value <= high:
+        raise ValueError(f"value must be in [{low:g}, {high:g}], got {value:g}")

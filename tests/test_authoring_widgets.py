@@ -1,0 +1,104 @@
+"""The notebook builder (one source, two notebooks) and the slider panels, without a kernel."""
+
+import pytest
+
+from lowdim_course.authoring import STUB, make_notebook, parse_source, render_code
+from lowdim_course.widgets import choice, float_slider, int_slider, log_slider, slider_panel
+
+SOURCE = """# Title
+
+Some text.
+
++++
+
+More text.
+
+```python
+def f(x):
+    # BEGIN SOLUTION
+    return 2 * x
+    # END SOLUTION
+```
+
+```python
+check("00.f", f);
+```
+"""
+
+
+def test_parse_source_splits_markdown_and_code_cells():
+    kinds = [kind for kind, _ in parse_source(SOURCE)]
+    assert kinds == ["markdown", "markdown", "code", "code"]
+
+
+def test_lesson_gets_a_stub_and_solution_gets_the_answer():
+    code = parse_source(SOURCE)[2][1]
+    lesson, solved = render_code(code, solved=False), render_code(code, solved=True)
+    assert lesson == f"def f(x):\n    {STUB}"
+    assert solved == "def f(x):\n    return 2 * x"
+    namespace = {}
+    exec(solved, namespace)
+    assert namespace["f"](3) == 6
+    exec(lesson, namespace)
+    with pytest.raises(NotImplementedError):
+        namespace["f"](3)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "# BEGIN SOLUTION\nx = 1",
+        "x = 1\n# END SOLUTION",
+        "# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION",
+    ],
+)
+def test_unbalanced_markers_are_errors(code):
+    with pytest.raises(ValueError, match="SOLUTION"):
+        render_code(code, solved=False)
+
+
+def test_make_notebook_sets_lesson_metadata(tmp_path):
+    path = tmp_path / "07_demo.md"
+    path.write_text(SOURCE)
+    notebook = make_notebook(path, solved=False)
+    assert notebook.metadata["lowdim_course"] == {"lesson": "07", "solved": False}
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+    assert len({cell["id"] for cell in notebook.cells}) == len(notebook.cells)
+
+
+def test_panel_runs_once_then_recomputes_when_a_slider_moves():
+    calls = []
+
+    def demo(a, b, kind):
+        calls.append((a, b, kind))
+        return a * b
+
+    panel = slider_panel(
+        demo,
+        a=float_slider(1.0, 0.0, 4.0),
+        b=log_slider(0.1, 0.01, 10.0),
+        kind=choice(["x", "y"]),
+    )
+    assert calls == [(1.0, 0.1, "x")] and panel.result == pytest.approx(0.1)
+    panel.kwargs_widgets[0].value = 3.0
+    assert calls[-1] == (3.0, 0.1, "x") and panel.result == pytest.approx(0.3)
+    panel.kwargs_widgets[2].value = "y"
+    assert calls[-1][2] == "y"
+    assert all(not getattr(w, "continuous_update", False) for w in panel.kwargs_widgets)
+    assert [w.description for w in panel.kwargs_widgets] == ["a", "b", "kind"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: float_slider(5.0, 0.0, 1.0), "value must be in"),
+        (lambda: log_slider(0.1, 0.0, 1.0), "low must be > 0"),
+        (lambda: int_slider(1, 3, 2), "low must be < high"),
+        (lambda: choice([]), "options must hold"),
+        (lambda: slider_panel(42), "callback must be a function"),
+        (lambda: slider_panel(print, x=3), "control 'x' must be a widget"),
+    ],
+)
+def test_bad_widget_arguments(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
