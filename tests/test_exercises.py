@@ -328,14 +328,23 @@ def test_endless_loop_is_stopped_by_the_time_limit(capsys):
 
 
 def test_time_limit_off_the_main_thread_uses_a_daemon_thread(capsys):
+    stop = threading.Event()
+
+    def until_stopped(*args):  # an endless loop that the test can end afterwards
+        while not stop.is_set():
+            pass
+
     results = []
     worker = threading.Thread(
-        target=lambda: results.append(check("00.end_to_end", _endless, time_limit=0.2))
+        target=lambda: results.append(check("00.end_to_end", until_stopped, time_limit=0.2))
     )
-    worker.start()
-    worker.join(10)
-    assert not worker.is_alive()
-    assert "did not return within 0.2 s" in results[0].message
+    try:
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive()
+        assert "did not return within 0.2 s" in results[0].message
+    finally:
+        stop.set()
     outcome = call_with_time_limit(lambda x: x + 1, (1,), 1.0)
     assert outcome.value == 2 and outcome.exception is None and not outcome.timed_out
 

@@ -54,6 +54,13 @@ def recovery_error(W, M_star):
     return (W - M_star).norm()
 check("00.recovery_error", recovery_error)
 """
+LOOP_FIRST = """
+def spectral_init(surrogate, r_hat, depth, eps):
+    while True:
+        pass
+result = check("04.spectral_init", spectral_init, time_limit=0.5)
+assert "did not return within 0.5 s" in result.message, result.message
+"""
 STUB = """
 def layer_learning_rates(depth, lr, alpha):
     raise NotImplementedError
@@ -77,9 +84,12 @@ def _code(*sources):
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     paths = {
-        # lesson from the metadata (the file name says nothing)
+        # lesson from the metadata (the file name says nothing); an endless loop stopped by the
+        # check's alarm inside the kernel, then the right answer: the last result counts
         "complete": _write(
-            folder / "alice.ipynb", _code(IMPORT, SPECTRAL_INIT, PARAM_COUNT, RATES), "04"
+            folder / "alice.ipynb",
+            _code(IMPORT, LOOP_FIRST, SPECTRAL_INIT, PARAM_COUNT, RATES),
+            "04",
         ),
         # lesson from the file name; the second exercise is wrong
         "lesson00": _write(folder / "00_bob.ipynb", _code(IMPORT, END_TO_END, RECOVERY_WRONG)),
