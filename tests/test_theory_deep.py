@@ -205,7 +205,7 @@ def test_bad_arguments_name_the_argument(call, name):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_inputs_give_cuda_outputs():
-    t = torch.arange(0, 2500, device="cuda", dtype=torch.float64)
+    t = torch.arange(0, 2501, device="cuda", dtype=torch.float64)
     u = integrate_deep_mode(S, A0**3, 3, LR, t)
     assert u.device.type == "cuda"
     run = simulate_deep_modes([S], A0, 3, LR, 2500, device="cuda", dtype="float64")

@@ -103,7 +103,7 @@ def test_bad_arguments_name_the_argument(call, name):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_tensors_stay_on_the_gpu():
-    t = torch.arange(0, 3000, device="cuda", dtype=torch.float64)
+    t = torch.arange(0, 3001, device="cuda", dtype=torch.float64)
     u = saxe_trajectory(t, 5.0, SPEC_U0, SPEC_LR)
     assert u.device.type == "cuda"
     run = simulate_two_layer(SPEC_S[:2], SPEC_U0, SPEC_LR, 3000, device="cuda", dtype="float64")
