@@ -5,6 +5,7 @@ together once per module.
 """
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -226,3 +227,17 @@ def test_cli_grade_bad_usage_exits_2_with_one_line(arguments, words, tmp_path, c
     assert code == 2
     error = capsys.readouterr().err
     assert words in error and error.count("\n") == 1
+
+
+ROOT = Path(__file__).resolve().parent.parent
+COURSE_NOTEBOOKS = sorted(path.name for path in (ROOT / "solutions").glob("[0-9]*.ipynb"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", COURSE_NOTEBOOKS)
+def test_grade_scores_full_marks_on_solutions_and_zero_on_lessons(name):
+    solved, lesson = grade_notebooks([ROOT / "solutions" / name, ROOT / "lessons" / name])
+    assert solved["error"] is None and lesson["error"] is None
+    assert solved["max_score"] >= 2 and solved["score"] == solved["max_score"], solved
+    assert lesson["max_score"] == solved["max_score"] and lesson["score"] == 0, lesson
+    assert all("not implemented yet" in item["message"] for item in lesson["exercises"])
