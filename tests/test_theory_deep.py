@@ -120,9 +120,7 @@ def test_singular_value_velocity_matches_finite_differences_of_a_run():
 
     frames = [orthogonal() for _ in range(depth + 1)]
     scales = torch.diag(torch.linspace(1.2, 0.5, d, dtype=torch.float64) ** (1 / depth))
-    layers = [
-        (frames[i + 1] @ scales @ frames[i].T).requires_grad_() for i in range(depth)
-    ]
+    layers = [(frames[i + 1] @ scales @ frames[i].T).requires_grad_() for i in range(depth)]
     target = torch.randn(d, 2, generator=generator, dtype=torch.float64)
     target = target @ torch.randn(2, d, generator=generator, dtype=torch.float64)
 

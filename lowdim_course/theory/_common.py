@@ -81,7 +81,7 @@ def as_times(t, name: str = "t"):
             return out
 
     if not torch.isfinite(values).all() or (values < 0).any():
-        raise ValueError(f"{name} must hold finite times >= 0 (in gradient steps)")
+        raise ValueError(f"{name} must hold finite numbers >= 0")
     return values, back
 
 

@@ -2,8 +2,8 @@
 
 An L-layer linear network trained by gradient descent (step lr, ``tau = 1/lr``, t in steps) on
 ``1/2 ||W_{L:1} - M||_F^2`` from a balanced init aligned with M, per-layer scale a0, learns each
-mode alone; its strength ``u = a^L`` (u0 = a0^L) obeys (Saxe et al. 2014, Sec. 5; Arora, Cohen,
-Hu & Luo 2019, Thm. 3 restricted to one mode)
+mode alone; its strength ``u = a^L`` (u0 = a0^L) obeys (Saxe et al. 2014, deep networks; Arora,
+Cohen, Hu & Luo 2019, singular-value dynamics restricted to one mode)
 
     ``tau du/dt = L u^{2-2/L} (s - u)``.
 
@@ -172,7 +172,7 @@ def singular_value_velocity(end_to_end, loss_gradient, depth, lr: float = 1.0) -
     """``d sigma_r/dt = -L (sigma_r^2)^{1-1/L} <grad l(W), u_r v_r^T>``, times lr per step.
 
     Arora, Cohen, Hu & Luo, "Implicit regularization in deep matrix factorization" (NeurIPS
-    2019), Thm. 3: the singular values ``sigma_r`` (with singular vectors u_r, v_r) of the
+    2019), theorem on the singular values ``sigma_r`` (singular vectors u_r, v_r) of the
     end-to-end matrix W of a depth-L linear network under gradient flow from a balanced init.
     ``loss_gradient`` is ``grad l`` at W. Returns one value per singular value, largest first,
     on the input's device; with ``lr`` the change per gradient step.
@@ -235,7 +235,7 @@ def _log_sigmoid(x: float) -> float:
     return x - math.log1p(math.exp(x))
 
 
-# Dormand & Prince (1980), "A family of embedded Runge-Kutta formulae", Table 2.
+# Dormand & Prince (1980), "A family of embedded Runge-Kutta formulae", J. Comput. Appl. Math.
 _A = (
     (),
     (1 / 5,),

@@ -1,6 +1,7 @@
 """The invariant low-dimensional subspace of deep matrix factorization, and its scalar modes.
 
-Yaras, Wang, Hu, Zhu, Balzano & Qu (2023), Thm. 1, and Kwon et al. (AISTATS 2024), Sec. 3: for
+Yaras, Wang, Hu, Zhu, Balzano & Qu (2023, "The law of parsimony in gradient descent for learning
+deep linear networks") and Kwon et al. (AISTATS 2024), Sec. 3; ALGORITHMS.md Sec. 4: for
 matrix factorization with a rank-r target, ``d >= 2r`` and ``W_l(0) = eps O_l`` (O_l orthogonal),
 gradient descent with step eta on the summed loss ``1/2 ||W_{L:1} - M||_F^2`` and weight decay
 lam keeps every layer of the form
@@ -29,7 +30,7 @@ from ._common import check_depth, check_scalar, check_singular_values
 def rho_trajectory(eps, eta, depth, steps, weight_decay: float = 0.0) -> torch.Tensor:
     """``rho(t+1) = rho(t) (1 - eta lam - eta rho(t)^{2(L-1)})``, ``rho(0) = eps``, t = 0..steps.
 
-    Yaras et al. (2023), Thm. 1 (the scale of the d - 2r directions that never learn); returns a
+    Yaras et al. (2023): the scale of the d - 2r directions that never learn. Returns a
     float64 CPU tensor of length ``steps + 1``.
     """
     eps = check_positive("eps", check_scalar("eps", eps))
@@ -57,7 +58,7 @@ def count_singular_values_at(layer, rho, rtol: float = 1e-9) -> int:
 def moved_part(layer_t, layer_0, rho, eps) -> torch.Tensor:
     """``W_l(t) - (rho(t)/eps) W_l(0)``: what learning added beyond the shrinking init.
 
-    By Yaras et al. (2023), Thm. 1, it is ``U_l diag(W~_l(t) - (rho/eps) W~_l(0), 0) V_l^T``, of
+    By Yaras et al. (2023) it is ``U_l diag(W~_l(t) - (rho/eps) W~_l(0), 0) V_l^T``, of
     rank at most 2r.
     """
     layer_t = _float_matrix("layer_t", layer_t)

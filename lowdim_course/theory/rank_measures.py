@@ -38,7 +38,7 @@ def effective_rank(matrix) -> float:
     """``erank(W) = exp(-sum_k p_k log p_k)``, ``p_k = sigma_k / sum_j sigma_j``.
 
     Roy & Vetterli, "The effective rank: a measure of effective dimensionality" (EUSIPCO 2007),
-    Def. 1. Between 1 (rank one) and the number of nonzero singular values (all equal);
+    Between 1 (rank one) and the number of nonzero singular values (all equal);
     0 for the zero matrix.
     """
     return effective_rank_of_spectrum(torch.linalg.svdvals(_float_matrix("matrix", matrix)))

@@ -1,6 +1,7 @@
 """Exact learning dynamics of a two-layer linear network (Saxe, McClelland & Ganguli 2014).
 
-Setting (Saxe et al., ICLR 2014, Sec. 2): whitened input, loss ``1/2 ||W_2 W_1 - M||_F^2``
+Setting (Saxe, McClelland & Ganguli, "Exact solutions to the nonlinear dynamics of learning in
+deep linear neural networks", ICLR 2014): whitened input, loss ``1/2 ||W_2 W_1 - M||_F^2``
 (summed), target ``M = sum_i s_i u_i v_i^T``, gradient descent with step ``lr`` on both layers.
 From a small balanced init aligned with the target's singular vectors, every mode evolves alone:
 its strength ``u = u_i^T W_2 W_1 v_i`` obeys, with time constant ``tau = 1/lr`` and t counted in
@@ -8,8 +9,9 @@ gradient steps,
 
     ``tau du/dt = 2 u (s - u)``,  so  ``u(t) = s e^{2st/tau} / (e^{2st/tau} - 1 + s/u0)``
 
-(Saxe et al. 2014, Eq. 7, with ``u = a^2`` for per-layer strength a). Strong modes are learned
-first and each one after a plateau: incremental, stage-like learning of principal components.
+(Saxe et al. 2014, with ``u = a^2`` for per-layer strength a; ALGORITHMS.md Sec. 4). Strong
+modes are learned first and each one after a plateau: incremental, stage-like learning of
+principal components.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ INITS = ("aligned", "random")
 def saxe_trajectory(t, s, u0, lr):
     """Mode strength ``u(t) = s e^{2st/tau} / (e^{2st/tau} - 1 + s/u0)``, ``tau = 1/lr``.
 
-    Saxe, McClelland & Ganguli (2014), Eq. 7. ``t`` is in gradient steps: a float, a list, a
-    numpy array or a tensor (its device and float dtype are kept); the result has the same type.
+    Saxe, McClelland & Ganguli (2014), the mode solution. ``t`` is in gradient steps: a float,
+    a list, a numpy array or a tensor (its device and float dtype are kept); the result has the
+    same type.
     Evaluated as ``s / (1 + (s/u0 - 1) e^{-2st/tau})``, which never overflows.
     """
     s, u0, lr = _check_mode(s, u0, lr)
@@ -44,7 +47,7 @@ def saxe_trajectory(t, s, u0, lr):
 
 
 def half_way_time(s, u0, lr) -> float:
-    """Steps until ``u = s/2``: ``t_half = (tau / 2s) ln(s/u0 - 1)`` (Saxe et al. 2014, Sec. 2)."""
+    """Steps until ``u = s/2``: ``t_half = (tau / 2s) ln(s/u0 - 1)`` (Saxe et al. 2014)."""
     s, u0, lr = _check_mode(s, u0, lr)
     return math.log(s / u0 - 1.0) / (2.0 * s * lr)
 
@@ -52,7 +55,7 @@ def half_way_time(s, u0, lr) -> float:
 def learning_time(s, eps, lr) -> float:
     """Order of the steps a mode needs from strength eps: ``(tau / s) ln(s / eps)``.
 
-    Saxe et al. (2014), Sec. 2 ("learning time ... inversely proportional to s"); the exact
+    Saxe et al. (2014): learning time is inversely proportional to s. The exact
     time to go from eps to ``s - eps`` is ``(tau / 2s) ln((s - eps)^2 / eps^2)``, about this.
     """
     s = check_scalar("s", s, low=0.0, low_open=True)
