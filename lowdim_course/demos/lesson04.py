@@ -1,0 +1,276 @@
+"""Lesson 04 demos: the compressed network (Kwon et al. 2024, Sec. 3).
+
+* ``parameter_counts``: ``L d^2`` against ``2 d r_hat + (L-2) r_hat^2`` as d grows;
+* ``compression_race``: original against compressed on one factorization problem
+  (``lowdim_course.comparison.compare``), error against iteration and against seconds, and the
+  paper's claim (compressed error <= original error at every iteration) checked live;
+  ``timing_report`` prints the seconds, which change from machine to machine;
+* ``scalar_modes``: the scalar recursion ``a_i(t+1) = a_i + eta a_i^{L-1} (s_i - a_i^L)``
+  against the trained compressed network;
+* ``discrepant_rate``: the factor alpha on the first and last layers, on a small completion
+  problem where it matters.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import matplotlib.pyplot as plt
+import torch
+
+from ..comparison import compare
+from ..networks import (
+    compressed_network,
+    compressed_param_count,
+    original_network,
+    original_param_count,
+)
+from ..plots import STYLE, plot_error_curves
+from ..problems import make_problem
+from ..theory.invariant_subspace import scalar_mode_trajectory
+from ..training import train
+from .lesson03 import course_learning_rate
+
+TARGET_ERROR = 1e-4
+# The compressed error counts as <= the original's up to rounding (relative, then absolute).
+RTOL, ATOL = 1e-9, 1e-14
+# The small completion problem of the alpha demo: fast on a laptop, and alpha visibly matters.
+MC_SETTINGS = {"d": 30, "r": 2, "p": 0.5, "lr": 5.0, "depth": 3, "eps": 1e-2, "steps": 4000}
+
+
+def parameter_counts(d: int = 100, r_hat: int = 20, depth: int = 3):
+    """Parameters of both networks for widths up to 4d, the chosen d marked; prints the counts."""
+    original = original_param_count(d, depth)
+    compressed = compressed_param_count(d, r_hat, depth)
+    widths = torch.arange(max(r_hat, 2), 4 * d + 1)
+    figure, ax = plt.subplots(figsize=(6, 3.6), constrained_layout=True)
+    ax.loglog(widths, depth * widths**2, **STYLE["original"])
+    ax.loglog(
+        widths, 2 * widths * r_hat + (depth - 2) * r_hat**2, **STYLE["compressed"]
+    )  # fmt: skip
+    ax.plot([d, d], [compressed, original], "ko", ms=4)
+    ax.set(xlabel="width d", ylabel="parameters", title=f"depth L={depth}, r_hat={r_hat}")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend()
+    plt.show()
+    plt.close(figure)
+    summary = {"original": original, "compressed": compressed, "ratio": original / compressed}
+    print(f"original   L d^2 = {depth} x {d}^2 = {original:,}")
+    print(
+        f"compressed 2 d r_hat + (L-2) r_hat^2 = 2 x {d} x {r_hat} + {depth - 2} x {r_hat}^2 "
+        f"= {compressed:,}"
+    )
+    print(f"the compressed network is {summary['ratio']:.3g} times smaller")
+    return summary
+
+
+@functools.lru_cache(maxsize=4)
+def _race(d, r, r_hat, depth, eps, steps):
+    lr = course_learning_rate(d)
+    return compare(
+        "mf", d=d, r=r, r_hat=r_hat, depth=depth, eps=eps, lr=lr, steps=steps, tol=0.0
+    )  # fmt: skip
+
+
+def compression_race(
+    r_hat: int = 10, depth: int = 3, eps: float = 0.03, steps: int = 1000, d: int = 50, r: int = 5
+):
+    """Train both networks on one factorization problem; plot error vs iteration and vs time.
+
+    Prints only what does not depend on the machine: parameters, iterations to 1e-4, final
+    errors, and whether the compressed error is <= the original's at every iteration (Kwon et
+    al. 2024, Sec. 3). The returned dict also holds the seconds (see ``timing_report``).
+    """
+    result = _race(d, r, r_hat, depth, eps, steps)
+    original, compressed = result.original, result.compressed
+    figure = plot_error_curves(
+        {"original": original, "compressed": compressed},
+        title=f"factorization d={d}, r={r}: r_hat={r_hat}, depth L={depth}, eps={eps:.3g}",
+    )
+    figure.axes[0].axhline(TARGET_ERROR, color="0.6", lw=0.6)
+    plt.show()
+    plt.close(figure)
+
+    pairs = zip(compressed.recovery_error, original.recovery_error, strict=False)
+    below = [c <= o * (1 + RTOL) + ATOL for c, o in pairs]
+    first_above = next((t for t, ok in enumerate(below) if not ok), None)
+    summary = result.to_dict()
+    key = "iterations_to_1e-4"
+    iterations = (summary["original"][key], summary["compressed"][key])
+    summary.update(
+        {
+            "compressed_below_original": all(below),
+            "first_iteration_above": first_above,
+            "iterations_compared": len(below),
+            "params_ratio": original.num_params / compressed.num_params,
+            "iterations_ratio": None if None in iterations else iterations[0] / iterations[1],
+        }
+    )
+    for side in ("original", "compressed"):
+        values = summary[side]
+        reached = values[key]
+        print(
+            f"{side:>10}: {values['params']:>6,} parameters, iterations to 1e-4: "
+            f"{'not reached' if reached is None else f'{reached:,}'}, "
+            f"final error {values['final_error']:.2e}"
+        )
+    print(
+        f"compressed error <= original error at every one of the {len(below):,} iterations: "
+        f"{summary['compressed_below_original']}"
+        + ("" if first_above is None else f" (first exception at iteration {first_above})")
+    )
+    ratio = summary["iterations_ratio"]
+    print(
+        f"ratios original / compressed: parameters {summary['params_ratio']:.3g}, iterations to "
+        f"1e-4 {'-' if ratio is None else f'{ratio:.3g}'}"
+    )
+    return summary
+
+
+def timing_report(summary: dict) -> dict:
+    """Print the wall-clock side of ``compression_race``'s summary (changes between runs)."""
+    times = {}
+    for side in ("original", "compressed"):
+        values = summary[side]
+        times[side] = (values["seconds_to_1e-4"], values["seconds_per_step"])
+        to_target = values["seconds_to_1e-4"]
+        print(
+            f"{side:>10}: {values['seconds_per_step'] * 1e6:.0f} us per step, seconds to 1e-4: "
+            f"{'not reached' if to_target is None else f'{to_target:.3f}'}"
+        )
+    per_step = times["original"][1] / times["compressed"][1]
+    line = f"speed-up per step {per_step:.2g}x"
+    if times["original"][0] and times["compressed"][0]:
+        line += f", to 1e-4 {times['original'][0] / times['compressed'][0]:.2g}x"
+    print(line)
+    return times
+
+
+@functools.lru_cache(maxsize=4)
+def _compressed_mf(d, r, r_hat, depth, eps, steps):
+    problem = make_problem("mf", d=d, r=r, seed=0)
+    network = compressed_network(problem.surrogate(), r_hat, depth, eps, rank=r)
+    lr = course_learning_rate(d)
+    history = train(problem, network, lr=lr, steps=steps, log_every=max(1, steps // 40))
+    return problem, history, lr
+
+
+def scalar_modes(
+    r_hat: int = 10, depth: int = 3, eps: float = 0.03, steps: int = 1000, d: int = 50, r: int = 5
+):
+    """The compressed network is r_hat scalar recursions: prediction against training.
+
+    Left: the per-mode end-to-end strengths ``a_i^L`` from the recursion (lines) and the
+    singular values of the trained network's ``W_{L:1}`` (dots). Right: the recovery error,
+    trained and predicted. Prints how closely they agree (a yes/no at 1e-9: the difference is
+    rounding, about 1e-13, and its exact digits are not stable).
+    """
+    problem, history, lr = _compressed_mf(d, r, r_hat, depth, eps, steps)
+    eta = lr / d**2
+    target = torch.linalg.svdvals(problem.target)[:r]
+    modes = scalar_mode_trajectory(target, eps, eta, depth, steps, r_hat=r_hat)
+    measured = torch.tensor(history.recovery_error, dtype=torch.float64)
+    gap = float((measured - modes.recovery_error).abs().max())
+    logged = history.singular_value_matrix()[:, :r_hat]
+    predicted_logged = torch.sort(modes.strengths[history.log_iterations], descending=True).values
+    mode_gap = float((logged - predicted_logged).abs().max() / target[0])
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    for i in range(r_hat):
+        color = plt.cm.viridis(i / r_hat)
+        axes[0].semilogy(modes.strengths[:, i], color=color, lw=1.2)
+    axes[0].semilogy(history.log_iterations, logged, "k.", ms=3)
+    axes[0].plot([], [], "k.", label=r"trained: $\sigma_i(W_{L:1})$")
+    axes[0].plot([], [], color="C2", label=r"recursion: $a_i^L$")
+    axes[0].set(xlabel="iteration", ylabel="mode strength", title=f"{r_hat} scalar modes")
+    axes[0].legend(fontsize=8)
+    axes[1].semilogy(measured, color=STYLE["compressed"]["color"], lw=3, alpha=0.5, label="trained")
+    axes[1].semilogy(modes.recovery_error, "k--", lw=1, label="scalar recursion")
+    axes[1].set(xlabel="iteration", ylabel=r"$\|W - M^*\|_F / \|M^*\|_F$", title="recovery error")
+    axes[1].legend()
+    figure.suptitle(f"compressed network, d={d}, r={r}, r_hat={r_hat}, L={depth}, eps={eps:.3g}")
+    plt.show()
+    plt.close(figure)
+
+    predicted_final = float(modes.recovery_error[-1])
+    summary = {
+        "eta": eta,
+        "max_error_gap": gap,
+        "max_mode_gap": mode_gap,
+        "agree": gap < 1e-9 and mode_gap < 1e-9,
+        "predicted_iterations_to_1e-4": next(
+            (t for t, e in enumerate(modes.recovery_error.tolist()) if e < TARGET_ERROR), None
+        ),
+        "trained_iterations_to_1e-4": history.iterations_to(TARGET_ERROR),
+        "final_error": history.final_error,
+        "predicted_final_error": predicted_final,
+    }
+    print(f"eta = lr / d^2 = {eta:.3g}; {r} target modes and {r_hat - r} that stay near zero")
+    print(f"trained and predicted curves agree to 1e-9 at every iteration: {summary['agree']}")
+    print(
+        f"iterations to 1e-4: trained {summary['trained_iterations_to_1e-4']}, "
+        f"predicted {summary['predicted_iterations_to_1e-4']}"
+    )
+    print(f"final error: trained {history.final_error:.3e}, predicted {predicted_final:.3e}")
+    return summary
+
+
+@functools.lru_cache(maxsize=16)
+def _completion_run(network: str, alpha: float):
+    settings = MC_SETTINGS
+    problem = make_problem("mc", d=settings["d"], r=settings["r"], p=settings["p"], seed=0)
+    if network == "original":
+        model = original_network(settings["d"], settings["depth"], settings["eps"], seed=0)
+    else:
+        model = compressed_network(
+            problem.surrogate(), 2 * settings["r"], settings["depth"], settings["eps"]
+        )  # fmt: skip
+    return train(
+        problem, model, lr=settings["lr"], alpha=alpha, steps=settings["steps"], tol=1e-12
+    )  # fmt: skip
+
+
+def discrepant_rate(alpha: float = 5.0):
+    """Matrix completion (d=30, r=2, half the entries seen): alpha on the end layers.
+
+    The original network (alpha = 1) and the compressed one at alpha = 1 are drawn for
+    reference; each run stops when the training loss is below 1e-12 (or after 4,000 steps).
+    """
+    original = _completion_run("original", 1.0)
+    baseline = _completion_run("compressed", 1.0)
+    chosen = _completion_run("compressed", float(alpha))
+    figure, ax = plt.subplots(figsize=(6.5, 3.6), constrained_layout=True)
+    ax.semilogy(original.recovery_error, **STYLE["original"])
+    ax.semilogy(baseline.recovery_error, color="0.5", ls="--", label=r"compressed, $\alpha=1$")
+    ax.semilogy(
+        chosen.recovery_error, color=STYLE["compressed"]["color"],
+        label=rf"compressed, $\alpha={alpha:.3g}$",
+    )  # fmt: skip
+    ax.axhline(TARGET_ERROR, color="0.6", lw=0.6)
+    ax.set(xlabel="iteration", ylabel=r"$\|W - M^*\|_F / \|M^*\|_F$")
+    ax.set_title(r"completion, d=30, r=2, p=0.5: end layers step with $\alpha \cdot$ lr")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend()
+    plt.show()
+    plt.close(figure)
+
+    runs = {
+        "original": original,
+        "compressed, alpha=1": baseline,
+        f"compressed, alpha={alpha:.3g}": chosen,
+    }
+    summary = {
+        name: {
+            "iterations_to_1e-4": run.iterations_to(TARGET_ERROR),
+            "final_error": run.final_error,
+            "stopped": run.stopped_reason,
+        }
+        for name, run in runs.items()
+    }
+    for name, values in summary.items():
+        reached = values["iterations_to_1e-4"]
+        print(
+            f"{name:>22}: iterations to 1e-4 {'not reached' if reached is None else reached:>11}"
+            f", final error {values['final_error']:.2e}"
+        )
+    return summary
