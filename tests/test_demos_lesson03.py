@@ -1,0 +1,85 @@
+"""Lesson 03's demos, called as their slider panels call them (no kernel)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+import torch
+
+from lowdim_course.demos.lesson03 import (
+    course_learning_rate,
+    moving_subspaces,
+    singular_value_waterfall,
+    subspace_run,
+)
+from lowdim_course.theory import rho_trajectory
+from lowdim_course.widgets import int_slider, log_slider, slider_panel
+
+
+@pytest.mark.parametrize(
+    ("d", "r", "depth", "eps", "steps"),
+    [(30, 3, 3, 0.1, 600), (24, 4, 2, 0.3, 300), (20, 2, 4, 0.2, 400)],
+)
+def test_waterfall_counts_d_minus_2r_at_rho_and_moved_rank_2r(d, r, depth, eps, steps, capsys):
+    summary = singular_value_waterfall(d=d, r=r, depth=depth, eps=eps, steps=steps)
+    printed = capsys.readouterr().out
+    assert summary["at_rho"] == [d - 2 * r] * depth
+    assert summary["moved_rank"] == [2 * r] * depth
+    assert summary["at_rho_always"] and summary["moved_rank_always"]
+    assert summary["eta"] == pytest.approx(course_learning_rate(d) / d**2)
+    expected_rho = float(rho_trajectory(eps, summary["eta"], depth, steps)[-1])
+    assert summary["rho_final"] == pytest.approx(expected_rho, rel=1e-12)
+    assert summary["measured_rho"] == pytest.approx(expected_rho, rel=1e-8)
+    assert f"[{', '.join([str(d - 2 * r)] * depth)}]" in printed
+    assert f"{summary['final_error']:.2e}" in printed
+
+
+def test_default_run_learns_the_target_and_rho_shrinks_with_large_eps():
+    summary = singular_value_waterfall()
+    torch.testing.assert_close(
+        torch.tensor(summary["learned"]), torch.tensor(summary["predicted_learned"]), rtol=1e-3,
+        atol=0,
+    )  # fmt: skip
+    assert summary["final_error"] < 1e-3
+    large = singular_value_waterfall(d=24, r=4, depth=2, eps=0.3, steps=300)
+    assert large["rho_final"] < 0.9 * 0.3  # visibly below eps, and still counted exactly
+
+
+def test_moving_subspaces_are_fixed_while_modes_are_found_one_at_a_time(capsys):
+    summary = moving_subspaces()
+    printed = capsys.readouterr().out
+    assert summary["drift_is_zero"] and summary["largest_drift"] < 1e-8
+    assert summary["chain_is_zero"]
+    assert summary["random_angle"] > 1.0
+    found = summary["found_at"]
+    assert None not in found and found == sorted(found) and found[0] < found[-1]
+    assert str(found) in printed
+
+
+def test_subspace_run_is_shared_between_the_demos():
+    first = subspace_run(30, 3, 3, 0.1, 600)
+    assert subspace_run(30, 3, 3, 0.1, 600) is first
+    _, history, report = first
+    assert history.layer_snapshots and report.iterations == history.log_iterations
+
+
+def test_moving_a_slider_recomputes():
+    panel = slider_panel(
+        singular_value_waterfall,
+        d=int_slider(30, 20, 60, step=2),
+        r=int_slider(3, 1, 8),
+        depth=int_slider(3, 2, 5),
+        eps=log_slider(0.1, 0.01, 0.5),
+        steps=int_slider(300, 200, 2000, step=100),
+    )
+    assert panel.result["at_rho"] == [24] * 3
+    panel.kwargs_widgets[1].value = 5  # r
+    assert panel.result["at_rho"] == [20] * 3 and panel.result["moved_rank"] == [10] * 3
+    panel.kwargs_widgets[2].value = 2  # depth
+    assert panel.result["at_rho"] == [20] * 2
+
+    angles = slider_panel(moving_subspaces, d=int_slider(30, 20, 60, step=2), r=int_slider(3, 1, 8))
+    before = angles.result["found_at"]
+    angles.kwargs_widgets[1].value = 2
+    assert len(angles.result["found_at"]) == 2 != len(before)
