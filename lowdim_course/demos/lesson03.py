@@ -32,6 +32,13 @@ ANGLE_ZERO = 1e-6
 ANGLE_FOUND = 0.1
 
 
+_TOO_EARLY = (
+    "note: the moved part is still at the level of rounding errors in some checkpoints, so its "
+    "rank and subspaces cannot be measured yet: with this depth and eps learning has not "
+    "started (raise eps or the steps)"
+)
+
+
 def course_learning_rate(d: int) -> float:
     """``lr = 50 (d/100)^(4/3)`` for the core's mean MF loss: the spec's lr = 50 at d = 100.
 
@@ -146,6 +153,8 @@ def singular_value_waterfall(
         f"  the same at every checkpoint after t = 0: {summary['at_rho_always']} "
         f"and {summary['moved_rank_always']}"
     )
+    if not summary["moved_rank_always"]:
+        print(_TOO_EARLY)
     if summary["measured_rho"] is not None:
         print(
             f"rho(T) from the recursion {_sig(summary['rho_final'])}, "
@@ -247,6 +256,8 @@ def moving_subspaces(d: int = 30, r: int = 3, depth: int = 3, eps: float = 0.1, 
         f"column space of moved W_l = row space of moved W_(l+1) (angle < {ANGLE_ZERO:g}): "
         f"{summary['chain_is_zero']}"
     )
+    if not bool((report.moved_rank[1:] == 2 * r).all()):
+        print(_TOO_EARLY)
     print(f"for scale, a random {2 * r}-dim subspace: largest angle {_sig(random_angle)} rad")
     print(f"iterations at which 1, 2, ..., r target directions are found (angle < {ANGLE_FOUND}):")
     print(f"  {found}")

@@ -181,7 +181,7 @@ def scalar_modes(
         axes[0].semilogy(modes.strengths[:, i], color=color, lw=1.2)
     axes[0].semilogy(history.log_iterations, logged, "k.", ms=3)
     axes[0].plot([], [], "k.", label=r"trained: $\sigma_i(W_{L:1})$")
-    axes[0].plot([], [], color="C2", label=r"recursion: $a_i^L$")
+    axes[0].plot([], [], color=plt.cm.viridis(0.5), label=r"recursion: $a_i^L$")
     axes[0].set(xlabel="iteration", ylabel="mode strength", title=f"{r_hat} scalar modes")
     axes[0].legend(fontsize=8)
     axes[1].semilogy(measured, color=STYLE["compressed"]["color"], lw=3, alpha=0.5, label="trained")
@@ -211,7 +211,7 @@ def scalar_modes(
         f"iterations to 1e-4: trained {summary['trained_iterations_to_1e-4']}, "
         f"predicted {summary['predicted_iterations_to_1e-4']}"
     )
-    print(f"final error: trained {history.final_error:.3e}, predicted {predicted_final:.3e}")
+    print(f"final error: trained {history.final_error:.2e}, predicted {predicted_final:.2e}")
     return summary
 
 

@@ -1,0 +1,88 @@
+"""Lesson 04's demos, called as their slider panels call them (no kernel)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+
+from lowdim_course.demos.lesson04 import (
+    compression_race,
+    discrepant_rate,
+    parameter_counts,
+    scalar_modes,
+    timing_report,
+)
+from lowdim_course.widgets import int_slider, log_slider, slider_panel
+
+
+@pytest.mark.parametrize(("d", "r_hat", "depth"), [(100, 20, 3), (50, 7, 2), (300, 12, 6)])
+def test_parameter_counts_follow_the_formulas(d, r_hat, depth, capsys):
+    summary = parameter_counts(d=d, r_hat=r_hat, depth=depth)
+    assert summary["original"] == depth * d * d
+    assert summary["compressed"] == 2 * d * r_hat + (depth - 2) * r_hat**2
+    assert f"{summary['compressed']:,}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("r_hat", "depth", "eps"), [(10, 3, 0.03), (5, 3, 0.03), (20, 2, 0.03), (8, 4, 0.1)]
+)
+def test_compressed_error_is_at_most_the_original_at_every_iteration(r_hat, depth, eps, capsys):
+    summary = compression_race(r_hat=r_hat, depth=depth, eps=eps, steps=1000)
+    printed = capsys.readouterr().out
+    assert summary["compressed_below_original"] and summary["first_iteration_above"] is None
+    assert summary["iterations_compared"] == 1001
+    assert summary["compressed"]["params"] == 2 * 50 * r_hat + (depth - 2) * r_hat**2
+    assert summary["original"]["params"] == depth * 50 * 50
+    assert summary["compressed"]["final_error"] <= summary["original"]["final_error"]
+    assert "every one of the 1,001 iterations: True" in printed
+
+
+def test_default_race_numbers_and_timings(capsys):
+    summary = compression_race()
+    original, compressed = summary["original"], summary["compressed"]
+    assert compressed["iterations_to_1e-4"] < original["iterations_to_1e-4"]
+    assert summary["iterations_ratio"] == pytest.approx(
+        original["iterations_to_1e-4"] / compressed["iterations_to_1e-4"]
+    )
+    assert summary["params_ratio"] == pytest.approx(7500 / 1100)
+    printed = capsys.readouterr().out
+    assert " us per step" not in printed  # the compared output holds no timings
+    times = timing_report(summary)
+    assert " us per step" in capsys.readouterr().out
+    assert times["original"][1] > 0 and times["compressed"][1] > 0
+
+
+@pytest.mark.parametrize(("r_hat", "depth", "eps"), [(10, 3, 0.03), (6, 2, 0.03), (12, 4, 0.1)])
+def test_scalar_recursion_predicts_the_compressed_network(r_hat, depth, eps):
+    summary = scalar_modes(r_hat=r_hat, depth=depth, eps=eps, steps=1000)
+    assert summary["agree"]
+    assert summary["max_error_gap"] < 1e-9 and summary["max_mode_gap"] < 1e-9
+    assert summary["trained_iterations_to_1e-4"] == summary["predicted_iterations_to_1e-4"]
+
+
+def test_alpha_speeds_up_completion_until_it_overshoots():
+    default = discrepant_rate(alpha=5.0)
+    original = default["original"]["iterations_to_1e-4"]
+    plain = default["compressed, alpha=1"]["iterations_to_1e-4"]
+    fast = default["compressed, alpha=5"]["iterations_to_1e-4"]
+    assert fast * 2 < plain <= original
+    too_large = discrepant_rate(alpha=10.0)["compressed, alpha=10"]
+    assert too_large["iterations_to_1e-4"] is None and too_large["final_error"] > 1e-4
+
+
+def test_moving_a_slider_recomputes():
+    panel = slider_panel(
+        compression_race,
+        r_hat=int_slider(10, 5, 25),
+        depth=int_slider(3, 2, 5),
+        eps=log_slider(0.03, 0.01, 0.3),
+        steps=int_slider(500, 500, 3000, step=250),
+    )
+    assert panel.result["compressed"]["params"] == 1100
+    panel.kwargs_widgets[0].value = 6
+    assert panel.result["compressed"]["params"] == 2 * 50 * 6 + 36
+    alpha_panel = slider_panel(discrepant_rate, alpha=log_slider(5.0, 0.5, 10.0))
+    assert "compressed, alpha=5" in alpha_panel.result
+    alpha_panel.kwargs_widgets[0].value = 2.0
+    assert "compressed, alpha=2" in alpha_panel.result
