@@ -16,7 +16,9 @@ opens with a figure. The panel is an ``ipywidgets.interactive``: tests set
 
 from __future__ import annotations
 
+import functools
 import math
+import time
 
 import ipywidgets
 
@@ -105,7 +107,57 @@ def slider_panel(callback, **controls) -> ipywidgets.interactive:
             raise ValueError(f"control {name!r} must be a widget (see float_slider, log_slider)")
         if not control.description:
             control.description = name
-    return ipywidgets.interactive(callback, **controls)
+    seconds = []
+
+    @functools.wraps(callback)
+    def timed(**values):
+        started = time.perf_counter()
+        try:
+            return callback(**values)
+        finally:
+            seconds.append(time.perf_counter() - started)
+
+    panel = ipywidgets.interactive(timed, **controls)
+    panel.callback_seconds = seconds
+    _PANELS.append(panel)
+    return panel
+
+
+# Every panel made in this process, in order: the notebook benchmark moves their sliders.
+_PANELS: list = []
+
+
+def panels_made() -> list:
+    """The slider panels created so far in this process (kernel), oldest first."""
+    return list(_PANELS)
+
+
+def nudge(panel) -> dict[str, float]:
+    """Move each control of ``panel`` one notch and back; seconds each recompute took.
+
+    A slider moves one step up (or down at its maximum), toggle buttons to the next option.
+    Used by ``benchmarks/notebook_benchmark.py`` to measure what a student waits for.
+    """
+    latencies = {}
+    for control in panel.kwargs_widgets:
+        original = control.value
+        control.value = _neighbour(control)
+        latencies[control.description] = panel.callback_seconds[-1]
+        control.value = original
+    return latencies
+
+
+def _neighbour(control):
+    if isinstance(control, ipywidgets.ToggleButtons):
+        options = list(control.options)
+        return options[(options.index(control.value) + 1) % len(options)]
+    if isinstance(control, ipywidgets.FloatLogSlider):
+        exponent = math.log10(control.value) + control.step
+        if exponent > control.max + 1e-12:
+            exponent = math.log10(control.value) - control.step
+        return control.base**exponent
+    up = control.value + control.step
+    return up if up <= control.max else control.value - control.step
 
 
 def _check_inside(value, low, high):

@@ -3,7 +3,15 @@
 import pytest
 
 from lowdim_course.authoring import STUB, make_notebook, parse_source, render_code
-from lowdim_course.widgets import choice, float_slider, int_slider, log_slider, slider_panel
+from lowdim_course.widgets import (
+    choice,
+    float_slider,
+    int_slider,
+    log_slider,
+    nudge,
+    panels_made,
+    slider_panel,
+)
 
 SOURCE = """# Title
 
@@ -86,6 +94,24 @@ def test_panel_runs_once_then_recomputes_when_a_slider_moves():
     assert calls[-1][2] == "y"
     assert all(not getattr(w, "continuous_update", False) for w in panel.kwargs_widgets)
     assert [w.description for w in panel.kwargs_widgets] == ["a", "b", "kind"]
+
+
+def test_nudge_moves_every_control_times_it_and_puts_it_back():
+    seen = []
+
+    def demo(n, scale, kind):
+        seen.append((n, scale, kind))
+
+    panel = slider_panel(
+        demo, n=int_slider(5, 1, 5), scale=log_slider(1.0, 0.1, 10.0), kind=choice("ab")
+    )
+    assert panel in panels_made()
+    latencies = nudge(panel)
+    assert set(latencies) == {"n", "scale", "kind"} and all(t >= 0 for t in latencies.values())
+    moved = {values for values in seen[1:] if values != (5, 1.0, "a")}
+    assert (4, 1.0, "a") in moved and (5, 1.0, "b") in moved
+    assert any(abs(scale - 10**0.1) < 1e-9 for _, scale, _ in moved)
+    assert [w.value for w in panel.kwargs_widgets] == [5, 1.0, "a"]
 
 
 @pytest.mark.parametrize(
