@@ -17,6 +17,7 @@ import functools
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.ticker import NullFormatter
 
 from ..comparison import compare
 from ..networks import (
@@ -29,7 +30,7 @@ from ..plots import STYLE, plot_error_curves
 from ..problems import make_problem
 from ..theory.invariant_subspace import scalar_mode_trajectory
 from ..training import train
-from .lesson03 import course_learning_rate
+from .lesson03 import course_learning_rate, demo_figure
 
 TARGET_ERROR = 1e-4
 # The compressed error counts as <= the original's up to rounding (relative, then absolute).
@@ -43,12 +44,13 @@ def parameter_counts(d: int = 100, r_hat: int = 20, depth: int = 3):
     original = original_param_count(d, depth)
     compressed = compressed_param_count(d, r_hat, depth)
     widths = torch.arange(max(r_hat, 2), 4 * d + 1)
-    figure, ax = plt.subplots(figsize=(6, 3.6), constrained_layout=True)
+    figure, (ax,) = demo_figure(1, 6, 3.6, title=False)
     ax.loglog(widths, depth * widths**2, **STYLE["original"])
     ax.loglog(
         widths, 2 * widths * r_hat + (depth - 2) * r_hat**2, **STYLE["compressed"]
     )  # fmt: skip
     ax.plot([d, d], [compressed, original], "ko", ms=4)
+    ax.xaxis.set_minor_formatter(NullFormatter())  # the decades are labels enough
     ax.set(xlabel="width d", ylabel="parameters", title=f"depth L={depth}, r_hat={r_hat}")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend()
@@ -83,8 +85,10 @@ def compression_race(
     """
     result = _race(d, r, r_hat, depth, eps, steps)
     original, compressed = result.original, result.compressed
-    figure = plot_error_curves(
+    figure, axes = demo_figure(2, 10, 3.6)
+    plot_error_curves(
         {"original": original, "compressed": compressed},
+        axes=axes,
         title=f"factorization d={d}, r={r}: r_hat={r_hat}, depth L={depth}, eps={eps:.3g}",
     )
     figure.axes[0].axhline(TARGET_ERROR, color="0.6", lw=0.6)
@@ -175,7 +179,7 @@ def scalar_modes(
     predicted_logged = torch.sort(modes.strengths[history.log_iterations], descending=True).values
     mode_gap = float((logged - predicted_logged).abs().max() / target[0])
 
-    figure, axes = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    figure, axes = demo_figure(2, 11, 3.6)
     for i in range(r_hat):
         color = plt.cm.viridis(i / r_hat)
         axes[0].semilogy(modes.strengths[:, i], color=color, lw=1.2)
@@ -239,7 +243,7 @@ def discrepant_rate(alpha: float = 5.0):
     original = _completion_run("original", 1.0)
     baseline = _completion_run("compressed", 1.0)
     chosen = _completion_run("compressed", float(alpha))
-    figure, ax = plt.subplots(figsize=(6.5, 3.6), constrained_layout=True)
+    figure, (ax,) = demo_figure(1, 6.5, 3.6, title=False)
     ax.semilogy(original.recovery_error, **STYLE["original"])
     ax.semilogy(baseline.recovery_error, color="0.5", ls="--", label=r"compressed, $\alpha=1$")
     ax.semilogy(
