@@ -2,7 +2,8 @@
 
 * :func:`saxe_demo`: one mode of strength s, from an aligned or a random init; gradient descent
   (``theory.simulate_two_layer``) and the closed form ``u(t)`` (``theory.saxe_trajectory``).
-* :func:`stages_demo` (:func:`stage_like_learning`): four modes at once, the stage-like loss curve and the half-way times.
+* :func:`stages_demo` (:func:`stage_like_learning`): four modes at once, the stage-like loss
+  curve and the half-way times.
 
 Time is counted in gradient steps, with ``tau = 1/lr`` (the course's convention).
 """

@@ -1,0 +1,196 @@
+"""Lesson 02 demos: singular values learned one at a time, and how depth sharpens the stages.
+
+* :func:`incremental_demo`: deep matrix factorization trained by the core's ``train`` from the
+  original network's small orthogonal init; the singular values of the end-to-end matrix over
+  training (from the ``History``) and its effective rank.
+* :func:`separation_demo`: the deep mode ODE (``theory.integrate_deep_mode``) for two modes and
+  the separation measure (``theory.separation``) against depth and initial scale.
+
+Time is counted in gradient steps, ``tau = 1/lr``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import torch
+
+from ..networks import original_network
+from ..problems import make_problem
+from ..theory.deep_dynamics import (
+    deep_half_way_time,
+    integrate_deep_mode,
+    onset_time,
+    separation,
+    time_to_fraction,
+)
+from ..theory.rank_measures import effective_rank_of_spectrum, effective_rank_over_training
+from ..training import train
+
+SIZE = 12
+EFFECTIVE_LR = 0.1
+MAX_STEPS = 3000
+DEPTHS = (2, 3, 4, 5)
+SEPARATION_LR = 1e-2
+SEPARATION_U0 = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2)
+
+
+def target_spectrum(gap: float, rank: int = 3) -> list[float]:
+    """``(1, 1/gap, 1/gap^2, ...)``: ``rank`` singular values, each ``gap`` times the next."""
+    if not gap > 1:
+        raise ValueError(f"gap must be > 1 (the ratio s_k / s_(k+1)), got {gap!r}")
+    return [gap**-k for k in range(rank)]
+
+
+def measured_separation(spectra: torch.Tensor, singular_values, level: float = 0.9):
+    """From logged spectra (one row per log): ``sigma_2 / s_2`` when ``sigma_1`` first reaches
+    ``level * s_1`` (None if it never does). The singular values are sorted, so sigma_k is read
+    as the strength of the k-th mode; a small value means mode 2 waited for mode 1."""
+    s1, s2 = singular_values[0], singular_values[1]
+    reached = torch.nonzero(spectra[:, 0] >= level * s1)
+    if not reached.numel():
+        return None
+    return float(spectra[int(reached[0, 0]), 1]) / s2
+
+
+def _ode_half(s: float, u0: float, depth: int):
+    """The aligned mode ODE's half-way step at step size ``EFFECTIVE_LR`` (None if u0 >= s/2)."""
+    return deep_half_way_time(s, u0, depth, EFFECTIVE_LR) if u0 < s / 2 else None
+
+
+def run_length(singular_values, u0: float, depth: int) -> int:
+    """Steps for :func:`incremental_demo`: 2.5 times the weakest mode's ODE half-way time (or
+    10 time constants ``1/(lr s)`` if it starts above half way), between 100 and 3000."""
+    weakest = min(singular_values)
+    half = _ode_half(weakest, u0, depth)
+    steps = 2.5 * half if half is not None else 10.0 / (EFFECTIVE_LR * weakest)
+    return int(min(MAX_STEPS, max(100, math.ceil(steps))))
+
+
+def incremental_demo(depth: int = 3, eps: float = 0.1, gap: float = 2.0):
+    """Train an L-layer 12 x 12 network on a rank-3 target with singular values (1, 1/g, 1/g^2).
+
+    The network is the course's original one (``W_l(0) = eps O_l``, O_l random orthogonal); the
+    loss is factorization's ``1/2 mean (W - M*)^2`` with ``lr = 0.1 d^2``, i.e. step 0.1 on the
+    summed loss. The run's length is :func:`run_length`. Left: the end-to-end singular values
+    over training (target values dotted).
+    Right: the effective rank. Prints each singular value's half-way iteration (GD) next to the
+    ODE's, the measured separation and the effective rank; returns them.
+    """
+    d = SIZE
+    s = target_spectrum(gap)
+    u0 = eps**depth
+    steps = run_length(s, u0, depth)
+    log_every = max(1, steps // 200)
+    problem = make_problem("mf", d=d, singular_values=s, seed=0)
+    network = original_network(d, depth, eps, seed=0)
+    history = train(problem, network, lr=EFFECTIVE_LR * d * d, steps=steps, log_every=log_every)
+    iterations = torch.tensor(history.log_iterations)
+    spectra = history.singular_value_matrix()
+    erank = effective_rank_over_training(history)
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    left.plot(iterations, spectra[:, len(s) :], color="lightgray", lw=1)
+    modes = []
+    for k, value in enumerate(s):
+        left.plot(iterations, spectra[:, k], color=f"C{k}", lw=2, label=f"$\\sigma_{k + 1}$")
+        left.axhline(value, color=f"C{k}", lw=0.8, ls=":")
+        reached = torch.nonzero(spectra[:, k] >= value / 2)
+        gd_half = int(iterations[reached[0, 0]]) if reached.numel() else None
+        ode_half = _ode_half(value, u0, depth)
+        modes.append({"s": value, "gd_half": gd_half, "ode_half": ode_half})
+    left.set_xlabel("gradient step")
+    left.set_ylabel("singular values of $W_{L:1}$")
+    left.set_title(f"depth L={depth}, eps={eps:.3g}, gap={gap:.3g} (d={d})")
+    left.legend()
+    right.plot(iterations, erank, color="tab:purple")
+    target_erank = effective_rank_of_spectrum(torch.tensor(s))
+    right.axhline(target_erank, color="gray", lw=0.8, ls=":", label="target's")
+    right.legend()
+    right.set_xlabel("gradient step")
+    right.set_ylabel("effective rank of $W_{L:1}$")
+    right.set_ylim(0, d + 1)
+    right.set_title("effective rank over training")
+    plt.show()
+    plt.close(figure)
+
+    measured = measured_separation(spectra, s)
+    lowest = float(erank.min())
+    print(f"{steps} steps, final recovery error {history.final_error:.3g}")
+    print("    s_k   half-way step (GD)   half-way step (aligned ODE)")
+    for mode in modes:
+        ode = "above s/2 at t=0" if mode["ode_half"] is None else f"{mode['ode_half']:.4g}"
+        print(f"{mode['s']:>7.3g}   {mode['gd_half']!s:>18}   {ode:>27}")
+    if steps == MAX_STEPS and modes[-1]["gd_half"] is None:
+        print(f"(stopped at {MAX_STEPS} steps: a larger eps or a smaller depth learns faster)")
+    label = "not reached" if measured is None else f"{measured:.3g}"
+    print(f"sigma_2 / s_2 when sigma_1 reaches 0.9 s_1: {label}")
+    print(
+        f"effective rank: start {float(erank[0]):.3g}, lowest {lowest:.3g}, "
+        f"end {float(erank[-1]):.3g} (target's: {target_erank:.3g})"
+    )
+    return {
+        "steps": steps,
+        "modes": modes,
+        "separation": measured,
+        "erank_start": float(erank[0]),
+        "erank_min": lowest,
+        "erank_end": float(erank[-1]),
+        "final_error": history.final_error,
+    }
+
+
+def separation_demo(depth: int = 3, u0: float = 1e-4, gap: float = 2.0):
+    """Two modes ``s = (1, 1/gap)`` from the end-to-end init u0, for depths 2 to 5 (mode ODE).
+
+    Left: the fractions ``u_1/s_1`` (solid) and ``u_2/s_2`` (dashed) against time measured in
+    units of ``t_90``, the time mode 1 needs to reach 90%; the chosen depth is drawn bold.
+    Right: the separation (``u_2/s_2`` at ``t_90``) against u0 for each depth, log-log; the
+    chosen setting is marked. Prints the separations at u0 for every depth and, for the chosen
+    depth, mode 1's ODE half-way time next to the onset formula; returns them.
+    """
+    s1, s2, lr = 1.0, 1.0 / gap, SEPARATION_LR
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    grid = torch.linspace(0.0, 2.5, 101, dtype=torch.float64)
+    table = {}
+    for i, layers in enumerate(DEPTHS):
+        t90 = time_to_fraction(s1, u0, layers, lr, 0.9)
+        width = 2.5 if layers == depth else 1.0
+        alpha = 1.0 if layers == depth else 0.45
+        for s, style in ((s1, "-"), (s2, "--")):
+            fraction = integrate_deep_mode(s, u0, layers, lr, grid * t90) / s
+            label = f"L={layers}" if s == s1 else None
+            left.plot(grid, fraction, style, color=f"C{i}", lw=width, alpha=alpha, label=label)
+        u0_grid = [value for value in SEPARATION_U0 if value < 0.5 * s2]
+        curve = [separation(layers, value, (s1, s2), lr) for value in u0_grid]
+        right.loglog(
+            u0_grid, curve, "o-", color=f"C{i}", lw=width, alpha=alpha, label=f"L={layers}"
+        )
+        table[layers] = separation(layers, u0, (s1, s2), lr)
+    left.axvline(1.0, color="gray", lw=0.8, ls=":")
+    left.set_xlabel(r"time / $t_{90}$ (mode 1 at 90%)")
+    left.set_ylabel("fraction learned $u_i / s_i$")
+    left.set_title(f"s = (1, {s2:.3g}), u0 = {u0:.3g}: mode 1 solid, mode 2 dashed")
+    left.legend()
+    right.loglog([u0], [table[depth]], "k*", ms=14)
+    right.set_xlabel("initial end-to-end scale $u_0$")
+    right.set_ylabel("separation $u_2/s_2$ at $t_{90}$")
+    right.set_title("smaller is more incremental")
+    right.legend()
+    plt.show()
+    plt.close(figure)
+
+    a0 = u0 ** (1.0 / depth)
+    ode_half = deep_half_way_time(s1, u0, depth, lr)
+    formula = onset_time(s1, a0, depth, lr)
+    print(f"s = (1, {s2:.3g}), u0 = {u0:.3g}; separation u_2/s_2 when u_1 = 0.9 s_1:")
+    for layers, value in table.items():
+        mark = "  <- chosen depth" if layers == depth else ""
+        print(f"  L={layers}: {value:.3g}{mark}")
+    name = "exact (tau/2s) ln(s/u0 - 1)" if depth == 2 else "tau / ((L-2) s a0^(L-2))"
+    print(
+        f"mode 1 at L={depth} (a0 = {a0:.3g}, lr = {lr:.3g}): ODE half-way step {ode_half:.4g}, "
+        f"onset formula {name} = {formula:.4g}"
+    )
+    return {"separation": table, "ode_half": ode_half, "onset": formula}

@@ -1,0 +1,102 @@
+"""Lesson 02's demos, called as their slider panels call them (no kernel)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+
+from lowdim_course.demos.lesson02 import (
+    MAX_STEPS,
+    incremental_demo,
+    measured_separation,
+    run_length,
+    separation_demo,
+    target_spectrum,
+)
+from lowdim_course.widgets import int_slider, log_slider, slider_panel
+
+
+def test_separation_demo_matches_the_spec_and_deeper_separates_more(capsys):
+    result = separation_demo(depth=3, u0=1e-4, gap=2.0)
+    table = result["separation"]
+    # ALGORITHMS.md Sec. 4: 0.057 (L=2), 0.0016 (L=3), 0.0008 (L=4) at u0 = 1e-4, s = (1, 0.5)
+    assert table[2] == pytest.approx(0.057, rel=0.02)
+    assert table[3] == pytest.approx(0.0016, rel=0.02)
+    assert table[4] == pytest.approx(0.0008, rel=0.03)
+    assert table[2] > table[3] > table[4] > table[5]
+    assert result["onset"] == pytest.approx(result["ode_half"], rel=0.1)
+    assert result["onset"] > result["ode_half"]
+    assert f"{table[3]:.3g}" in capsys.readouterr().out
+
+
+def test_separation_demo_smaller_init_and_larger_gap_separate_more():
+    base = separation_demo(depth=3, u0=1e-3, gap=2.0)["separation"][3]
+    smaller = separation_demo(depth=3, u0=1e-5, gap=2.0)["separation"][3]
+    closer = separation_demo(depth=3, u0=1e-3, gap=1.2)["separation"][3]
+    assert smaller < 0.1 * base
+    assert closer > 3 * base
+    two_layers = separation_demo(depth=2, u0=1e-2, gap=1.3)
+    assert two_layers["onset"] == pytest.approx(two_layers["ode_half"], rel=1e-6)
+
+
+def test_incremental_demo_learns_the_singular_values_in_order(capsys):
+    result = incremental_demo(depth=3, eps=0.1, gap=2.0)
+    halves = [mode["gd_half"] for mode in result["modes"]]
+    assert None not in halves and halves == sorted(halves)
+    for mode in result["modes"]:
+        # the random init lags behind the aligned ODE, but not by more than a factor 2
+        assert mode["ode_half"] <= mode["gd_half"] <= 2 * mode["ode_half"]
+    assert result["separation"] < 0.05
+    assert result["erank_start"] == pytest.approx(12.0, rel=1e-6)
+    assert result["erank_min"] < 1.3
+    assert result["erank_end"] == pytest.approx(2.6, abs=0.15)
+    assert result["final_error"] < 0.01
+    assert f"{result['erank_min']:.3g}" in capsys.readouterr().out
+
+
+def test_incremental_demo_deeper_is_more_incremental():
+    shallow = incremental_demo(depth=2, eps=0.1, gap=2.0)
+    deep = incremental_demo(depth=4, eps=0.3, gap=2.0)
+    assert deep["separation"] < 0.2 * shallow["separation"]
+    assert deep["erank_min"] < shallow["erank_min"]
+
+
+def test_incremental_demo_stops_at_the_cap_and_says_so(capsys):
+    result = incremental_demo(depth=5, eps=0.05, gap=2.0)
+    assert result["steps"] == MAX_STEPS and result["modes"][-1]["gd_half"] is None
+    assert "stopped at" in capsys.readouterr().out
+
+
+def test_helpers():
+    assert target_spectrum(2.0) == [1.0, 0.5, 0.25]
+    with pytest.raises(ValueError, match="gap"):
+        target_spectrum(1.0)
+    assert 100 <= run_length([1.0, 0.5], 0.3**2, 2) <= MAX_STEPS
+    assert run_length([0.01], 0.3**2, 2) == MAX_STEPS
+    import torch
+
+    spectra = torch.tensor([[0.1, 0.01], [0.95, 0.02], [1.0, 0.5]])
+    assert measured_separation(spectra, [1.0, 0.5]) == pytest.approx(0.04)
+    assert measured_separation(spectra[:1], [1.0, 0.5]) is None
+
+
+def test_panels_recompute_when_a_slider_moves():
+    panel = slider_panel(
+        separation_demo,
+        depth=int_slider(3, 2, 5),
+        u0=log_slider(1e-4, 1e-6, 1e-2),
+        gap=log_slider(2.0, 1.2, 5.0),
+    )
+    before = panel.result
+    panel.kwargs_widgets[1].value = 1e-2
+    assert panel.result["separation"][3] > 10 * before["separation"][3]
+    panel = slider_panel(
+        incremental_demo,
+        depth=int_slider(3, 2, 5),
+        eps=log_slider(0.1, 0.05, 0.5),
+        gap=log_slider(2.0, 1.2, 4.0),
+    )
+    before = panel.result
+    panel.kwargs_widgets[0].value = 2
+    assert panel.result["separation"] > 5 * before["separation"]
