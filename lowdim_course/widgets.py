@@ -17,6 +17,7 @@ opens with a figure. The panel is an ``ipywidgets.interactive``: tests set
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import time
 
@@ -117,7 +118,14 @@ def slider_panel(callback, **controls) -> ipywidgets.interactive:
         finally:
             seconds.append(time.perf_counter() - started)
 
-    panel = ipywidgets.interactive(timed, **controls)
+    # Arguments without a control keep their defaults: interactive would make sliders for them.
+    signature = inspect.signature(callback)
+    held = {
+        name: ipywidgets.fixed(parameter.default)
+        for name, parameter in signature.parameters.items()
+        if name not in controls and parameter.default is not inspect.Parameter.empty
+    }
+    panel = ipywidgets.interactive(timed, **controls, **held)
     panel.callback_seconds = seconds
     _PANELS.append(panel)
     return panel
@@ -139,7 +147,8 @@ def nudge(panel) -> dict[str, float]:
     Used by ``benchmarks/notebook_benchmark.py`` to measure what a student waits for.
     """
     latencies = {}
-    for control in panel.kwargs_widgets:
+    controls = [w for w in panel.kwargs_widgets if isinstance(w, ipywidgets.ValueWidget)]
+    for control in controls:
         original = control.value
         control.value = _neighbour(control)
         latencies[control.description] = panel.callback_seconds[-1]

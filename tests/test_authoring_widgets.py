@@ -96,6 +96,15 @@ def test_panel_runs_once_then_recomputes_when_a_slider_moves():
     assert [w.description for w in panel.kwargs_widgets] == ["a", "b", "kind"]
 
 
+def test_arguments_without_a_control_keep_their_defaults():
+    def demo(a, size=30, name="x"):
+        return (a, size, name)
+
+    panel = slider_panel(demo, a=int_slider(1, 0, 3))
+    assert panel.result == (1, 30, "x")
+    assert [w.description for w in panel.children if hasattr(w, "value")] == ["a"]
+
+
 def test_nudge_moves_every_control_times_it_and_puts_it_back():
     seen = []
 

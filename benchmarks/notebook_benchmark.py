@@ -1,0 +1,126 @@
+"""What a student waits for: each notebook's run time and peak memory, each slider's latency.
+
+Every notebook runs top to bottom in a fresh kernel (its start-up not counted), in a subprocess
+of its own, so that the peak resident memory of that kernel can be read
+(``getrusage(RUSAGE_CHILDREN).ru_maxrss`` after
+the kernel has exited). A last cell is appended to the executed copy (never to the file): it
+moves every control of every slider panel the notebook made one notch
+(``lowdim_course.widgets.nudge``) and reports how long the demo took to recompute.
+
+    python benchmarks/notebook_benchmark.py                 # lessons/*.ipynb
+    python benchmarks/notebook_benchmark.py solutions/*.ipynb
+
+Writes ``results/notebooks.json`` and ``results/notebooks.md``. Targets (COURSE.md and issue 4):
+under 60 s and 1 GB per notebook on 2 CPU cores, under 0.5 s per slider move at default values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TARGET_SECONDS, TARGET_MEGABYTES, TARGET_LATENCY = 60.0, 1024.0, 0.5
+
+_PROBE = """
+import json
+from lowdim_course.widgets import nudge, panels_made
+print("LATENCIES=" + json.dumps([nudge(panel) for panel in panels_made()]))
+"""
+
+# Running the notebook and the probe in one kernel: execute all cells, then the probe cell.
+_RUNNER = """
+import json, resource, sys, time
+import nbformat
+from nbclient import NotebookClient
+path, probe, workdir = sys.argv[1], sys.argv[2], sys.argv[3]
+notebook = nbformat.read(path, as_version=4)
+notebook.cells.append(nbformat.v4.new_code_cell(probe))
+client = NotebookClient(notebook, timeout=600, kernel_name="python3",
+                        resources={"metadata": {"path": workdir}})
+with client.setup_kernel():
+    client.execute_cell(nbformat.v4.new_code_cell("pass"), 0)  # the kernel is up and ready
+    started = time.perf_counter()
+    for index, cell in enumerate(notebook.cells[:-1]):
+        client.execute_cell(cell, index)
+    seconds = time.perf_counter() - started
+    client.execute_cell(notebook.cells[-1], len(notebook.cells) - 1)
+text = "".join(o.get("text", "") for o in notebook.cells[-1].outputs if o.get("name") == "stdout")
+latencies = json.loads(text.split("LATENCIES=", 1)[1]) if "LATENCIES=" in text else []
+peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"seconds": seconds, "peak_megabytes": peak_kb / 1024, "latencies": latencies}))
+"""
+
+
+def measure(path: Path) -> dict:
+    run = subprocess.run(
+        [sys.executable, "-c", _RUNNER, str(path), _PROBE, str(path.parent.resolve())],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,  # an inherited terminal can stall the kernel's start
+        text=True,
+        check=False,
+    )
+    if run.returncode != 0:
+        return {"notebook": str(path), "error": run.stderr.strip().splitlines()[-1]}
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    latencies = [seconds for panel in result["latencies"] for seconds in panel.values()]
+    return {
+        "notebook": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+        "seconds": result["seconds"],
+        "peak_megabytes": result["peak_megabytes"],
+        "panels": result["latencies"],
+        "max_slider_seconds": max(latencies) if latencies else None,
+    }
+
+
+def markdown(rows) -> str:
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')}: run time top to bottom in a fresh kernel, peak "
+        f"memory of that kernel, slowest slider move (targets: {TARGET_SECONDS:.0f} s, "
+        f"{TARGET_MEGABYTES:.0f} MB, {TARGET_LATENCY} s).",
+        "",
+        "| notebook | run time | peak memory | sliders | slowest slider move |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['notebook']} | failed: {row['error']} | | | |")
+            continue
+        slowest = row["max_slider_seconds"]
+        count = sum(len(panel) for panel in row["panels"])
+        lines.append(
+            f"| {row['notebook']} | {row['seconds']:.1f} s | {row['peak_megabytes']:.0f} MB "
+            f"| {count} | {'-' if slowest is None else f'{slowest:.2f} s'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    paths = args.notebooks or sorted((ROOT / "lessons").glob("*.ipynb"))
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        print(f"notebook_benchmark: error: no such notebook: {missing[0]}", file=sys.stderr)
+        return 2
+    rows = []
+    for path in paths:
+        print(f"running {path} ...", file=sys.stderr, flush=True)
+        rows.append(measure(path.resolve()))
+    table = markdown(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "notebooks.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (args.out / "notebooks.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
