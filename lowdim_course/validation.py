@@ -85,7 +85,7 @@ def resolve_device(device) -> torch.device:
     if not isinstance(device, str):
         raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu":
         return torch.device("cpu")
     if device == "cuda" or device.startswith("cuda:"):
@@ -94,8 +94,16 @@ def resolve_device(device) -> torch.device:
                 f"device={device!r} was asked for but no CUDA GPU is available here; "
                 "use device='cpu' or 'auto'"
             )
-        resolved = torch.device(device)
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        try:
+            resolved = torch.device(device)
+        except RuntimeError:
+            raise ValueError(
+                f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}"
+            ) from None
+        if resolved.index is None:
+            # Tensors report "cuda:0", never "cuda": name the index so devices compare equal.
+            return torch.device("cuda", torch.cuda.current_device())
+        if resolved.index >= torch.cuda.device_count():
             raise ValueError(
                 f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) exist"
             )
