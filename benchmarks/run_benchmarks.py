@@ -34,9 +34,7 @@ from pathlib import Path
 
 import torch
 
-from lowdim_course.comparison import resolve_settings
-from lowdim_course.networks import compressed_network, original_network
-from lowdim_course.problems import make_problem
+from lowdim_course.comparison import build_networks, build_problem, resolve_settings
 from lowdim_course.training import train
 
 HERE = Path(__file__).resolve().parent
@@ -70,30 +68,9 @@ def settings_for(task: str, d: int, device: str) -> dict:
 
 
 def build(settings: dict):
-    problem = make_problem(
-        settings["task"],
-        settings["d"],
-        settings["r"],
-        **{key: settings[key] for key in ("p", "m") if key in settings},
-        seed=settings["seed"],
-        device=settings["device"],
-    )
-
-    def networks():
-        original = original_network(
-            settings["d"],
-            settings["depth"],
-            settings["eps"],
-            seed=settings["seed"],
-            device=problem.device,
-            dtype=problem.dtype,
-        )
-        compressed = compressed_network(
-            problem.surrogate(), settings["r_hat"], settings["depth"], settings["eps"]
-        )
-        return {"original": (original, 1.0), "compressed": (compressed, settings["alpha"])}
-
-    return problem, networks
+    """The problem, built once, and a maker of fresh networks for it."""
+    problem = build_problem(settings)
+    return problem, lambda: build_networks(problem, settings)
 
 
 def seconds_per_step(problem, networks, settings, repeats: int, budget: float) -> dict:
@@ -144,7 +121,7 @@ def run(devices, sizes, repeats, budget, time_limit) -> list[dict]:
     for device in devices:
         for task, task_sizes in sizes.items():
             for d in task_sizes:
-                settings = {"task": task, **settings_for(task, d, device)}
+                settings = settings_for(task, d, device)
                 print(f"[{device}] {task} d={d} ...", file=sys.stderr, flush=True)
                 try:
                     problem, networks = build(settings)

@@ -86,7 +86,7 @@ class Comparison:
 def resolve_settings(task: str, **overrides) -> dict:
     """The reference settings for ``task`` with every non-None override applied."""
     check_choice("task", task, TASKS)
-    settings = {**COMMON_DEFAULTS, **TASK_DEFAULTS[task]}
+    settings = {"task": task, **COMMON_DEFAULTS, **TASK_DEFAULTS[task]}
     for key, value in overrides.items():
         if value is None:
             continue
@@ -98,16 +98,10 @@ def resolve_settings(task: str, **overrides) -> dict:
     return settings
 
 
-def compare(task: str = "mf", *, progress: bool = False, **overrides) -> Comparison:
-    """Train the original and the compressed network on one problem (see module docstring).
-
-    Keyword overrides: d, r, r_hat (default 2r), depth, eps, lr, alpha, steps, tol, p, m, seed,
-    device, dtype, init, optimizer. The original network uses alpha = 1 (the discrepant rate is
-    the compressed network's device); both stop when the training loss falls below tol.
-    """
-    settings = resolve_settings(task, **overrides)
-    problem = make_problem(
-        task,
+def build_problem(settings: dict):
+    """The problem that ``settings`` (from ``resolve_settings``) describe."""
+    return make_problem(
+        settings["task"],
         settings["d"],
         settings["r"],
         **{key: settings[key] for key in TASK_ONLY if key in settings},
@@ -115,6 +109,14 @@ def compare(task: str = "mf", *, progress: bool = False, **overrides) -> Compari
         device=settings["device"],
         dtype=settings["dtype"],
     )
+
+
+def build_networks(problem, settings: dict) -> dict:
+    """Fresh ``{"original": (network, alpha), "compressed": (network, alpha)}`` for ``problem``.
+
+    The original network trains with alpha = 1 (the discrepant rate is the compressed network's
+    device); both start at scale eps, the compressed one from the problem's surrogate.
+    """
     original = original_network(
         settings["d"],
         settings["depth"],
@@ -131,6 +133,17 @@ def compare(task: str = "mf", *, progress: bool = False, **overrides) -> Compari
         settings["eps"],
         rank=settings["r"],
     )
+    return {"original": (original, 1.0), "compressed": (compressed, settings["alpha"])}
+
+
+def compare(task: str = "mf", *, progress: bool = False, **overrides) -> Comparison:
+    """Train the original and the compressed network on one problem (see module docstring).
+
+    Keyword overrides: d, r, r_hat (default 2r), depth, eps, lr, alpha, steps, tol, p, m, seed,
+    device, dtype, init, optimizer. Both networks stop when the training loss falls below tol.
+    """
+    settings = resolve_settings(task, **overrides)
+    problem = build_problem(settings)
     common = {
         "lr": settings["lr"],
         "steps": settings["steps"],
@@ -138,10 +151,10 @@ def compare(task: str = "mf", *, progress: bool = False, **overrides) -> Compari
         "optimizer": settings["optimizer"],
         "progress": progress,
     }
-    original_history = train(problem, original, alpha=1.0, description="original", **common)
-    compressed_history = train(
-        problem, compressed, alpha=settings["alpha"], description="compressed", **common
-    )
+    histories = {
+        name: train(problem, network, alpha=alpha, description=name, **common)
+        for name, (network, alpha) in build_networks(problem, settings).items()
+    }
     settings["device"] = str(problem.device)
     settings["dtype"] = str(problem.dtype).removeprefix("torch.")
-    return Comparison(task, settings, original_history, compressed_history)
+    return Comparison(task, settings, histories["original"], histories["compressed"])
