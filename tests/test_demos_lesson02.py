@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pytest
+import torch
 
 from lowdim_course.demos.lesson02 import (
     MAX_STEPS,
@@ -74,8 +75,6 @@ def test_helpers():
         target_spectrum(1.0)
     assert 100 <= run_length([1.0, 0.5], 0.3**2, 2) <= MAX_STEPS
     assert run_length([0.01], 0.3**2, 2) == MAX_STEPS
-    import torch
-
     spectra = torch.tensor([[0.1, 0.01], [0.95, 0.02], [1.0, 0.5]])
     assert measured_separation(spectra, [1.0, 0.5]) == pytest.approx(0.04)
     assert measured_separation(spectra[:1], [1.0, 0.5]) is None
