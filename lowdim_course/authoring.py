@@ -115,16 +115,32 @@ def strip_widget_state(notebook) -> None:
         cell.get("metadata", {}).pop("widgets", None)
 
 
-def execute(notebook, working_directory: Path, timeout: int = 600) -> None:
-    from nbclient import NotebookClient
+def execute(notebook, working_directory: Path, timeout: int = 600, attempts: int = 3) -> None:
+    """Run every cell in a fresh kernel; retry when the kernel itself fails to start.
 
-    client = NotebookClient(
-        notebook,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(working_directory)}},
-    )
-    client.execute()
+    On a loaded machine a kernel sometimes dies before its first cell (nbclient then raises
+    ``RuntimeError`` or ``AssertionError`` from the kernel manager); a cell's own error is not
+    retried: it raises ``CellExecutionError`` at once.
+    """
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    for attempt in range(1, attempts + 1):
+        client = NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(working_directory)}},
+        )
+        try:
+            client.execute()
+            return
+        except CellExecutionError:
+            raise
+        except (RuntimeError, AssertionError) as exc:
+            if attempt == attempts:
+                raise
+            print(f"kernel failed to start ({exc!r}); retrying", file=sys.stderr)
 
 
 def build(root: Path, lessons: list[str] | None = None, run: bool = True) -> list[Path]:
