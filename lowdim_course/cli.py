@@ -141,6 +141,52 @@ def _run_grade(args) -> int:
     return 0
 
 
+def _add_reproduce(subparsers):
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="regenerate the paper's trajectory figures (PNG + JSON) at the reference settings",
+        description="Train the original and the compressed network at the reference settings "
+        "(mf: d=100 r=10 lr=50; mc: d=100 r=5 p=0.3 lr=10 alpha=5; ms: d=200 m=4000 r=5 lr=10, "
+        "or d=100 m=2000 where memory is short) and write EXPERIMENT.png (error vs iteration and "
+        "seconds) and EXPERIMENT.json into --out, each atomically as it completes. 'nonlinear' "
+        "runs lesson 06's MLP experiment.",
+    )
+    parser.add_argument(
+        "experiments", nargs="+", metavar="EXPERIMENT", help="mf, mc, ms or nonlinear (several ok)"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        default=None,
+        help="default float64 on CPU, float32 on GPU",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("reproduced"), help="folder (default reproduced/)"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=None, help="cap on gradient steps per network (mf/mc/ms)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.set_defaults(handler=_run_reproduce)
+
+
+def _run_reproduce(args) -> int:
+    from .reproduce import EXPERIMENTS, reproduce
+
+    for name in args.experiments:
+        if name not in EXPERIMENTS:
+            raise ValueError(f"EXPERIMENT must be one of {', '.join(EXPERIMENTS)}, got {name!r}")
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be an integer >= 1, got {args.steps}")
+    for name in args.experiments:
+        options = {"device": args.device, "out_dir": args.out, "progress": not args.no_progress}
+        if name != "nonlinear":
+            options.update(dtype=args.dtype, steps=args.steps)
+        reproduce(name, **options)
+    return 0
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file, so an interrupt never leaves half."""
     path = Path(path)
@@ -164,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     _add_compare(subparsers)
     _add_grade(subparsers)
+    _add_reproduce(subparsers)
     return parser
 
 

@@ -1,0 +1,378 @@
+"""Reproduce the paper's trajectory figures: original vs compressed, error against time.
+
+``reproduce(task)`` trains the original deep linear network and the compressed one (spectral
+init, discrepant learning rate) on one problem at the reference settings of
+``../shared/spec/ALGORITHMS.md`` Sec. 3 and writes, into ``out_dir``,
+
+* ``<task>.png``: recovery error ``||W - M*||_F / ||M*||_F`` against iteration (left) and
+  against compute seconds (right), both networks (Kwon et al. 2024, Figs. of Sec. 4);
+* ``<task>.json``: ``{"task", "settings", "original": {...}, "compressed": {...}}`` as
+  ``lowdim-course compare --json`` writes it, plus ``ratios`` (original / compressed) and, per
+  network, ``curve``: the error curve subsampled to at most ``CURVE_POINTS`` points.
+
+Each file is written atomically (a temporary file in the same folder, then ``os.replace``), so
+an interrupt never leaves half a file and loses no finished result.
+
+Sensing stores its operator as one ``m x d^2`` matrix. At the reference size d=200, m=4000 that
+is ``m d^2 = 1.6e8`` numbers (1.28 GB in float64); when the free memory (``/proc/meminfo``
+MemAvailable on the CPU, ``torch.cuda.mem_get_info`` on a GPU) is below that plus a margin, the
+run falls back to d=100, m=2000 and says so.
+
+    lowdim-course reproduce mf mc ms --out reproduced/
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .cli import write_atomically
+from .comparison import REPORTED_ERROR, Comparison
+from .history import History
+from .networks import compressed_network, original_network
+from .problems import TASKS, make_problem
+from .training import train
+from .validation import check_choice, check_int, resolve_device, resolve_dtype
+
+EXPERIMENTS = (*TASKS, "nonlinear")
+
+# The reference settings (spec Sec. 3); r_hat = 2r, depth 3, eps 1e-2 for all.
+REFERENCE = {
+    "mf": {"d": 100, "r": 10, "lr": 50.0, "alpha": 1.0, "steps": 5000, "tol": 1e-12},
+    "mc": {"d": 100, "r": 5, "p": 0.3, "lr": 10.0, "alpha": 5.0, "steps": 20000, "tol": 1e-12},
+    # Sensing stops a decade below the reported error: a step at d=200 reads 1.28 GB twice.
+    "ms": {
+        "d": 200,
+        "r": 5,
+        "m": 4000,
+        "lr": 10.0,
+        "alpha": 1.0,
+        "steps": 4000,
+        "tol": 1e-12,
+        "stop_error": 1e-5,
+    },
+}
+COMMON = {"depth": 3, "eps": 1e-2, "seed": 0}
+SENSING_FALLBACK = {"d": 100, "m": 2000}
+# Free memory must exceed the operator by this factor plus this many bytes.
+MEMORY_FACTOR, MEMORY_MARGIN = 1.25, 512 * 2**20
+CURVE_POINTS = 500
+OVERRIDABLE = ("d", "r", "r_hat", "depth", "eps", "lr", "alpha", "steps", "tol", "p", "m",
+               "seed", "stop_error")  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Memory
+# --------------------------------------------------------------------------------------------
+
+
+def free_memory_bytes(device) -> int | None:
+    """Bytes free for new tensors on ``device``: MemAvailable (CPU) or ``mem_get_info`` (CUDA).
+
+    None when it cannot be told (no ``/proc/meminfo``, e.g. on macOS).
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def sensing_memory_needed(d: int, m: int, dtype: torch.dtype, device) -> dict[str, int]:
+    """Bytes the sensing operator needs, per place: ``{"cpu": ..., "cuda": ...}``.
+
+    The operator has ``m d^2`` entries. It is drawn in float64 on the CPU (``m d^2 x 8`` bytes,
+    plus the converted copy when the run is float32 on the CPU) and then moved to the device.
+    """
+    entries = m * d * d
+    element = torch.empty((), dtype=dtype).element_size()
+    device = torch.device(device)
+    if device.type == "cuda":
+        return {"cpu": entries * 8, "cuda": entries * element}
+    return {"cpu": entries * 8 + (entries * element if element != 8 else 0)}
+
+
+def sensing_fits(d: int, m: int, dtype, device) -> tuple[bool, str]:
+    """Whether the sensing operator fits in free memory (with margin), and a line saying why."""
+    for place, needed in sensing_memory_needed(d, m, dtype, device).items():
+        where = torch.device(device) if place == "cuda" else torch.device("cpu")
+        free = free_memory_bytes(where)
+        wanted = MEMORY_FACTOR * needed + MEMORY_MARGIN
+        if free is None:
+            return False, f"the free memory on {place} cannot be read"
+        if free < wanted:
+            return False, (
+                f"the sensing operator at d={d}, m={m} needs {needed / 1e9:.2f} GB on {place} "
+                f"({wanted / 1e9:.2f} GB with margin) but only {free / 1e9:.2f} GB is free"
+            )
+    return True, ""
+
+
+# --------------------------------------------------------------------------------------------
+# Writing files
+# --------------------------------------------------------------------------------------------
+
+
+def save_figure_atomically(figure, path: Path, dpi: int = 120) -> None:
+    """``figure.savefig`` to a temporary file in ``path``'s folder, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        figure.savefig(temporary, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def subsample_curve(history: History, points: int = CURVE_POINTS) -> dict[str, list]:
+    """At most ``points`` (iteration, seconds, error) triples, evenly spaced, last one kept."""
+    total = len(history.recovery_error)
+    stride = max(1, math.ceil(total / points))
+    indices = list(range(0, total, stride))
+    if indices and indices[-1] != total - 1:
+        indices.append(total - 1)
+    return {
+        "iteration": indices,
+        "seconds": [history.seconds[i] for i in indices],
+        "error": [history.recovery_error[i] for i in indices],
+    }
+
+
+def _ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+# --------------------------------------------------------------------------------------------
+# One experiment
+# --------------------------------------------------------------------------------------------
+
+
+def reference_settings(task: str, **overrides) -> dict:
+    """The reference settings of ``task`` with every non-None override applied."""
+    check_choice("task", task, TASKS)
+    settings = {**COMMON, "stop_error": None, **REFERENCE[task]}
+    for key, value in overrides.items():
+        if key not in OVERRIDABLE:
+            raise ValueError(f"{key} is not a setting of reproduce; use one of {OVERRIDABLE}")
+        if value is None:
+            continue
+        if (key == "p" and task != "mc") or (key == "m" and task != "ms"):
+            raise ValueError(f"{key} applies to task {'mc' if key == 'p' else 'ms'!r} only")
+        settings[key] = value
+    if settings.get("r_hat") is None:
+        settings["r_hat"] = 2 * check_int("r", settings["r"], low=1)
+    return settings
+
+
+def run_experiment(
+    task: str, *, device="cpu", dtype=None, progress: bool = True, say=print, **overrides
+) -> tuple[Comparison, dict]:
+    """Train both networks at the reference settings; ``(Comparison, notes)``.
+
+    For sensing at the reference size the free memory is checked first; if the operator does
+    not fit, the run uses d=100, m=2000 and ``notes["fallback"]`` holds the printed message.
+    """
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    settings = reference_settings(task, **overrides)
+    notes = {"fallback": None}
+    if task == "ms":
+        fits, why = sensing_fits(settings["d"], settings["m"], dtype, device)
+        if not fits:
+            fallback = {**SENSING_FALLBACK}
+            message = (
+                f"reproduce ms: {why}: running at d={fallback['d']}, m={fallback['m']} instead "
+                "(free memory or use a machine with more)"
+            )
+            say(message)
+            notes["fallback"] = message
+            settings.update(fallback)
+    say(
+        f"reproduce {task}: "
+        + ", ".join(f"{key}={value}" for key, value in settings.items() if value is not None)
+        + f", device={device}, dtype={str(dtype).removeprefix('torch.')}"
+    )
+    problem = make_problem(
+        task,
+        settings["d"],
+        settings["r"],
+        **({"p": settings["p"]} if task == "mc" else {}),
+        **({"m": settings["m"]} if task == "ms" else {}),
+        seed=settings["seed"],
+        device=device,
+        dtype=dtype,
+    )
+    original = original_network(
+        settings["d"], settings["depth"], settings["eps"], seed=settings["seed"],
+        device=problem.device, dtype=problem.dtype,
+    )  # fmt: skip
+    compressed = compressed_network(
+        problem.surrogate(), settings["r_hat"], settings["depth"], settings["eps"],
+        rank=settings["r"],
+    )  # fmt: skip
+    common = {
+        "lr": settings["lr"],
+        "steps": settings["steps"],
+        "tol": settings["tol"],
+        "stop_error": settings["stop_error"],
+        "progress": progress,
+        "log_every": max(1, settings["steps"] // 50),
+    }
+    histories = {}
+    for name, network, alpha in (
+        ("original", original, 1.0),
+        ("compressed", compressed, settings["alpha"]),
+    ):
+        histories[name] = train(
+            problem, network, alpha=alpha, description=f"{task} {name}", **common
+        )
+        if histories[name].stopped_reason == "interrupted":
+            raise KeyboardInterrupt
+    settings["device"] = str(problem.device)
+    settings["dtype"] = str(problem.dtype).removeprefix("torch.")
+    return Comparison(task, settings, histories["original"], histories["compressed"]), notes
+
+
+def summarize(comparison: Comparison, notes: dict) -> dict:
+    """The JSON: ``compare``'s summary, ratios original/compressed, subsampled curves."""
+    data = comparison.to_dict()
+    key_it, key_s = "iterations_to_1e-4", "seconds_to_1e-4"
+    original, compressed = data["original"], data["compressed"]
+    data["ratios"] = {
+        "params": _ratio(original["params"], compressed["params"]),
+        "iterations_to_1e-4": _ratio(original[key_it], compressed[key_it]),
+        "seconds_to_1e-4": _ratio(original[key_s], compressed[key_s]),
+        "seconds_per_step": _ratio(original["seconds_per_step"], compressed["seconds_per_step"]),
+    }
+    data["original"]["curve"] = subsample_curve(comparison.original)
+    data["compressed"]["curve"] = subsample_curve(comparison.compressed)
+    data["fallback"] = notes.get("fallback")
+    data["torch"] = torch.__version__
+    return data
+
+
+def plot_comparison(comparison: Comparison):
+    """The figure: error vs iteration and vs seconds, both networks, the 1e-4 level marked."""
+    from .plots import plot_error_curves
+
+    s = comparison.settings
+    extra = {"mc": f", p={s.get('p')}", "ms": f", m={s.get('m')}"}.get(comparison.task, "")
+    figure = plot_error_curves(
+        {"original": comparison.original, "compressed": comparison.compressed},
+        title=(
+            f"{comparison.task}: d={s['d']}, r={s['r']}{extra}, L={s['depth']}, eps={s['eps']:g}, "
+            f"lr={s['lr']:g}, r_hat={s['r_hat']}, alpha={s['alpha']:g} ({s['device']}, "
+            f"{s['dtype']})"
+        ),
+    )
+    for ax in figure.axes:
+        ax.axhline(REPORTED_ERROR, color="0.6", lw=0.6)
+    return figure
+
+
+def reproduce(
+    task: str,
+    *,
+    device="cpu",
+    out_dir="reproduced",
+    progress: bool = True,
+    dtype=None,
+    say=print,
+    **overrides,
+) -> dict:
+    """Run one experiment (``'mf'``, ``'mc'``, ``'ms'`` or ``'nonlinear'``) and write its files.
+
+    ``overrides`` (d, r, r_hat, depth, eps, lr, alpha, steps, tol, p, m, seed, stop_error)
+    replace reference settings, for tests and for capped runs. Returns the JSON's content with
+    ``paths`` (the files written) added. ``'nonlinear'`` hands over to
+    ``lowdim_course.nonlinear.reproduce_nonlinear``.
+    """
+    check_choice("task", task, EXPERIMENTS)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"out_dir must be a folder, got the file {out_dir}")
+    if task == "nonlinear":
+        if overrides or dtype is not None:
+            raise ValueError("nonlinear takes no size overrides or dtype here")
+        return _reproduce_nonlinear(device=device, out_dir=out_dir, progress=progress)
+    comparison, notes = run_experiment(
+        task, device=device, dtype=dtype, progress=progress, say=say, **overrides
+    )
+    data = summarize(comparison, notes)
+    json_path, png_path = out_dir / f"{task}.json", out_dir / f"{task}.png"
+    write_atomically(json_path, json.dumps(data, indent=2) + "\n")
+    say(f"wrote {json_path}")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure = plot_comparison(comparison)
+    try:
+        save_figure_atomically(figure, png_path)
+    finally:
+        plt.close(figure)
+    say(f"wrote {png_path}")
+    say(format_summary(data))
+    return {**data, "paths": [str(json_path), str(png_path)]}
+
+
+def format_summary(data: dict) -> str:
+    """Two lines per experiment: iterations and seconds to 1e-4 of both, and the ratios."""
+    lines = []
+    for side in ("original", "compressed"):
+        values = data[side]
+        it, sec = values["iterations_to_1e-4"], values["seconds_to_1e-4"]
+        lines.append(
+            f"  {side:>10}: {values['params']:>7,} params, iterations to 1e-4 "
+            f"{'-' if it is None else f'{it:,}'}, seconds to 1e-4 "
+            f"{'-' if sec is None else f'{sec:.3g}'}, {values['seconds_per_step'] * 1e3:.3g} ms "
+            f"per step, final error {values['final_error']:.2e}"
+        )
+    ratios = data["ratios"]
+
+    def fmt(value):
+        return "-" if value is None else f"{value:.3g}x"
+
+    lines.append(
+        f"  original / compressed: params {fmt(ratios['params'])}, iterations "
+        f"{fmt(ratios['iterations_to_1e-4'])}, seconds {fmt(ratios['seconds_to_1e-4'])}, per "
+        f"step {fmt(ratios['seconds_per_step'])}"
+    )
+    return "\n".join(lines)
+
+
+def _reproduce_nonlinear(*, device, out_dir, progress):
+    try:
+        from .nonlinear import reproduce_nonlinear
+    except ImportError as exc:
+        raise ValueError(
+            "the nonlinear experiment is not available in this installation "
+            f"(lowdim_course.nonlinear.reproduce_nonlinear: {exc})"
+        ) from None
+    return reproduce_nonlinear(device=device, out_dir=out_dir, progress=progress)
+
+
+def reproduce_many(tasks, **options) -> list[dict]:
+    """``reproduce`` each task in turn; files of finished tasks stay if a later one fails."""
+    tasks = list(tasks)
+    if not tasks:
+        raise ValueError(f"tasks must name at least one of {EXPERIMENTS}")
+    for task in tasks:
+        check_choice("task", task, EXPERIMENTS)
+    return [reproduce(task, **options) for task in tasks]
