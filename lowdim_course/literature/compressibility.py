@@ -1,0 +1,215 @@
+"""Measuring compressibility: rank measures, sparsity measures, and the errors they predict.
+
+Ou, Chen, Zhu, Liu, "Low Rank Optimization for Efficient Deep Learning: Making A Balance between
+Compact Architecture and Fast Training" (survey), Sec. 2-3: a weight matrix compresses well
+*by low rank* when its singular values decay fast, and *by sparsity* when its entries do. One
+number each:
+
+* rank measures (reused from :mod:`lowdim_course.theory.rank_measures`): effective rank
+  ``exp(H(sigma / sum sigma))`` and stable rank ``||W||_F^2 / ||W||_2^2``;
+* sparsity measures of the entries (Hurley & Rickard, "Comparing measures of sparsity", IEEE
+  Trans. Inf. Theory 2009): :func:`l1_l2_ratio` ``||x||_1 / ||x||_2`` (between 1 and sqrt(n)),
+  :func:`hoyer_sparsity` ``(sqrt(n) - ||x||_1/||x||_2) / (sqrt(n) - 1)`` (0 for a constant
+  vector, 1 for a single nonzero; Hoyer 2004) and :func:`gini_index`;
+* the errors they should predict: :func:`rank_k_error` (Eckart-Young: ``sqrt(sum_{i>k}
+  sigma_i^2) / ||W||_F``) and :func:`k_sparse_error` (keep the k largest ``|w_ij|``).
+
+:func:`matrix_family` draws matrices whose spectrum decay and entry tails vary independently;
+:func:`prediction_table` ranks each measure against each error (Spearman correlation), which
+says which measure predicts which compression. :func:`erank_staircase` reads the effective
+rank of a deep factorization run at its plateaus.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..random_matrices import make_generator, random_orthogonal
+from ..theory.rank_measures import (
+    effective_rank,
+    effective_rank_of_spectrum,
+    effective_rank_over_training,
+    stable_rank,
+)
+from ..validation import check_float, check_int, check_matrix
+from .heavy_tails import stable_samples
+
+
+def l1_l2_ratio(values) -> float:
+    """``||x||_1 / ||x||_2`` of all entries: sqrt(n) for equal magnitudes, 1 for one nonzero."""
+    x = _entries(values)
+    norm = torch.linalg.vector_norm(x)
+    if norm <= 0:
+        raise ValueError("values must not be all zero (the ratio is 0 / 0)")
+    return float(x.abs().sum() / norm)
+
+
+def hoyer_sparsity(values) -> float:
+    """Hoyer's sparsity ``(sqrt(n) - ||x||_1 / ||x||_2) / (sqrt(n) - 1)``, in [0, 1].
+
+    Hoyer, "Non-negative matrix factorization with sparseness constraints" (JMLR 2004), Eq. 1:
+    0 when all entries have the same magnitude, 1 when exactly one is nonzero. Needs n >= 2.
+    """
+    x = _entries(values)
+    n = x.numel()
+    if n < 2:
+        raise ValueError(f"values must hold at least 2 entries, got {n}")
+    root = math.sqrt(n)
+    return (root - l1_l2_ratio(x)) / (root - 1)
+
+
+def gini_index(values) -> float:
+    """Gini index of the magnitudes (Hurley & Rickard 2009, Sec. III.D), in [0, 1 - 1/n].
+
+    With ``c_(1) <= ... <= c_(n)`` the sorted ``|x_i|``:
+    ``G = 1 - 2 sum_k (c_(k) / ||c||_1) (n - k + 1/2) / n``; 0 for equal magnitudes.
+    """
+    c = torch.sort(_entries(values).abs()).values
+    total = c.sum()
+    if total <= 0:
+        raise ValueError("values must not be all zero (the Gini index is 0 / 0)")
+    n = c.numel()
+    k = torch.arange(1, n + 1, dtype=torch.float64)
+    return float(1 - 2 * ((c / total) * (n - k + 0.5) / n).sum())
+
+
+SPARSITY_MEASURES = {"Hoyer": hoyer_sparsity, "l1/l2": l1_l2_ratio, "Gini": gini_index}
+RANK_MEASURES = {"effective rank": effective_rank, "stable rank": stable_rank}
+
+
+def rank_k_error(matrix, k: int) -> float:
+    """Relative error of the best rank-k approximation: ``sqrt(sum_{i>k} sigma_i^2) / ||W||_F``.
+
+    Eckart-Young-Mirsky: truncating the SVD is optimal in the Frobenius norm.
+    """
+    w = _matrix(matrix)
+    k = check_int("k", k, low=0, high=min(w.shape))
+    s = torch.linalg.svdvals(w)
+    total = (s * s).sum()
+    return float(torch.sqrt((s[k:] ** 2).sum() / total)) if total > 0 else 0.0
+
+
+def k_sparse_error(matrix, k: int) -> float:
+    """Relative error of the best k-sparse approximation (keep the k largest ``|w_ij|``)."""
+    w = _matrix(matrix)
+    k = check_int("k", k, low=0, high=w.numel())
+    energy = torch.sort((w * w).flatten(), descending=True).values
+    total = energy.sum()
+    return float(torch.sqrt(energy[k:].sum() / total)) if total > 0 else 0.0
+
+
+def matrix_family(
+    count: int = 40, size: int = 30, seed: int = 0
+) -> tuple[list[torch.Tensor], list[dict]]:
+    """``count`` matrices (size x size) of varied low-rankness and entry sparsity.
+
+    Half are ``U diag(s) V^T`` with Haar U, V and ``s_k = k^-p``, p in [0, 3] (low rank, dense
+    entries); half hold i.i.d. symmetric alpha-stable entries, alpha in [0.6, 2] (sparse-ish,
+    full rank). Returns the matrices and, for each, ``{"kind", "parameter"}``.
+    """
+    count = check_int("count", count, low=2)
+    size = check_int("size", size, low=2)
+    generator = make_generator(seed)
+    matrices, labels = [], []
+    half = count // 2
+    for i in range(half):
+        p = 3.0 * i / max(half - 1, 1)
+        s = torch.arange(1, size + 1, dtype=torch.float64) ** -p
+        u, v = random_orthogonal(size, generator), random_orthogonal(size, generator)
+        matrices.append((u * s) @ v.T)
+        labels.append({"kind": "decaying spectrum", "parameter": p})
+    rest = count - half
+    for i in range(rest):
+        alpha = 0.6 + 1.4 * i / max(rest - 1, 1)
+        entries = stable_samples(alpha, size * size, seed=seed * 1000 + i + 1)
+        matrices.append(entries.reshape(size, size))
+        labels.append({"kind": "stable entries", "parameter": alpha})
+    return matrices, labels
+
+
+def spearman(x, y) -> float:
+    """Spearman's rank correlation of two equally long sequences (no ties expected)."""
+    x, y = _entries(x), _entries(y)
+    if x.numel() != y.numel() or x.numel() < 2:
+        raise ValueError("x and y must have the same length >= 2")
+    rx = torch.argsort(torch.argsort(x)).double()
+    ry = torch.argsort(torch.argsort(y)).double()
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    return float((rx @ ry) / torch.sqrt((rx @ rx) * (ry @ ry)))
+
+
+def prediction_table(matrices, keep: float = 0.2) -> dict:
+    """Spearman correlation of each measure with each compression error over ``matrices``.
+
+    The errors: best rank-k with ``k = round(keep * n)`` and best k-sparse keeping the same
+    number of parameters as that rank-k factorization, ``k (m + n)`` entries. Returns
+    ``{"measures": {name: [values]}, "errors": {name: [values]},
+    "correlation": {measure: {error: rho}}}``. For the rank measures a *low* value means
+    compressible, for Hoyer and Gini a *high* one: read the sign accordingly.
+    """
+    keep = check_float("keep", keep, low=0.0, high=1.0, low_open=True)
+    matrices = [_matrix(w) for w in matrices]
+    if len(matrices) < 2:
+        raise ValueError("matrices must hold at least 2 matrices")
+    measures = {name: [] for name in (*RANK_MEASURES, *SPARSITY_MEASURES)}
+    errors = {"rank-k": [], "k-sparse": []}
+    for w in matrices:
+        for name, function in {**RANK_MEASURES, **SPARSITY_MEASURES}.items():
+            measures[name].append(function(w))
+        k = max(1, round(keep * min(w.shape)))
+        errors["rank-k"].append(rank_k_error(w, k))
+        errors["k-sparse"].append(k_sparse_error(w, min(w.numel(), k * sum(w.shape))))
+    correlation = {
+        m: {e: spearman(measures[m], errors[e]) for e in errors} for m in measures
+    }  # fmt: skip
+    return {"measures": measures, "errors": errors, "correlation": correlation}
+
+
+def erank_staircase(history, target) -> dict:
+    """The effective rank of ``W_{L:1}`` at each plateau of a factorization run.
+
+    While k modes are learned and the others are still tiny, the end-to-end matrix is close to
+    the top-k part of the target, so ``erank`` sits near ``erank(s_1, ..., s_k)``. Returns
+    ``{"erank": curve over logs, "start", "lowest", "end", "target": erank(M*),
+    "plateaus": [median of the curve in [k - 1/2, k + 1/2) after its lowest point, k = 1..r],
+    "predicted": [erank(s_1..s_k)]}`` (a plateau the run never reached is None).
+    """
+    curve = effective_rank_over_training(history)
+    s = torch.linalg.svdvals(_matrix(target))
+    rank = int((s > s[0] * 1e-10).sum()) if s[0] > 0 else 0
+    lowest_at = int(torch.argmin(curve))
+    after = curve[lowest_at:]
+    plateaus = []
+    for k in range(1, rank + 1):
+        inside = after[(after >= k - 0.5) & (after < k + 0.5)]
+        plateaus.append(float(inside.median()) if inside.numel() else None)
+    return {
+        "erank": curve,
+        "start": float(curve[0]),
+        "lowest": float(curve[lowest_at]),
+        "end": float(curve[-1]),
+        "target": effective_rank_of_spectrum(s),
+        "plateaus": plateaus,
+        "predicted": [effective_rank_of_spectrum(s[:k]) for k in range(1, rank + 1)],
+    }
+
+
+def _entries(values) -> torch.Tensor:
+    try:
+        x = torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"values must be an array of numbers ({exc})") from None
+    if x.is_complex() or x.dtype == torch.bool:
+        raise ValueError(f"values must hold real numbers, got dtype {x.dtype}")
+    x = x.detach().to("cpu", torch.float64).flatten()
+    if x.numel() == 0:
+        raise ValueError("values must not be empty")
+    if not torch.isfinite(x).all():
+        raise ValueError("values must be finite: they hold NaN or infinity")
+    return x
+
+
+def _matrix(matrix) -> torch.Tensor:
+    return check_matrix("matrix", matrix).detach().to("cpu", torch.float64)
