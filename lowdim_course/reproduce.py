@@ -192,11 +192,17 @@ def run_experiment(
     notes = {"fallback": None}
     if task == "ms":
         fits, why = sensing_fits(settings["d"], settings["m"], dtype, device)
+        fallback = SENSING_FALLBACK
+        smaller = fallback["m"] * fallback["d"] ** 2 < settings["m"] * settings["d"] ** 2
+        if not fits and not smaller:
+            raise ValueError(f"{why}: lower m or d")
         if not fits:
-            fallback = {**SENSING_FALLBACK}
+            fits_too, why_too = sensing_fits(fallback["d"], fallback["m"], dtype, device)
+            if not fits_too:
+                raise ValueError(f"{why}, and {why_too}: lower m or d")
             message = (
                 f"reproduce ms: {why}: running at d={fallback['d']}, m={fallback['m']} instead "
-                "(free memory or use a machine with more)"
+                "(free some memory, or use a machine with more, for the reference size)"
             )
             say(message)
             notes["fallback"] = message
