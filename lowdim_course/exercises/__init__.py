@@ -11,7 +11,17 @@ which prints one line (``✅ ... passed`` or ``❌ ... what is wrong — hint: .
 ``CheckResult``. ``lowdim_course.grading`` runs whole notebooks and collects these results.
 """
 
-from . import lesson00, lesson01, lesson02, lesson03, lesson04  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    lesson00,
+    lesson01,
+    lesson02,
+    lesson03,
+    lesson04,
+    lesson06,
+    lesson09,
+    lesson10,
+    lesson11,
+)
 from .framework import (
     GRADE_LOG_ENV,
     REGISTRY,

@@ -1,0 +1,258 @@
+"""Lesson 06 demos: a deep linear block inside a nonlinear network (Kwon et al. 2024, Sec. 5).
+
+* ``three_models``: the plain MLP, Original + DLN and Original + C-DLN trained side by side on
+  the digits (``lowdim_course.nonlinear.run_nonlinear``), test accuracy against iteration and
+  seconds; prints the rounded accuracies and parameter counts and the accuracy half of the
+  paper's claim; ``timing_report`` prints the seconds and the measured speed-up (which change
+  from machine to machine);
+* ``why_compressible``: the surrogate's singular values (rank <= K - 1) and those of how much the
+  trained full-width block's end-to-end map moved, ``W_{L:1}(T) - W_{L:1}(0)``;
+* ``compressed_block_demo``: retrain only the compressed model for a width r_hat, a factor
+  alpha and a block depth, against the cached full-width run.
+
+The default runs are cached, so a panel opens at once; moving a slider retrains the small model.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import matplotlib.pyplot as plt
+import torch
+
+from ..nonlinear import (
+    CLAIM_POINTS,
+    CLAIM_SPEEDUP,
+    DEFAULTS,
+    block_surrogate,
+    build_model,
+    claim_check,
+    load_digits_data,
+    plot_accuracy,
+    train_models,
+)
+from .lesson03 import demo_figure
+
+
+@functools.lru_cache(maxsize=2)
+def _default_run(steps: int = DEFAULTS["steps"]):
+    """The three models at the lesson's defaults, trained side by side (cached)."""
+    import time
+
+    data = load_digits_data(DEFAULTS["test_fraction"], DEFAULTS["seed"])
+    models, setup = {}, {}
+    for kind in ("mlp", "dln", "cdln"):
+        started = time.perf_counter()
+        models[kind] = build_model(
+            kind,
+            data,
+            width=DEFAULTS["width"],
+            depth=DEFAULTS["depth"],
+            r_hat=DEFAULTS["r_hat"],
+            eps=DEFAULTS["eps"],
+        )
+        setup[kind] = time.perf_counter() - started
+    initial_block = models["dln"].block_end_to_end().clone()
+    histories = train_models(
+        models,
+        data,
+        lr=DEFAULTS["lr"],
+        alpha=DEFAULTS["alpha"],
+        steps=steps,
+        eval_every=DEFAULTS["eval_every"],
+        setup_seconds=setup,
+    )
+    return data, models, histories, initial_block
+
+
+def _accuracy_line(history) -> str:
+    return (
+        f"{history.label:>17}: {history.num_params:>7,} parameters "
+        f"(block {history.block_params:>6,}), test accuracy {history.final_accuracy:.1f}% "
+        f"after {history.steps} steps (best {history.best_accuracy:.1f}%)"
+    )
+
+
+def three_models(steps: int = DEFAULTS["steps"]):
+    """Train (or reuse) the three models; plot test accuracy against iteration and seconds.
+
+    Prints what does not depend on the machine: parameters, final and best test accuracy (0.1
+    points), the iterations each model needs to come within 0.5 points of Original + DLN's final
+    accuracy, and whether C-DLN does. The seconds are in the returned dict (``timing_report``).
+    """
+    _, _, histories, _ = _default_run(steps)
+    figure, axes = demo_figure(2, 10, 3.6)
+    plot_accuracy(
+        histories,
+        axes=axes,
+        title=f"digits: w={DEFAULTS['width']}, L={DEFAULTS['depth']}, "
+        f"r_hat={DEFAULTS['r_hat']}, alpha={DEFAULTS['alpha']:g}",
+    )
+    plt.show()
+    plt.close(figure)
+    claim = claim_check(histories)
+    for history in histories.values():
+        print(_accuracy_line(history))
+    target = claim["target_accuracy"]
+    print(f"target: Original + DLN's final accuracy minus {CLAIM_POINTS} points = {target:.1f}%")
+    for kind in ("mlp", "dln", "cdln"):
+        reached = histories[kind].iterations_to(target)
+        text = "not reached" if reached is None else f"iteration {reached}"
+        print(f"{histories[kind].label:>17} reaches it at {text}")
+    gap = claim["accuracy_gap"]
+    print(
+        f"C-DLN minus DLN, final accuracy: {gap:+.1f} points -> within {CLAIM_POINTS} points: "
+        f"{gap >= -CLAIM_POINTS}; parameters {claim['params_ratio']:.2f}x fewer "
+        f"(block {claim['block_params_ratio']:.1f}x)"
+    )
+    return {
+        "histories": histories,
+        "claim": claim,
+        "final_accuracy": {k: h.final_accuracy for k, h in histories.items()},
+    }
+
+
+def timing_report(summary: dict) -> dict:
+    """Print the seconds of ``three_models``' run and the measured speed-up (machine-dependent)."""
+    histories, claim = summary["histories"], summary["claim"]
+    for history in histories.values():
+        reached = history.seconds_to(claim["target_accuracy"])
+        print(
+            f"{history.label:>17}: {history.seconds_per_step * 1e3:6.1f} ms per step, "
+            f"{history.seconds[-1]:.2f} s in all (setup {history.setup_seconds:.3f} s), to the "
+            f"target {'not reached' if reached is None else f'{reached:.2f} s'}"
+        )
+    speedup = claim["speedup"]
+    print(
+        f"speed-up DLN / C-DLN: per step {claim['per_step_speedup']:.2g}x, to the target "
+        f"{'-' if speedup is None else f'{speedup:.2g}x'} -> the claim (within {CLAIM_POINTS} "
+        f"points, at least {CLAIM_SPEEDUP:g}x faster) holds here: {claim['holds']}"
+    )
+    return {
+        "speedup": speedup,
+        "per_step_speedup": claim["per_step_speedup"],
+        "holds": claim["holds"],
+    }
+
+
+def why_compressible(r_hat: int = DEFAULTS["r_hat"]):
+    """Singular values of the surrogate S and of the trained block's change; subspace overlap.
+
+    Left: ``sigma_i(S)``, ``S = -dl/dB at B = 0`` (rank <= K - 1 = 9). Right: ``sigma_i`` of
+    ``Delta = W_{L:1}(T) - W_{L:1}(0)`` for the trained Original + DLN: how far its end-to-end
+    map moved. Prints how many singular values hold 90% and 99% of ``||Delta||_F^2`` and the
+    fraction of ``||Delta||_F^2`` inside the surrogate's top-r_hat singular subspaces,
+    ``||U_hat^T Delta V_hat||_F^2 / ||Delta||_F^2``.
+    """
+    data, models, _, initial_block = _default_run(DEFAULTS["steps"])
+    fresh = build_model("mlp", data, width=DEFAULTS["width"], seed=DEFAULTS["seed"])
+    surrogate = block_surrogate(fresh, data.x_train, data.y_train)
+    s_values = torch.linalg.svdvals(surrogate)
+    change = models["dln"].block_end_to_end() - initial_block
+    c_values = torch.linalg.svdvals(change)
+    energy = torch.cumsum(c_values**2, 0) / (c_values**2).sum()
+    k90, k99 = (int((energy < q).sum()) + 1 for q in (0.9, 0.99))
+    su, _, svh = torch.linalg.svd(surrogate)
+    inside = float(
+        torch.linalg.matrix_norm(su[:, :r_hat].T @ change @ svh[:r_hat].T) ** 2
+        / torch.linalg.matrix_norm(change) ** 2
+    )
+
+    figure, axes = demo_figure(2, 10, 3.4)
+    shown = 40
+    axes[0].semilogy(range(1, shown + 1), s_values[:shown] / s_values[0], "o", ms=3)
+    axes[0].set(
+        xlabel="index i",
+        ylabel=r"$\sigma_i(S) / \sigma_1(S)$",
+        title="surrogate S at initialization",
+    )
+    axes[0].set_ylim(1e-18, 2)
+    axes[1].semilogy(
+        range(1, shown + 1), c_values[:shown] / c_values[0], "o", ms=3, color="tab:blue"
+    )
+    axes[1].axvline(r_hat + 0.5, color="tab:orange", lw=1, label=f"r_hat = {r_hat}")
+    axes[1].set(
+        xlabel="index i",
+        ylabel=r"$\sigma_i(\Delta) / \sigma_1(\Delta)$",
+        title=r"trained DLN: $\Delta = W_{L:1}(T) - W_{L:1}(0)$",
+    )
+    axes[1].legend()
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    plt.show()
+    plt.close(figure)
+    rank = int((s_values > s_values[0] * 1e-10).sum())
+    print(
+        f"surrogate S: {surrogate.shape[0]} x {surrogate.shape[1]}, numerical rank {rank} "
+        f"(K - 1 = {data.n_classes - 1})"
+    )
+    print(
+        f"trained block's change Delta: {k90} singular values hold 90% of its energy, "
+        f"{k99} hold 99% (of {len(c_values)})"
+    )
+    print(f"share of ||Delta||^2 inside the surrogate's top-{r_hat} subspaces: {inside:.2f}")
+    return {"surrogate_rank": rank, "energy_90": k90, "energy_99": k99, "inside_fraction": inside}
+
+
+@functools.lru_cache(maxsize=16)
+def _compressed_run(r_hat: int, alpha: float, depth: int, steps: int):
+    import time
+
+    data = load_digits_data(DEFAULTS["test_fraction"], DEFAULTS["seed"])
+    started = time.perf_counter()
+    model = build_model(
+        "cdln", data, width=DEFAULTS["width"], depth=depth, r_hat=r_hat, eps=DEFAULTS["eps"]
+    )
+    setup = {"cdln": time.perf_counter() - started}
+    return train_models(
+        {"cdln": model},
+        data,
+        lr=DEFAULTS["lr"],
+        alpha=alpha,
+        steps=steps,
+        eval_every=DEFAULTS["eval_every"],
+        setup_seconds=setup,
+    )["cdln"]
+
+
+def compressed_block_demo(
+    r_hat: int = DEFAULTS["r_hat"], alpha: float = DEFAULTS["alpha"], depth: int = DEFAULTS["depth"]
+):
+    """Retrain Original + C-DLN at (r_hat, alpha, depth) against the cached default runs.
+
+    At the defaults the lesson's cached run is reused. Prints the block's parameters and the
+    final and best accuracy (0.1 points) next to Original + DLN's; returns them in a dict.
+    """
+    r_hat, depth = int(r_hat), int(depth)
+    alpha = float(alpha)
+    _, _, histories, _ = _default_run(DEFAULTS["steps"])
+    defaults = (r_hat, depth) == (DEFAULTS["r_hat"], DEFAULTS["depth"])
+    if defaults and abs(alpha - DEFAULTS["alpha"]) < 1e-12:
+        compressed = histories["cdln"]
+    else:
+        compressed = _compressed_run(r_hat, round(alpha, 6), depth, DEFAULTS["steps"])
+    shown = {"mlp": histories["mlp"], "dln": histories["dln"], "cdln": compressed}
+    figure, axes = demo_figure(2, 10, 3.4)
+    plot_accuracy(
+        shown,
+        axes=axes[:1] + axes[1:],
+        title=f"C-DLN: r_hat={r_hat}, alpha={alpha:.3g}, block depth L={depth} "
+        f"(DLN and MLP: defaults)",
+    )
+    plt.show()
+    plt.close(figure)
+    dln = histories["dln"]
+    gap = compressed.final_accuracy - dln.final_accuracy
+    print(
+        f"C-DLN block: {compressed.block_params:,} parameters (DLN block "
+        f"{dln.block_params:,}); test accuracy {compressed.final_accuracy:.1f}% "
+        f"(best {compressed.best_accuracy:.1f}%), DLN {dln.final_accuracy:.1f}%: "
+        f"{gap:+.1f} points"
+    )
+    return {
+        "block_params": compressed.block_params,
+        "final_accuracy": compressed.final_accuracy,
+        "best_accuracy": compressed.best_accuracy,
+        "gap": gap,
+        "seconds": compressed.seconds[-1],
+    }
