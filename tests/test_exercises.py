@@ -241,7 +241,8 @@ WRONG = {
 
 
 def test_every_registered_exercise_has_a_solution_and_wrong_answers():
-    assert set(SOLUTIONS) == set(REGISTRY) == set(WRONG)
+    # lessons 05 on test their exercises in tests/test_exercises_lessonNN.py
+    assert set(SOLUTIONS) == set(WRONG) == {key for key in REGISTRY if key[:2] <= "04"}
     assert exercise_ids("04") == [
         "04.compressed_param_count",
         "04.layer_learning_rates",

@@ -202,8 +202,8 @@ def train_two_layer_network(
     *,
     width: int = 200,
     inputs: int = 10,
-    samples: int = 500,
-    epochs: int = 20,
+    samples: int = 400,
+    epochs: int = 10,
     seed: int = 0,
     device="cpu",
 ) -> dict:

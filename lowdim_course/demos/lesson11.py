@@ -1,0 +1,108 @@
+"""Lesson 11 demos: measuring compressibility (Ou et al. survey; Roy & Vetterli 2007; Hoyer 2004).
+
+* ``measures_vs_errors``: effective rank, stable rank, Hoyer and Gini of 40 matrices (decaying
+  spectra and heavy-tailed entries) against the errors of their best rank-k and k-sparse
+  compressions; the Spearman correlations say which measure predicts which error;
+* ``erank_staircase_demo``: the effective rank of the end-to-end matrix while a deep linear
+  network fits a rank-5 target (d = 50), plateau by plateau.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import matplotlib.pyplot as plt
+import torch
+
+from ..literature.compressibility import erank_staircase, matrix_family, prediction_table
+from ..networks import original_network
+from ..problems import make_problem
+from ..training import train
+from .lesson03 import course_learning_rate, demo_figure
+
+SPEC_STAIRCASE = "50 -> 6.6 -> 1.00 -> 2.98 -> 4.88"
+
+
+@functools.lru_cache(maxsize=1)
+def _family():
+    return matrix_family(count=40, size=30, seed=0)
+
+
+@functools.lru_cache(maxsize=8)
+def _table(keep: float) -> dict:
+    return prediction_table(_family()[0], keep=keep)
+
+
+def measures_vs_errors(keep: float = 0.2):
+    """Scatter plots of measure against compression error; prints the correlation table.
+
+    ``keep``: the rank-k compression keeps ``k = keep * 30`` singular triplets; the k-sparse
+    one keeps as many entries as that factorization has numbers, ``k (30 + 30)``.
+    """
+    keep = round(keep, 4)
+    table = _table(keep)
+    labels = _family()[1]
+    colors = ["tab:blue" if item["kind"] == "decaying spectrum" else "tab:red" for item in labels]
+    figure, axes = demo_figure(2, 10, 3.6)
+    for ax, measure, error in (
+        (axes[0], "effective rank", "rank-k"),
+        (axes[1], "Hoyer", "k-sparse"),
+    ):
+        ax.scatter(table["measures"][measure], table["errors"][error], c=colors, s=14)
+        rho = table["correlation"][measure][error]
+        ax.set(xlabel=measure, ylabel=f"{error} relative error", title=f"Spearman {rho:.2f}")
+    axes[0].scatter([], [], c="tab:blue", s=14, label="decaying spectrum")
+    axes[0].scatter([], [], c="tab:red", s=14, label="stable entries")
+    axes[0].legend(fontsize=8)
+    plt.show()
+    plt.close(figure)
+    k = max(1, round(keep * 30))
+    print(f"40 matrices 30 x 30; rank-k keeps k={k}, k-sparse keeps {k * 60} entries")
+    print(f"{'Spearman':>15} | {'rank-k':>7} | {'k-sparse':>8}")
+    for measure, row in table["correlation"].items():
+        print(f"{measure:>15} | {row['rank-k']:>7.2f} | {row['k-sparse']:>8.2f}")
+    return table["correlation"]
+
+
+@functools.lru_cache(maxsize=8)
+def _run(depth: int, eps: float, d: int = 50, r: int = 5, steps: int = 3000):
+    problem = make_problem("mf", d=d, r=r, seed=0)
+    network = original_network(d, depth, eps, seed=0)
+    history = train(problem, network, lr=course_learning_rate(d), steps=steps, log_every=10)
+    return problem, history
+
+
+def erank_staircase_demo(depth: int = 3, eps: float = 0.01):
+    """Effective rank of ``W_{L:1}`` over training (d = 50, r = 5, lr = 50 (d/100)^(4/3)).
+
+    Marks the predicted plateaus ``erank(s_1, ..., s_k)``; prints start, lowest, the measured
+    plateaus and the end against erank(M*) (spec: 50 -> 6.6 -> 1.00 -> 2.98 -> 4.88).
+    """
+    eps = round(eps, 6)
+    problem, history = _run(depth, eps)
+    stairs = erank_staircase(history, problem.target)
+    figure, (ax,) = demo_figure(1, 7, 3.6)
+    ax.semilogy(history.log_iterations, stairs["erank"], color="tab:purple")
+    for value in stairs["predicted"]:
+        ax.axhline(value, color="0.7", lw=0.6, ls=":")
+    ax.set(
+        xlabel="iteration",
+        ylabel="effective rank of $W_{L:1}$",
+        title=f"deep factorization d=50, r=5, L={depth}, eps={eps:.3g}",
+    )
+    plt.show()
+    plt.close(figure)
+    plateaus = ", ".join("-" if p is None else f"{p:.2f}" for p in stairs["plateaus"])
+    predicted = ", ".join(f"{p:.2f}" for p in stairs["predicted"])
+    print(
+        f"effective rank: start {stairs['start']:.3g}, lowest {stairs['lowest']:.2f}, "
+        f"end {stairs['end']:.2f} (erank(M*) = {stairs['target']:.2f})"
+    )
+    print(f"plateaus measured: {plateaus}")
+    print(f"plateaus predicted erank(s_1..s_k): {predicted}")
+    final = float(history.recovery_error[-1])
+    print(f"recovery error after {history.steps:,} steps: {final:.1e}")
+    return {key: value for key, value in stairs.items() if key != "erank"} | {
+        "final_error": final,
+        "erank_curve": torch.as_tensor(stairs["erank"]),
+    }

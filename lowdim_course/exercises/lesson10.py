@@ -1,0 +1,156 @@
+"""Lesson 10 exercises: the checkpoints' subspace and a step inside it (Li et al. ICLR 2023).
+
+* ``10.checkpoint_basis``: ``checkpoint_basis(checkpoints) -> P`` (K x D, rows orthonormal)
+  spanning the K checkpoints (rows of a K x D tensor, linearly independent in the cases).
+  An orthonormal basis is unique only up to a rotation, so the check compares the projector
+  ``P^T P`` with the reference's and checks ``P P^T = I``; reference
+  :func:`lowdim_course.literature.weight_averaging.orthonormal_basis`.
+* ``10.projected_step``: ``projected_step(weights, gradient, basis, lr) -> weights - lr P^T (P g)``
+  (:func:`lowdim_course.literature.weight_averaging.projected_gradient`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .framework import (
+    Case,
+    Exercise,
+    Mistake,
+    Problem,
+    _is_close,
+    compare_arrays,
+    random_matrix,
+    register,
+    seeded_generator,
+    to_tensor,
+)
+
+
+def _reference_basis(checkpoints):
+    from ..literature.weight_averaging import orthonormal_basis
+
+    return orthonormal_basis(checkpoints)
+
+
+def _basis_cases() -> list[Case]:
+    generator = seeded_generator(10000)
+    drift = random_matrix(1, 40, generator)
+    walk = torch.cumsum(0.1 * random_matrix(6, 40, generator), 0) + drift  # like a training run
+    return [
+        Case((random_matrix(3, 8, generator),), "3 random checkpoints in R^8"),
+        Case((walk,), "6 checkpoints of a random walk in R^40 (nearly parallel)"),
+        Case((random_matrix(1, 5, generator),), "a single checkpoint"),
+        Case((random_matrix(10, 200, generator),), "10 checkpoints in R^200"),
+    ]
+
+
+def compare_basis(expected, got, case: Case) -> Problem | None:
+    (checkpoints,) = case.args
+    k, dim = checkpoints.shape
+    p = to_tensor(got, "a matrix")
+    if isinstance(p, Problem):
+        return p
+    if p.ndim != 2:
+        return Problem(f"returned shape {tuple(p.shape)}, expected a {k} x {dim} matrix")
+    if tuple(p.shape) == (dim, k) and dim != k:
+        return Problem(
+            f"wrong shape (expected {(k, dim)}, got {(dim, k)}): transposed?",
+            "one basis vector per ROW, like the checkpoints",
+        )
+    if tuple(p.shape) != (k, dim):
+        return Problem(f"wrong shape of the basis (expected {(k, dim)}, got {tuple(p.shape)})")
+    if not torch.isfinite(p).all():
+        return Problem("NaN or infinity in the basis", "do not divide by a zero norm")
+    gram = p @ p.T
+    identity = torch.eye(k, dtype=torch.float64)
+    if not _is_close(identity, gram, 1e-8, 1e-10):
+        diagonal = torch.diagonal(gram)
+        if torch.allclose(diagonal, torch.ones(k, dtype=torch.float64), atol=1e-8):
+            return Problem(
+                "the rows have norm 1 but are not orthogonal",
+                "subtract from each checkpoint its projections on the rows found so far "
+                "(Gram-Schmidt) before normalizing",
+            )
+        if torch.allclose(gram, torch.diag(diagonal), atol=1e-8 * float(diagonal.max())):
+            return Problem(
+                "the rows are orthogonal but not of norm 1", "divide each row by its norm"
+            )
+        return Problem("the rows are not orthonormal (P P^T is not the identity)")
+    if not _is_close(expected.T @ expected, p.T @ p, 1e-8, 1e-10):
+        return Problem(
+            "the rows are orthonormal but do not span the checkpoints",
+            "each row must be a combination of the checkpoints (Gram-Schmidt on them, in order)",
+        )
+    return None
+
+
+BASIS = register(
+    Exercise(
+        id="10.checkpoint_basis",
+        title="An orthonormal basis of the checkpoints",
+        signature="checkpoint_basis(checkpoints) -> P (K x D, orthonormal rows)",
+        make_cases=_basis_cases,
+        reference=_reference_basis,
+        compare=compare_basis,
+        hint="Gram-Schmidt: for each checkpoint v, v = v - sum_j (p_j @ v) p_j, then p = v / "
+        "v.norm(); or torch.linalg.qr(checkpoints.T).Q.T",
+    )
+)
+
+
+def _reference_step(weights, gradient, basis, lr):
+    from ..literature.weight_averaging import projected_gradient
+
+    return weights - lr * projected_gradient(basis, gradient)
+
+
+def _step_cases() -> list[Case]:
+    generator = seeded_generator(10100)
+    cases = []
+    for k, dim, lr in ((2, 6, 0.1), (5, 30, 0.5), (3, 100, 1.0), (1, 4, 2.0)):
+        q, _ = torch.linalg.qr(random_matrix(dim, k, generator))
+        basis = q.T.contiguous()
+        weights = random_matrix(1, k, generator).flatten() @ basis
+        gradient = random_matrix(1, dim, generator).flatten()
+        cases.append(Case((weights, gradient, basis, lr), f"K={k}, D={dim}, lr={lr}"))
+    return cases
+
+
+_STEP_MISTAKES = (
+    Mistake(
+        lambda w, g, p, lr: w - lr * g,
+        "took the full gradient step (the weights leave the span)",
+        "project the gradient first: P.T @ (P @ g)",
+    ),
+    Mistake(
+        lambda w, g, p, lr: w + lr * p.T @ (p @ g),
+        "stepped uphill (+ instead of -)",
+        "descend: weights - lr * P.T @ (P @ g)",
+    ),
+    Mistake(
+        lambda w, g, p, lr: w - lr * (g - p.T @ (p @ g)),
+        "stepped along the part of g ORTHOGONAL to the span",
+        "keep the part inside the span: P.T @ (P @ g), not g minus it",
+    ),
+    Mistake(
+        lambda w, g, p, lr: w - p.T @ (p @ g),
+        "forgot the learning rate",
+        "multiply the projected gradient by lr",
+    ),
+)
+
+STEP = register(
+    Exercise(
+        id="10.projected_step",
+        title="A gradient step inside the span",
+        signature="projected_step(weights, gradient, basis, lr) -> weights - lr P^T (P g)",
+        make_cases=_step_cases,
+        reference=_reference_step,
+        compare=lambda expected, got, case: compare_arrays(
+            expected, got, case, rtol=1e-9, mistakes=_STEP_MISTAKES, name="the new weights"
+        ),
+        hint="coefficients = basis @ gradient (K numbers); step = basis.T @ coefficients; "
+        "return weights - lr * step",
+    )
+)
