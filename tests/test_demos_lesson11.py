@@ -1,0 +1,41 @@
+"""Lesson 11's demos, called as their slider panels call them (no kernel)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+
+from lowdim_course.demos.lesson11 import erank_staircase_demo, measures_vs_errors
+from lowdim_course.widgets import float_slider, int_slider, log_slider, slider_panel
+
+
+def test_each_measure_predicts_its_own_compression(capsys):
+    rho = measures_vs_errors()
+    assert rho["effective rank"]["rank-k"] > 0.95 and rho["Hoyer"]["k-sparse"] < -0.95
+    assert abs(rho["effective rank"]["k-sparse"]) < 0.8 and abs(rho["Hoyer"]["rank-k"]) < 0.8
+    assert "Spearman" in capsys.readouterr().out
+
+
+def test_staircase_matches_the_spec(capsys):
+    stairs = erank_staircase_demo()
+    assert stairs["start"] == pytest.approx(50.0)
+    assert stairs["lowest"] == pytest.approx(1.00, abs=0.005)
+    assert stairs["plateaus"][2] == pytest.approx(2.98, abs=0.02)
+    assert stairs["end"] == pytest.approx(4.88, abs=0.005)
+    printed = capsys.readouterr().out
+    assert "lowest 1.00" in printed and "end 4.88" in printed
+
+
+def test_moving_a_slider_recomputes():
+    panel = slider_panel(
+        erank_staircase_demo,
+        depth=int_slider(3, 2, 4),
+        eps=log_slider(0.01, 0.003, 0.1),
+    )
+    assert panel.result["lowest"] == pytest.approx(1.0, abs=0.005)
+    panel.kwargs_widgets[0].value = 2
+    assert panel.result["lowest"] > 1.5  # depth 2 separates the modes less
+    table = slider_panel(measures_vs_errors, keep=float_slider(0.2, 0.1, 0.5, step=0.1))
+    table.kwargs_widgets[0].value = 0.3
+    assert table.result["effective rank"]["rank-k"] > 0.9
