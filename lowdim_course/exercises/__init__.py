@@ -17,6 +17,7 @@ from . import (  # noqa: F401  (registration)
     lesson02,
     lesson03,
     lesson04,
+    lesson05,
     lesson06,
     lesson09,
     lesson10,

@@ -1,0 +1,285 @@
+"""Lesson 05 demos: sensing and completion (Kwon et al. 2024, Sec. 3.2 and Sec. 4).
+
+* ``subspace_angles``: the largest principal angle between the target's top-r left singular
+  subspace and the surrogate's top-r_hat one, as the number of measurements m (sensing) or the
+  observed fraction p (completion) grows;
+* ``sensing_race``: original against compressed on a small sensing problem, error against
+  iteration and against seconds;
+* ``completion_race``: the same for completion, with the discrepant learning rate alpha on the
+  compressed network's end layers (the compressed network at alpha = 1 drawn for reference).
+
+Learning rates follow the course's scaling (``lesson03.course_learning_rate``, lr = 50 at
+d = 100 for the mean factorization loss): the effective step on ``W - M*`` is ``lr / d^2`` for
+factorization and completion and ``lr / m`` for sensing, so sensing uses
+``lr = m * course_learning_rate(d) / d^2`` (= 10 at the spec's d = 100, m = 2000).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+
+import matplotlib.pyplot as plt
+import torch
+
+from ..comparison import Comparison
+from ..history import History
+from ..networks import compressed_network, original_network
+from ..plots import plot_error_curves
+from ..problems import make_problem
+from ..theory.invariant_subspace import principal_angles
+from ..training import train
+from ..validation import check_float, check_int
+from .lesson03 import course_learning_rate, demo_figure
+from .lesson04 import timing_report
+
+__all__ = [
+    "completion_race",
+    "sensing_learning_rate",
+    "sensing_race",
+    "subspace_angle",
+    "subspace_angles",
+    "timing_report",
+]
+
+TARGET_ERROR = 1e-4
+STOP_ERROR = 1e-5
+M_GRID = (20, 40, 80, 120, 160, 240, 320, 480, 640, 800)
+P_GRID = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9)
+COMPLETION_LR = 5.0
+
+
+def sensing_learning_rate(d: int, m: int) -> float:
+    """``m * course_learning_rate(d) / d^2``: the step ``lr / m`` on ``W - M*`` equals MF's."""
+    return check_int("m", m, low=1) * course_learning_rate(d) / d**2
+
+
+def subspace_angle(surrogate, target, r: int, r_hat: int | None = None) -> float:
+    """Largest principal angle (radians) between span of the target's top-r left singular
+    vectors and span of the surrogate's top-r_hat ones (Björck & Golub 1973).
+
+    Zero when the surrogate's subspace contains the target's; pi/2 when some target direction
+    is orthogonal to it. ``r_hat`` defaults to ``r``.
+    """
+    r = check_int("r", r, low=1)
+    r_hat = r if r_hat is None else check_int("r_hat", r_hat, low=r)
+    u_target = torch.linalg.svd(target)[0][:, :r]
+    u_surrogate = torch.linalg.svd(surrogate)[0][:, :r_hat]
+    return float(principal_angles(u_target, u_surrogate).max())
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Small matrices: one CPU thread (waking a second one costs more than the product)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@functools.lru_cache(maxsize=64)
+def _angle(task: str, value, d: int, r: int, r_hat: int) -> float:
+    with _one_thread():
+        if task == "ms":
+            problem = make_problem("ms", d=d, r=r, m=int(value), seed=0)
+        else:
+            problem = make_problem("mc", d=d, r=r, p=float(value), seed=0)
+        return subspace_angle(problem.surrogate(), problem.target, r, r_hat)
+
+
+def subspace_angles(m: int = 160, p: float = 0.2, r_hat: int = 2, d: int = 20, r: int = 2):
+    """How close the surrogate's top singular subspace is to the target's, as m or p grows.
+
+    Left: sensing with m measurements, surrogate ``m sum_i y_i A_i`` (same singular vectors as
+    ``(1/m) sum_i y_i A_i``). Right: completion with a fraction p observed, ``P_Omega(M*)/p``.
+    The curve is the largest principal angle (degrees) between the target's left r-subspace and
+    the surrogate's top-r_hat one; dashed: r_hat = r. Prints the angles at the chosen m and p.
+    """
+    m, d, r = check_int("m", m, low=1), check_int("d", d, low=2), check_int("r", r, low=1)
+    r_hat = check_int("r_hat", r_hat, low=r, high=d)
+    p = check_float("p", p, low=0.0, high=1.0, low_open=True)
+    figure, axes = demo_figure(2, 10, 3.6)
+    dof = r * (2 * d - r)
+    chosen = {}
+    for ax, task, grid, value, label in (
+        (axes[0], "ms", M_GRID, m, "measurements m"),
+        (axes[1], "mc", P_GRID, p, "observed fraction p"),
+    ):
+        for width, style in ((r_hat, "-"), (r, "--")):
+            if width == r and r_hat == r and style == "--":
+                continue
+            angles = [math.degrees(_angle(task, v, d, r, width)) for v in grid]
+            ax.plot(grid, angles, style, color="tab:purple", marker="." if style == "-" else None,
+                    label=rf"$\hat r={width}$")  # fmt: skip
+        chosen[task] = math.degrees(_angle(task, value, d, r, r_hat))
+        ax.plot([value], [chosen[task]], "ko", ms=6)
+        ax.set(xlabel=label, ylabel="largest angle (degrees)", ylim=(0, 92))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].axvline(dof, color="0.6", lw=0.8)
+    axes[0].set_title(f"sensing ({dof} degrees of freedom: grey line)", fontsize=10)
+    axes[1].set_title("completion", fontsize=10)
+    figure.suptitle(f"surrogate subspace vs target subspace, d={d}, r={r}")
+    plt.show()
+    plt.close(figure)
+    print(f"target: d={d}, r={r}, r(2d - r) = {dof} degrees of freedom")
+    print(f"sensing, m={m} ({m / dof:.3g} per degree of freedom): largest angle "
+          f"{chosen['ms']:.3g} degrees with r_hat={r_hat}")  # fmt: skip
+    print(f"completion, p={p:.3g} ({math.floor(p * d * d)} entries seen): largest angle "
+          f"{chosen['mc']:.3g} degrees with r_hat={r_hat}")  # fmt: skip
+    return {"sensing_degrees": chosen["ms"], "completion_degrees": chosen["mc"], "dof": dof}
+
+
+def _train_pair(problem, settings, alpha, which=("original", "compressed")) -> dict[str, History]:
+    runs = {}
+    common = {"lr": settings["lr"], "steps": settings["steps"], "stop_error": STOP_ERROR,
+              "tol": 1e-14, "log_every": settings["steps"]}  # fmt: skip
+    if "original" in which:
+        network = original_network(settings["d"], settings["depth"], settings["eps"], seed=0)
+        runs["original"] = train(problem, network, alpha=1.0, **common)
+    if "compressed" in which:
+        network = compressed_network(
+            problem.surrogate(), settings["r_hat"], settings["depth"], settings["eps"]
+        )
+        runs["compressed"] = train(problem, network, alpha=alpha, **common)
+    return runs
+
+
+def _race_summary(task, settings, runs, problem) -> dict:
+    summary = Comparison(task, settings, runs["original"], runs["compressed"]).to_dict()
+    key = "iterations_to_1e-4"
+    iterations = (summary["original"][key], summary["compressed"][key])
+    summary["iterations_ratio"] = None if None in iterations else iterations[0] / iterations[1]
+    with _one_thread():
+        angle = subspace_angle(
+            problem.surrogate(), problem.target, settings["r"], settings["r_hat"]
+        )
+    summary["initial_angle_degrees"] = math.degrees(angle)
+    return summary
+
+
+def _print_race(summary, names=("original", "compressed")):
+    for side in names:
+        values = summary[side]
+        reached = values["iterations_to_1e-4"]
+        print(
+            f"{side:>10}: {values['params']:>5,} parameters, iterations to 1e-4: "
+            f"{'not reached' if reached is None else f'{reached:,}'}, "
+            f"final error {values['final_error']:.2e}"
+        )
+    ratio = summary["iterations_ratio"]
+    print(f"iterations to 1e-4, original / compressed: {'-' if ratio is None else f'{ratio:.3g}'}")
+
+
+@functools.lru_cache(maxsize=8)
+def _sensing(m, r_hat, d, r, eps, steps):
+    settings = {"d": d, "r": r, "m": m, "r_hat": r_hat, "depth": 3, "eps": eps,
+                "lr": sensing_learning_rate(d, m), "alpha": 1.0, "steps": steps}  # fmt: skip
+    problem = make_problem("ms", d=d, r=r, m=m, seed=0)
+    return settings, problem, _train_pair(problem, settings, 1.0)
+
+
+def sensing_race(
+    m: int = 320, r_hat: int = 4, d: int = 20, r: int = 2, eps: float = 0.03, steps: int = 800
+):
+    """Original vs compressed on sensing (d=20, r=2): error against iteration and seconds.
+
+    Both run until the error is below 1e-5 or ``steps`` steps, with
+    ``lr = sensing_learning_rate(d, m)``. Prints parameters, iterations to 1e-4, final errors
+    and the spectral init's starting angle; ``timing_report`` prints the seconds.
+    """
+    m = check_int("m", m, low=1)
+    r_hat = check_int("r_hat", r_hat, low=r, high=d)
+    settings, problem, runs = _sensing(m, r_hat, d, r, float(eps), steps)
+    figure, axes = demo_figure(2, 10, 3.6)
+    plot_error_curves(runs, axes=axes, title=f"sensing d={d}, r={r}, m={m}: r_hat={r_hat}, "
+                      f"lr={settings['lr']:.3g}")  # fmt: skip
+    for ax in axes:
+        ax.axhline(TARGET_ERROR, color="0.6", lw=0.6)
+    plt.show()
+    plt.close(figure)
+    summary = _race_summary("ms", settings, runs, problem)
+    print(f"m={m} measurements, lr = m * {course_learning_rate(d):.3g} / d^2 = "
+          f"{settings['lr']:.3g}; operator m x d^2 = {m * d * d:,} numbers")  # fmt: skip
+    print(f"spectral init starts {summary['initial_angle_degrees']:.3g} degrees from the target's "
+          "subspace")  # fmt: skip
+    _print_race(summary)
+    return summary
+
+
+@functools.lru_cache(maxsize=8)
+def _completion_problem(p, d, r):
+    return make_problem("mc", d=d, r=r, p=p, seed=0)
+
+
+def _completion_settings(p, r_hat, d, r, eps, steps):
+    return {"d": d, "r": r, "p": p, "r_hat": r_hat, "depth": 3, "eps": eps,
+            "lr": COMPLETION_LR, "steps": steps}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=8)
+def _completion_original(p, d, r, eps, steps):
+    settings = _completion_settings(p, 2 * r, d, r, eps, steps)
+    problem = _completion_problem(p, d, r)
+    return _train_pair(problem, settings, 1.0, which=("original",))["original"]
+
+
+@functools.lru_cache(maxsize=32)
+def _completion_compressed(p, alpha, r_hat, d, r, eps, steps):
+    settings = _completion_settings(p, r_hat, d, r, eps, steps)
+    problem = _completion_problem(p, d, r)
+    return _train_pair(problem, settings, alpha, which=("compressed",))["compressed"]
+
+
+def completion_race(
+    p: float = 0.3,
+    alpha: float = 5.0,
+    r_hat: int = 4,
+    d: int = 30,
+    r: int = 2,
+    eps: float = 0.01,
+    steps: int = 4000,
+):
+    """Original vs compressed on completion (d=30, r=2), the end layers at ``alpha * lr``.
+
+    lr = 5; each run stops at error 1e-5 or after ``steps`` steps. The compressed network at
+    alpha = 1 is drawn dashed for reference. Prints iterations to 1e-4, final errors (overall
+    and on the unobserved entries); ``timing_report`` prints the seconds.
+    """
+    p = check_float("p", p, low=0.0, high=1.0, low_open=True)
+    alpha = check_float("alpha", alpha, low=0.0, low_open=True)
+    r_hat = check_int("r_hat", r_hat, low=r, high=d)
+    problem = _completion_problem(p, d, r)
+    settings = {**_completion_settings(p, r_hat, d, r, eps, steps), "alpha": alpha}
+    runs = {
+        "original": _completion_original(p, d, r, eps, steps),
+        "compressed": _completion_compressed(p, float(alpha), r_hat, d, r, eps, steps),
+    }
+    baseline = _completion_compressed(p, 1.0, r_hat, d, r, eps, steps)
+    figure, axes = demo_figure(2, 10, 3.6)
+    plot_error_curves(runs, axes=axes, title=f"completion d={d}, r={r}, p={p:.3g}: "
+                      rf"r_hat={r_hat}, lr={COMPLETION_LR:g}, $\alpha$={alpha:.3g}")  # fmt: skip
+    for ax, x in zip(axes, (baseline.iterations, baseline.seconds), strict=True):
+        ax.semilogy(x, baseline.recovery_error, ls="--", color="0.5", lw=1,
+                    label=r"compressed, $\alpha=1$")  # fmt: skip
+        ax.axhline(TARGET_ERROR, color="0.6", lw=0.6)
+        ax.legend(fontsize=8)
+    plt.show()
+    plt.close(figure)
+    summary = _race_summary("mc", settings, runs, problem)
+    summary["compressed_alpha_1"] = {
+        "iterations_to_1e-4": baseline.iterations_to(TARGET_ERROR),
+        "final_error": baseline.final_error,
+    }
+    print(f"p={p:.3g}: {problem.n_observed} of {d * d} entries seen; spectral init starts "
+          f"{summary['initial_angle_degrees']:.3g} degrees from the target's subspace")  # fmt: skip
+    _print_race(summary)
+    plain = summary["compressed_alpha_1"]["iterations_to_1e-4"]
+    print(f"compressed at alpha=1: iterations to 1e-4 {'not reached' if plain is None else plain}")
+    for side in ("original", "compressed"):
+        print(f"{side:>10}: final error on the unobserved entries "
+              f"{summary[side]['final_unobserved_error']:.2e}")  # fmt: skip
+    return summary

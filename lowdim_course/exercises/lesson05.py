@@ -1,0 +1,264 @@
+"""Lesson 05 exercises: the surrogates of sensing and completion, and how good they are.
+
+* ``05.sensing_surrogate``: ``(operator, measurements, d) -> m sum_i y_i A_i`` (d x d). The core's
+  sensing operator has rows ``vec(A_i)`` (row-major, ``A_i.reshape(-1)``) with entries
+  ``N(0,1)/m``, i.e. variance ``sigma^2 = 1/m^2``, and ``y_i = <A_i, M*>``. Then
+  ``E[y_i A_i] = sigma^2 M*``, so the unbiased surrogate is
+  ``(1/m) sum_i y_i A_i / sigma^2 = m sum_i y_i A_i = m reshape(A^T y)``, with ``E = M*``.
+  The core's :meth:`lowdim_course.problems.MatrixSensing.surrogate` returns ``(1/m) A^T y``
+  (the spec's formula, mean ``M*/m^2``): the same singular vectors, which is all the spectral
+  init uses. Reference: ``m^2`` times the core's surrogate.
+* ``05.completion_surrogate``: ``(target, mask, p) -> P_Omega(M*) / p``, the core's
+  :meth:`lowdim_course.problems.MatrixCompletion.surrogate` (each entry is seen with chance p,
+  so its mean is ``M*``).
+* ``05.subspace_angle``: ``(surrogate, target, r) -> theta_max`` in radians, the largest
+  principal angle between the spans of the top-r left singular vectors of the two matrices
+  (:func:`lowdim_course.theory.invariant_subspace.principal_angles`, Björck & Golub 1973).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..problems import MatrixCompletion, MatrixSensing, make_problem
+from ..theory.invariant_subspace import principal_angles
+from .framework import (
+    Case,
+    Exercise,
+    Mistake,
+    Problem,
+    compare_arrays,
+    register,
+    seeded_generator,
+    to_tensor,
+)
+
+# ---------------------------------------------------------------------------------------------
+# 05.sensing_surrogate
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_sensing_surrogate(operator, measurements, d):
+    """``m sum_i y_i A_i`` = ``m reshape(A^T y)``: mean M* for entries N(0,1)/m."""
+    m = operator.shape[0]
+    return m * torch.mv(operator.T, measurements).reshape(d, d)
+
+
+def _sensing_problem(d, r, m, seed) -> MatrixSensing:
+    return make_problem("ms", d=d, r=r, m=m, seed=seed)
+
+
+def _sensing_cases() -> list[Case]:
+    cases = []
+    for d, r, m, seed in [(6, 2, 40, 5000), (8, 1, 100, 5001), (10, 3, 60, 5002), (5, 2, 7, 5003)]:
+        problem = _sensing_problem(d, r, m, seed)
+        cases.append(
+            Case((problem.operator, problem.measurements, d), f"d={d}, m={m} measurements")
+        )
+    return cases
+
+
+def _aty(operator, measurements, d):
+    return torch.mv(operator.T, measurements).reshape(d, d)
+
+
+_SENSING_MISTAKES = (
+    Mistake(
+        lambda a, y, d: _aty(a, y, d) / a.shape[0],
+        "this is (1/m) Σ y_i A_i, whose mean is M*/m² here (entries N(0,1)/m have variance 1/m²)",
+        "divide by the entry variance 1/m² as well: (1/m) Σ y_i A_i / (1/m²) = m Σ y_i A_i",
+    ),
+    Mistake(
+        lambda a, y, d: _aty(a, y, d),
+        "this is Σ y_i A_i, whose mean is M*/m (entries N(0,1)/m have variance 1/m²)",
+        "E[y_i A_i] = M*/m², and there are m terms: multiply the sum by m",
+    ),
+    Mistake(
+        lambda a, y, d: _aty(a, y, d) * a.shape[0] ** 2,
+        "off by a factor m: m² Σ y_i A_i has mean m M*",
+        "E[y_i A_i] = M*/m², and there are m terms: the sum needs a factor m, not m²",
+    ),
+    Mistake(
+        lambda a, y, d: a.shape[0] * _aty(a, y, d).T,
+        "the result is transposed: vec(A_i) is row-major here (row i of the operator is "
+        "A_i.reshape(-1))",
+        "reshape A^T y with .reshape(d, d), without a transpose",
+    ),
+    Mistake(
+        lambda a, y, d: a.shape[0] * _aty(a, torch.mv(a, y.new_ones(a.shape[1])), d),
+        "used A 1 (the operator applied to all-ones) instead of the measurements y",
+        "the surrogate weighs each A_i by its measurement y_i",
+    ),
+)
+
+SENSING_SURROGATE = register(
+    Exercise(
+        id="05.sensing_surrogate",
+        title="The sensing surrogate with mean M*",
+        signature="sensing_surrogate(operator, measurements, d) -> (d, d) matrix",
+        make_cases=_sensing_cases,
+        reference=reference_sensing_surrogate,
+        compare=lambda expected, got, case: compare_arrays(
+            expected, got, case, mistakes=_SENSING_MISTAKES, name="the surrogate", rtol=1e-8
+        ),
+        hint="operator.T @ measurements sums y_i vec(A_i); reshape to (d, d) and scale by m "
+        "(the entries have variance 1/m²)",
+    )
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# 05.completion_surrogate
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_completion_surrogate(target, mask, p):
+    """``P_Omega(M*) / p``: the observed entries scaled by 1/p, zeros elsewhere."""
+    return torch.where(mask, target, torch.zeros_like(target)) / p
+
+
+def _completion_cases() -> list[Case]:
+    cases = []
+    # p d^2 is a whole number in every case, so |Omega| / d^2 = p exactly.
+    for d, r, p, seed in [(10, 2, 0.3, 5100), (8, 1, 0.5, 5101), (20, 3, 0.25, 5102),
+                          (5, 2, 0.8, 5103)]:  # fmt: skip
+        problem = make_problem("mc", d=d, r=r, p=p, seed=seed)
+        assert isinstance(problem, MatrixCompletion)
+        cases.append(Case((problem.target, problem.mask, p), f"d={d}, p={p}"))
+    return cases
+
+
+_COMPLETION_MISTAKES = (
+    Mistake(
+        lambda target, mask, p: target * mask,
+        "forgot to divide by p: P_Omega(M*) has mean p M*",
+        "scale the observed entries by 1/p",
+    ),
+    Mistake(
+        lambda target, mask, p: target / p,
+        "forgot the mask: every entry of M* is used, not only the observed ones",
+        "keep the entries where mask is True and set the others to 0 (target * mask)",
+    ),
+    Mistake(
+        lambda target, mask, p: target * mask * p,
+        "multiplied by p instead of dividing",
+        "each entry is seen with chance p: divide by p so that the mean is M*",
+    ),
+    Mistake(
+        lambda target, mask, p: target * (~mask) / p,
+        "used the UNOBSERVED entries (the mask inverted)",
+        "mask is True where an entry is observed",
+    ),
+    Mistake(
+        lambda target, mask, p: target * (~mask) / (1 - p),
+        "used the UNOBSERVED entries (the mask inverted)",
+        "mask is True where an entry is observed",
+    ),
+)
+
+COMPLETION_SURROGATE = register(
+    Exercise(
+        id="05.completion_surrogate",
+        title="The completion surrogate P_Omega(M*)/p",
+        signature="completion_surrogate(target, mask, p) -> (d, d) matrix",
+        make_cases=_completion_cases,
+        reference=reference_completion_surrogate,
+        compare=lambda expected, got, case: compare_arrays(
+            expected, got, case, mistakes=_COMPLETION_MISTAKES, name="the surrogate", rtol=1e-8
+        ),
+        hint="target * mask keeps the observed entries (mask is boolean); divide by p",
+    )
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# 05.subspace_angle
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_subspace_angle(surrogate, target, r):
+    """Largest principal angle between the top-r left singular subspaces (radians)."""
+    u_surrogate = torch.linalg.svd(surrogate)[0][:, :r]
+    u_target = torch.linalg.svd(target)[0][:, :r]
+    return principal_angles(u_target, u_surrogate).max()
+
+
+def _angle_cases() -> list[Case]:
+    generator = seeded_generator(5200)
+    cases = []
+    for d, r, noise in [(10, 2, 0.3), (12, 3, 1.0), (8, 1, 0.1), (15, 4, 3.0), (9, 2, 0.0)]:
+        u = torch.linalg.qr(torch.randn(d, r, generator=generator, dtype=torch.float64))[0]
+        v = torch.linalg.qr(torch.randn(d, r, generator=generator, dtype=torch.float64))[0]
+        target = (u * torch.linspace(3.0, 1.0, r, dtype=torch.float64)) @ v.T
+        surrogate = target + noise * torch.randn(d, d, generator=generator, dtype=torch.float64)
+        cases.append(Case((surrogate, target, r), f"d={d}, r={r}, noise {noise}"))
+    return cases
+
+
+def _angles(surrogate, target, r, left=True):
+    index = 0 if left else 2
+    a = torch.linalg.svd(surrogate)[index]
+    b = torch.linalg.svd(target)[index]
+    if not left:
+        a, b = a.T, b.T
+    return principal_angles(b[:, :r], a[:, :r])
+
+
+def _compare_angle(expected, got, case: Case) -> Problem | None:
+    value = to_tensor(got, "a number")
+    if isinstance(value, Problem):
+        return value
+    if value.numel() > 1:
+        return Problem(
+            f"returned {value.numel()} numbers, expected one angle (the largest)",
+            "principal angles come as a list: return the largest one, in radians",
+        )
+    mistakes = (
+        Mistake(
+            lambda s, t, r: _angles(s, t, r).min(),
+            "this is the SMALLEST principal angle",
+            "the subspaces are as far apart as their largest angle: take the max",
+        ),
+        Mistake(
+            lambda s, t, r: torch.rad2deg(_angles(s, t, r).max()),
+            "the angle is in degrees",
+            "return radians (torch.arccos / torch.arcsin give radians)",
+        ),
+        Mistake(
+            lambda s, t, r: torch.cos(_angles(s, t, r).max()),
+            "this is the cosine of the largest angle (the smallest singular value of Q_A^T Q_B)",
+            "take arccos of that singular value",
+        ),
+        Mistake(
+            lambda s, t, r: torch.cos(_angles(s, t, r).min()),
+            "this is the largest singular value of Q_A^T Q_B: the cosine of the SMALLEST angle",
+            "the largest angle is arccos of the SMALLEST singular value",
+        ),
+        Mistake(
+            lambda s, t, r: _angles(s, t, r, left=False).max(),
+            "used the RIGHT singular vectors (rows of Vh)",
+            "compare the LEFT singular vectors: the first r columns of U",
+        ),
+        Mistake(
+            lambda s, t, r: torch.tensor(0.0, dtype=torch.float64),
+            "returned 0: with all d singular vectors both subspaces are the whole space",
+            "keep only the first r columns of U for each matrix",
+        ),
+    )
+    return compare_arrays(expected, value.reshape(()), case, mistakes=mistakes, atol=1e-7)
+
+
+SUBSPACE_ANGLE = register(
+    Exercise(
+        id="05.subspace_angle",
+        title="How far the surrogate's subspace is from the target's",
+        signature="subspace_angle(surrogate, target, r) -> largest principal angle (radians)",
+        make_cases=_angle_cases,
+        reference=reference_subspace_angle,
+        compare=_compare_angle,
+        hint="Q_A, Q_B = first r columns of U from torch.linalg.svd of each; the cosines of the "
+        "angles are the singular values of Q_A^T Q_B; the largest angle is arccos of the smallest",
+    )
+)
+
+__all__ = ["COMPLETION_SURROGATE", "SENSING_SURROGATE", "SUBSPACE_ANGLE"]
