@@ -121,13 +121,18 @@ def _add_grade(subparsers):
     parser.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
     parser.add_argument("--json", type=Path, help="write the scores as JSON to this path")
     parser.add_argument(
+        "--csv",
+        type=Path,
+        help="write a gradebook as CSV to this path (a row per notebook and exercise, totals)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds per notebook (default 300)"
     )
     parser.set_defaults(handler=_run_grade)
 
 
 def _run_grade(args) -> int:
-    from .grading import format_entry, format_report, grade_notebook, notebook_paths
+    from .grading import format_csv, format_entry, format_report, grade_notebook, notebook_paths
 
     paths = notebook_paths(args.notebooks)
     entries = []
@@ -138,6 +143,9 @@ def _run_grade(args) -> int:
     if args.json:
         write_atomically(args.json, json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
         print(f"wrote {args.json}")
+    if args.csv:
+        write_atomically(args.csv, format_csv(entries))
+        print(f"wrote {args.csv}")
     return 0
 
 

@@ -18,10 +18,13 @@ How it works:
 
 The result per notebook is ``{"notebook", "score", "max_score", "exercises": [{"id", "passed",
 "score", "max_score", "message"}]}`` plus ``lesson``, ``error``, ``cell_errors`` and ``seconds``.
+``format_csv`` flattens a list of them into a gradebook: one row per notebook and exercise.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -257,6 +260,62 @@ def format_entry(entry: dict) -> str:
         points = f"{item['score']:g}/{item['max_score']:g}"
         lines.append(f"  {mark} {item['id']:<{width}}  {points:>5}  {item['message']}")
     return "\n".join(lines)
+
+
+CSV_COLUMNS = ("notebook", "lesson", "exercise", "passed", "score", "max_score", "message")
+TOTAL = "TOTAL"
+
+
+def format_csv(entries: list[dict]) -> str:
+    """The gradebook as CSV: a row per notebook and exercise, then a ``TOTAL`` row per notebook.
+
+    Columns are ``CSV_COLUMNS``; ``passed`` is ``true``/``false``. A notebook's ``TOTAL`` row
+    (in the ``exercise`` column) carries its score, its maximum, whether every exercise passed,
+    and its error, if any; the last row (``TOTAL`` in the ``notebook`` column) sums all of them.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+
+    def row(notebook, lesson, exercise, passed, score, max_score, message):
+        flag = "true" if passed else "false"
+        writer.writerow(
+            [notebook, lesson or "", exercise, flag, f"{score:g}", f"{max_score:g}", message]
+        )
+
+    for entry in entries:
+        for item in entry["exercises"]:
+            row(
+                entry["notebook"],
+                entry.get("lesson"),
+                item["id"],
+                item["passed"],
+                item["score"],
+                item["max_score"],
+                item["message"],
+            )
+        complete = bool(entry["exercises"]) and all(i["passed"] for i in entry["exercises"])
+        row(
+            entry["notebook"],
+            entry.get("lesson"),
+            TOTAL,
+            complete,
+            entry["score"],
+            entry["max_score"],
+            entry.get("error") or "",
+        )
+    score = sum(entry["score"] for entry in entries)
+    max_score = sum(entry["max_score"] for entry in entries)
+    row(
+        TOTAL,
+        "",
+        "",
+        bool(entries) and score == max_score,
+        score,
+        max_score,
+        f"{len(entries)} notebook(s)",
+    )
+    return buffer.getvalue()
 
 
 def notebook_paths(paths) -> list[Path]:
