@@ -1,0 +1,108 @@
+"""Lesson 05's demos, called as their slider panels call them (no kernel)."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+import torch
+
+from lowdim_course.demos.lesson05 import (
+    completion_race,
+    sensing_learning_rate,
+    sensing_race,
+    subspace_angle,
+    subspace_angles,
+    timing_report,
+)
+from lowdim_course.problems import make_problem
+from lowdim_course.widgets import float_slider, int_slider, log_slider, slider_panel
+
+
+def test_subspace_angle_is_zero_for_the_target_and_right_for_a_known_rotation():
+    target = make_problem("mf", d=10, r=2, seed=0).target
+    assert subspace_angle(target, target, 2) == pytest.approx(0.0, abs=1e-7)
+    # rotate the top left singular vector by 30 degrees towards a direction outside the span
+    u, s, vh = torch.linalg.svd(target)
+    theta = math.radians(30)
+    rotated = u.clone()
+    rotated[:, 0] = math.cos(theta) * u[:, 0] + math.sin(theta) * u[:, 5]
+    surrogate = (rotated[:, :2] * s[:2]) @ vh[:2]
+    assert subspace_angle(surrogate, target, 2) == pytest.approx(theta, rel=1e-9)
+    with pytest.raises(ValueError, match="r_hat"):
+        subspace_angle(surrogate, target, 2, r_hat=1)
+
+
+def test_sensing_learning_rate_matches_the_spec_at_the_reference_size():
+    assert sensing_learning_rate(100, 2000) == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="m must be"):
+        sensing_learning_rate(100, 0)
+
+
+def test_angles_shrink_as_data_grows_and_with_a_wider_subspace(capsys):
+    few = subspace_angles(m=40, p=0.1, r_hat=2)
+    many = subspace_angles(m=800, p=0.9, r_hat=2)
+    wide = subspace_angles(m=40, p=0.1, r_hat=6)
+    assert many["sensing_degrees"] < few["sensing_degrees"] / 2
+    assert many["completion_degrees"] < few["completion_degrees"] / 2
+    assert wide["sensing_degrees"] < few["sensing_degrees"]
+    assert wide["completion_degrees"] < few["completion_degrees"]
+    assert few["dof"] == 76
+    assert "largest angle" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="p must be"):
+        subspace_angles(p=1.5)
+
+
+def test_sensing_race_recovers_with_enough_measurements_and_not_with_too_few(capsys):
+    enough = sensing_race(m=320, r_hat=4)
+    original, compressed = enough["original"], enough["compressed"]
+    assert compressed["iterations_to_1e-4"] < original["iterations_to_1e-4"]
+    assert compressed["params"] == 2 * 20 * 4 + 16 and original["params"] == 3 * 400
+    assert 0 < enough["initial_angle_degrees"] < 45
+    assert " us per step" not in capsys.readouterr().out
+    too_few = sensing_race(m=120, r_hat=4)
+    assert too_few["original"]["iterations_to_1e-4"] is None
+    assert too_few["compressed"]["iterations_to_1e-4"] is None
+    times = timing_report(enough)
+    assert times["original"][1] > 0 and " us per step" in capsys.readouterr().out
+
+
+def test_completion_race_alpha_speeds_up_the_compressed_network():
+    summary = completion_race(p=0.3, alpha=5.0, r_hat=4)
+    fast = summary["compressed"]["iterations_to_1e-4"]
+    plain = summary["compressed_alpha_1"]["iterations_to_1e-4"]
+    original = summary["original"]["iterations_to_1e-4"]
+    assert fast * 2 < plain <= original
+    assert summary["compressed"]["final_unobserved_error"] < 1e-4
+    assert summary["settings"]["alpha"] == 5.0
+
+
+def test_moving_a_slider_recomputes():
+    panel = slider_panel(
+        subspace_angles,
+        m=int_slider(160, 20, 800, step=20),
+        p=float_slider(0.2, 0.05, 0.9, step=0.05),
+        r_hat=int_slider(2, 2, 8),
+    )
+    before = panel.result["sensing_degrees"]
+    panel.kwargs_widgets[0].value = 800
+    assert panel.result["sensing_degrees"] < before
+    race = slider_panel(
+        completion_race,
+        p=float_slider(0.3, 0.15, 0.9, step=0.05),
+        alpha=log_slider(5.0, 0.5, 10.0),
+        r_hat=int_slider(4, 2, 8),
+    )
+    assert race.result["settings"]["alpha"] == 5.0
+    race.kwargs_widgets[1].value = 1.0
+    assert race.result["settings"]["alpha"] == pytest.approx(1.0)
+    assert (
+        race.result["compressed"]["iterations_to_1e-4"]
+        == (race.result["compressed_alpha_1"]["iterations_to_1e-4"])
+    )
+    sensing = slider_panel(sensing_race, m=int_slider(320, 80, 800, step=40))
+    assert sensing.result["settings"]["m"] == 320
+    sensing.kwargs_widgets[0].value = 640
+    assert sensing.result["settings"]["m"] == 640
