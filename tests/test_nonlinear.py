@@ -229,9 +229,9 @@ def test_reproduce_writes_png_and_json(tmp_path):
 
 
 def test_defaults_are_a_compressed_block_much_smaller_than_the_full_one():
-    assert DEFAULTS["r_hat"] * 10 <= DEFAULTS["width"]
+    assert DEFAULTS["r_hat"] * 6 <= DEFAULTS["width"]
     ratio = dln_block_param_count(DEFAULTS["width"], DEFAULTS["depth"]) / cdln_block_param_count(
         DEFAULTS["width"], DEFAULTS["r_hat"], DEFAULTS["depth"]
     )
-    assert ratio > 15
+    assert ratio > 8
     assert isinstance(build_model("mlp", load_digits_data(), width=8), BlockMLP)

@@ -26,7 +26,9 @@ from ..nonlinear import (
     DEFAULTS,
     block_surrogate,
     build_model,
+    build_models,
     claim_check,
+    cpu_threads,
     load_digits_data,
     plot_accuracy,
     train_models,
@@ -37,21 +39,9 @@ from .lesson03 import demo_figure
 @functools.lru_cache(maxsize=2)
 def _default_run(steps: int = DEFAULTS["steps"]):
     """The three models at the lesson's defaults, trained side by side (cached)."""
-    import time
-
     data = load_digits_data(DEFAULTS["test_fraction"], DEFAULTS["seed"])
-    models, setup = {}, {}
-    for kind in ("mlp", "dln", "cdln"):
-        started = time.perf_counter()
-        models[kind] = build_model(
-            kind,
-            data,
-            width=DEFAULTS["width"],
-            depth=DEFAULTS["depth"],
-            r_hat=DEFAULTS["r_hat"],
-            eps=DEFAULTS["eps"],
-        )
-        setup[kind] = time.perf_counter() - started
+    with cpu_threads(1):
+        models, setup = build_models(("mlp", "dln", "cdln"), data, DEFAULTS)
     initial_block = models["dln"].block_end_to_end().clone()
     histories = train_models(
         models,
@@ -196,14 +186,10 @@ def why_compressible(r_hat: int = DEFAULTS["r_hat"]):
 
 @functools.lru_cache(maxsize=16)
 def _compressed_run(r_hat: int, alpha: float, depth: int, steps: int):
-    import time
-
     data = load_digits_data(DEFAULTS["test_fraction"], DEFAULTS["seed"])
-    started = time.perf_counter()
-    model = build_model(
-        "cdln", data, width=DEFAULTS["width"], depth=depth, r_hat=r_hat, eps=DEFAULTS["eps"]
-    )
-    setup = {"cdln": time.perf_counter() - started}
+    with cpu_threads(1):
+        models, setup = build_models(("cdln",), data, {**DEFAULTS, "r_hat": r_hat, "depth": depth})
+    model = models["cdln"]
     return train_models(
         {"cdln": model},
         data,
