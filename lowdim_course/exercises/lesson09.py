@@ -101,7 +101,10 @@ def _prunable_cases() -> list[Case]:
 
     generator = seeded_generator(9100)
     return [
-        Case((torch.tensor([10.0, 0.1, 0.2, -0.3, 5.0]), 0.1), "[10, 0.1, 0.2, -0.3, 5], 10%"),
+        Case(
+            (torch.tensor([10.0, 0.1, 0.2, -0.3, 5.0], dtype=torch.float64), 0.1),
+            "[10, 0.1, 0.2, -0.3, 5], 10%",
+        ),
         Case((torch.randn(1000, generator=generator, dtype=torch.float64), 0.1), "Gaussian, 10%"),
         Case((stable_samples(1.5, 2000, seed=4), 0.1), "2,000 alpha-stable weights, 10%"),
         Case((torch.randn(500, generator=generator, dtype=torch.float64), 0.3), "Gaussian, 30%"),

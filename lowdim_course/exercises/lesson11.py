@@ -95,10 +95,12 @@ STABLE_RANK = register(
 def _vector_cases() -> list[Case]:
     generator = seeded_generator(11100)
     return [
-        Case((torch.tensor([0.0, 0.0, 3.0, 0.0]),), "one nonzero entry"),
-        Case((torch.tensor([1.0, -2.0, 0.5, 0.0, -1.0]),), "[1, -2, 0.5, 0, -1]"),
+        Case((torch.tensor([0.0, 0.0, 3.0, 0.0], dtype=torch.float64),), "one nonzero entry"),
+        Case(
+            (torch.tensor([1.0, -2.0, 0.5, 0.0, -1.0], dtype=torch.float64),), "[1, -2, 0.5, 0, -1]"
+        ),
         Case((random_matrix(6, 5, generator),), "a 6 x 5 Gaussian matrix (all entries)"),
-        Case((torch.tensor([2.0, -2.0, 2.0]),), "equal magnitudes"),
+        Case((torch.tensor([2.0, -2.0, 2.0], dtype=torch.float64),), "equal magnitudes"),
         Case((random_matrix(1, 40, generator).flatten() ** 3,), "cubed Gaussian entries"),
     ]
 
