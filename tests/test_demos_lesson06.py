@@ -1,0 +1,69 @@
+"""Lesson 06's demos, called as their slider panels call them (no kernel)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+
+from lowdim_course.demos.lesson06 import (
+    compressed_block_demo,
+    three_models,
+    timing_report,
+    why_compressible,
+)
+from lowdim_course.nonlinear import DEFAULTS
+from lowdim_course.widgets import int_slider, log_slider, slider_panel
+
+WIDTH, DEPTH = DEFAULTS["width"], DEFAULTS["depth"]
+
+
+def test_three_models_print_rounded_accuracies_and_no_seconds(capsys):
+    summary = three_models()
+    printed = capsys.readouterr().out
+    histories, claim = summary["histories"], summary["claim"]
+    assert set(histories) == {"mlp", "dln", "cdln"}
+    assert histories["dln"].block_params == DEPTH * WIDTH**2
+    assert histories["cdln"].block_params == 2 * WIDTH * 20 + (DEPTH - 2) * 400
+    for history in histories.values():
+        assert f"test accuracy {history.final_accuracy:.1f}%" in printed
+        assert history.final_accuracy > 85.0  # ten classes: chance is 10%
+    assert claim["target_accuracy"] == pytest.approx(histories["dln"].final_accuracy - 0.5)
+    assert " s " not in printed and "ms per step" not in printed  # timings only below
+    # the compressed block starts aligned with the first gradient step: far above chance
+    assert histories["cdln"].test_accuracy[0] > 50.0 > histories["dln"].test_accuracy[0]
+    assert three_models() is not summary and three_models()["histories"] is histories  # cached
+    times = timing_report(summary)
+    assert "ms per step" in capsys.readouterr().out
+    assert times["per_step_speedup"] > 1.0  # the compressed block is cheaper per step
+
+
+def test_why_compressible_reads_the_surrogate_and_the_trained_block():
+    spectrum = why_compressible(r_hat=20)
+    assert spectrum["surrogate_rank"] == 9
+    assert spectrum["energy_90"] < spectrum["energy_99"] < WIDTH // 2
+    assert 0.0 < spectrum["inside_fraction"] <= 1.0
+    assert why_compressible(r_hat=60)["inside_fraction"] >= spectrum["inside_fraction"]
+
+
+def test_compressed_block_demo_reuses_the_default_run_and_retrains_otherwise(capsys):
+    default = compressed_block_demo()
+    assert default["final_accuracy"] == three_models()["final_accuracy"]["cdln"]
+    narrow = compressed_block_demo(r_hat=8, alpha=1.0, depth=2)
+    assert narrow["block_params"] == 2 * WIDTH * 8
+    assert f"{narrow['block_params']:,} parameters" in capsys.readouterr().out
+    assert narrow["final_accuracy"] > 50.0
+
+
+def test_moving_a_slider_recomputes():
+    panel = slider_panel(
+        compressed_block_demo,
+        r_hat=int_slider(20, 4, 64),
+        alpha=log_slider(3.0, 0.5, 10.0),
+        depth=int_slider(3, 2, 5),
+    )
+    assert panel.result["block_params"] == 2 * WIDTH * 20 + 400
+    panel.kwargs_widgets[0].value = 10
+    assert panel.result["block_params"] == 2 * WIDTH * 10 + 100
+    panel.kwargs_widgets[2].value = 4
+    assert panel.result["block_params"] == 2 * WIDTH * 10 + 2 * 100
