@@ -134,6 +134,11 @@ class RecoveryProblem:
     def surrogate(self) -> torch.Tensor:
         raise NotImplementedError
 
+    @property
+    def data_entries(self) -> int:
+        """Numbers one loss evaluation reads: d^2 here, m d^2 for sensing's operator."""
+        return self.d * self.d
+
     def settings(self) -> dict:
         return {"task": self.task, "d": self.d, "r": self.rank}
 
@@ -211,7 +216,10 @@ class MatrixSensing(RecoveryProblem):
 
     The m matrices are stored as one ``m x d^2`` operator ``A`` (row i = vec(A_i)), so a step
     costs two matrix-vector products: residual ``A vec(W) - y`` and gradient
-    ``A^T (A vec(W) - y)``. Loss ``1/2 ||A vec(W) - y||^2``; surrogate ``A^T y / m``.
+    ``A^T (A vec(W) - y)``. Loss ``1/2 ||A vec(W) - y||^2``; surrogate ``A^T y / m``, the
+    spec's ``(1/m) sum_i y_i A_i``. With this 1/m scale of A its mean is ``M* / m^2``, not M*
+    (``E[y_i A_i] = M* / m^2``): a positive multiple, so its singular vectors, which are all
+    the spectral initialization uses, are those of the unbiased ``m sum_i y_i A_i``.
     """
 
     task = "ms"
@@ -232,6 +240,10 @@ class MatrixSensing(RecoveryProblem):
             ) from None
         del operator
         self.measurements = self.operator @ self.target.reshape(-1)
+
+    @property
+    def data_entries(self) -> int:
+        return self.operator.numel()
 
     @property
     def operator_bytes(self) -> int:

@@ -114,7 +114,7 @@ def train(
     )
     if threads is not None:
         threads = check_int("threads", threads, low=1)
-    elif problem.device.type == "cpu" and _is_small(network):
+    elif problem.device.type == "cpu" and _is_small(network, problem):
         threads = 1
     stopping = {"steps": steps, "tol": tol, "stop_error": stop_error, "time_limit": time_limit}
     logging = {
@@ -198,12 +198,14 @@ def _run(
 
 # Below this many entries in the largest product a step is a few hundred microseconds, and
 # waking a second thread for each small op costs more than it saves (measured in benchmarks/).
+# Sensing reads an m x d^2 operator every step: that counts too, however narrow the network.
 _SMALL_PRODUCT_ENTRIES = 160 * 160
 
 
-def _is_small(network) -> bool:
+def _is_small(network, problem) -> bool:
     d_in = network.widths[0]
-    return max(network.widths) * d_in <= _SMALL_PRODUCT_ENTRIES
+    largest = max(max(network.widths) * d_in, problem.data_entries)
+    return largest <= _SMALL_PRODUCT_ENTRIES
 
 
 @contextlib.contextmanager
