@@ -6,26 +6,14 @@ swapped for this machine's local package source, and runs lesson 00 in it top to
 """
 
 import os
-import subprocess
-import venv
 from pathlib import Path
 
 import pytest
+from venv_tools import execute_notebook, fresh_venv, pip_install, run
 
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
 PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-
-EXECUTE = """
-import sys, nbformat
-from nbclient import NotebookClient
-notebook = nbformat.read(sys.argv[1], as_version=4)
-NotebookClient(notebook, timeout=300, kernel_name="python3",
-               resources={"metadata": {"path": sys.argv[2]}}).execute()
-errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
-print("cells:", len(notebook.cells), "errors:", len(errors))
-sys.exit(1 if errors else 0)
-"""
 
 
 def adapted_requirements(text: str) -> str:
@@ -57,33 +45,13 @@ def test_adapting_swaps_only_the_index_line(monkeypatch):
 @pytest.mark.slow
 def test_lesson_00_runs_in_a_fresh_binder_environment(tmp_path):
     environment = tmp_path / "binder-env"
-    venv.create(environment, with_pip=True)
-    python = environment / "bin" / "python"
+    python = fresh_venv(environment)
     requirements = tmp_path / "requirements.txt"
     requirements.write_text(adapted_requirements((BINDER / "requirements.txt").read_text()))
     # Binder's base image provides Jupyter; nbclient and ipykernel stand in for it here.
-    install = subprocess.run(
-        [python, "-m", "pip", "install", "-q", "-r", requirements, "nbclient", "ipykernel"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert install.returncode == 0, install.stderr[-2000:]
-    run = subprocess.run(
-        [python, "-c", EXECUTE, ROOT / "lessons" / "00_start_here.ipynb", ROOT / "lessons"],
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert run.returncode == 0, (run.stdout + run.stderr)[-2000:]
-    assert "errors: 0" in run.stdout
-    check_torch = subprocess.run(
-        [python, "-c", "import torch, lowdim_course; print(torch.__version__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "+cpu" in check_torch.stdout
+    pip_install(python, "-r", requirements, "nbclient", "ipykernel", cwd=ROOT)
+    ran = execute_notebook(python, ROOT / "lessons" / "00_start_here.ipynb", ROOT / "lessons")
+    assert ran["errors"] == [] and ran["cells"] >= 10
+    assert Path(ran["kernel_prefix"]) == environment
+    check_torch = run([python, "-c", "import torch; print(torch.__version__)"], cwd=tmp_path)
+    assert check_torch.returncode == 0 and "+cpu" in check_torch.stdout

@@ -43,8 +43,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# which slider panel of a lesson to move (default the first); lesson 04's race makes the figure
-# that README shows
+# which slider panel (an output with at least one slider) of a lesson to move, default the first;
+# lesson 04's race makes the figure that README shows
 PANEL = {"04": 2}
 RUN_SECONDS = 240  # one lesson, all cells (each runs in under a minute on a 2-core CPU)
 REDRAW_SECONDS = 60  # one slider move
@@ -262,7 +262,7 @@ def test_lesson_runs_and_a_slider_redraws_its_figure(lesson, lab, browser):
         assert not errors, "a cell shows an error:\n" + errors[0][:2000]
 
         # a slider panel: its figure before and after one step of its first slider
-        panels = notebook.locator(".jp-Cell", has=page.locator(".widget-interact"))
+        panels = notebook.locator(".jp-Cell", has=page.locator(".widget-interact .widget-slider"))
         assert panels.count() >= 1, "no slider panel in the lesson"
         panel = panels.nth(PANEL.get(number, 0))
         panel.scroll_into_view_if_needed()
