@@ -1,0 +1,144 @@
+"""Lesson 07 demos: intrinsic dimension (Li, Farkhoor, Liu, Yosinski, ICLR 2018).
+
+* ``toy_losses``: the smallest loss reachable in a random d-dimensional subspace of the toy
+  problem (D = 1000, 10 group sums): zero from d = 10 on;
+* ``subspace_panel``: the teacher-task MLP trained in a random d-dimensional subspace (dense or
+  sparse projection) against the directly trained baseline; sliders d, width, projection;
+* ``dint_sweep``: d_int90 for three widths, with D growing about 10x.
+
+Sizes are smaller than the spec's (widths 16/32/64 instead of 32/64/128, 500 training points,
+200 Adam steps) so that the lesson runs in under a minute on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import matplotlib.pyplot as plt
+import torch
+
+from ..literature.intrinsic_dimension import (
+    d_int90,
+    mlp_num_params,
+    mlp_sizes,
+    teacher_task,
+    toy_min_loss,
+    train_mlp,
+)
+from .lesson03 import demo_figure
+
+N_TRAIN = 500
+STEPS = 200
+DIMS = (25, 50, 75, 100, 150, 200, 300)
+WIDTHS = (16, 32, 64)
+
+
+def _task():
+    return teacher_task(n_train=N_TRAIN)
+
+
+def toy_losses(max_d: int = 14, seed: int = 0) -> dict:
+    """Exact minimum of the toy loss in a random d-dim subspace, d = 1..max_d (dense P)."""
+    dims = list(range(1, max_d + 1))
+    losses = [toy_min_loss(d, seed=seed) for d in dims]
+    figure, (ax,) = demo_figure(1, 6, 3.4)
+    ax.bar(dims, [max(v, 1e-3) for v in losses], color="tab:blue")
+    ax.axvline(9.5, color="0.5", ls="--", lw=1)
+    ax.set(xlabel="subspace dimension d", ylabel="smallest reachable loss",
+           title="toy problem: D = 1000, 10 group sums 1..10")  # fmt: skip
+    plt.show()
+    plt.close(figure)
+    below = max(losses[:9])
+    print("d:    " + " ".join(f"{d:>5}" for d in dims))
+    print("loss: " + " ".join(f"{v:>5.3g}" if v > 1e-9 else f"{0:>5}" for v in losses))
+    print(f"zero loss from d = 10 on: {all(v < 1e-9 for v in losses[9:])}; "
+          f"d <= 9: at least {min(losses[:9]):.3g} (at d = 9), at most {below:.3g}")  # fmt: skip
+    return {"dims": dims, "losses": losses, "min_below_10": min(losses[:9])}
+
+
+@functools.lru_cache(maxsize=8)
+def _baseline(width: int) -> dict:
+    return train_mlp(width, None, steps=STEPS, task=_task())
+
+
+@functools.lru_cache(maxsize=64)
+def _subspace(width: int, d: int, kind: str) -> dict:
+    return train_mlp(width, d, kind=kind, steps=STEPS, task=_task())
+
+
+def subspace_panel(d: int = 100, width: int = 32, projection: str = "dense") -> dict:
+    """Train in a random d-dim subspace; compare with direct training of all D parameters."""
+    base = _baseline(int(width))
+    run = _subspace(int(width), int(d), projection)
+    ratio = run["test_accuracy"] / base["test_accuracy"]
+    figure, axes = demo_figure(2, 10, 3.6)
+    axes[0].semilogy(base["losses"], color="0.4", label=f"direct, D = {base['D']:,}")
+    axes[0].semilogy(run["losses"], color="tab:orange", label=f"subspace, d = {d} ({projection})")
+    axes[0].set(xlabel="Adam step", ylabel="training cross-entropy")
+    axes[0].legend(fontsize=8)
+    names = ["direct", f"d = {d}"]
+    values = [base["test_accuracy"], run["test_accuracy"]]
+    axes[1].bar(names, values, color=["0.5", "tab:orange"])
+    axes[1].axhline(0.9 * base["test_accuracy"], color="k", ls="--", lw=1, label="90% of direct")
+    axes[1].set(ylabel="test accuracy", ylim=(0, 1))
+    axes[1].legend(fontsize=8)
+    figure.suptitle(f"teacher task, MLP width {width} (D = {base['D']:,}), {projection} P")
+    plt.show()
+    plt.close(figure)
+    print(f"width {width}: D = {base['D']:,} parameters; direct test accuracy "
+          f"{base['test_accuracy']:.3f}")  # fmt: skip
+    print(f"subspace d = {d} ({projection}): test accuracy {run['test_accuracy']:.3f} = "
+          f"{ratio:.3f} of direct -> {'reaches' if ratio >= 0.9 else 'misses'} the 90% line")  # fmt: skip
+    return {"D": base["D"], "baseline": base["test_accuracy"],
+            "accuracy": run["test_accuracy"], "ratio": ratio}  # fmt: skip
+
+
+def dint_sweep(widths=WIDTHS, dims=DIMS, projection: str = "dense") -> dict:
+    """d_int90 for each width: the smallest d in ``dims`` reaching 90% of the baseline."""
+    rows = {}
+    for width in widths:
+        base = _baseline(width)
+        found, seen = d_int90(lambda d, w=width: _subspace(w, d, projection)["test_accuracy"],
+                              base["test_accuracy"], dims)  # fmt: skip
+        rows[width] = {"D": mlp_num_params(mlp_sizes(width)), "baseline": base["test_accuracy"],
+                       "d_int90": found, "tried": seen}  # fmt: skip
+    figure, (ax,) = demo_figure(1, 6, 3.4)
+    sizes = [rows[w]["D"] for w in widths]
+    ax.semilogx(sizes, [rows[w]["d_int90"] or float("nan") for w in widths], "o-")
+    ax.set(xlabel="parameters D", ylabel="d_int90", ylim=(0, max(dims)),
+           title="intrinsic dimension against network size")  # fmt: skip
+    plt.show()
+    plt.close(figure)
+    print(f"{'width':>6} {'D':>7} {'direct acc':>11} {'d_int90':>8}")
+    for width, row in rows.items():
+        print(f"{width:>6} {row['D']:>7,} {row['baseline']:>11.3f} {row['d_int90']!s:>8}")
+    growth = sizes[-1] / sizes[0]
+    print(f"D grows {growth:.3g}x from width {widths[0]} to {widths[-1]}")
+    return {"rows": rows, "D_growth": growth}
+
+
+def gradient_check(width: int = 16, d: int = 20, seed: int = 0) -> dict:
+    """Autograd's gradient in z against P^T grad_theta, on the teacher task's loss."""
+    from ..literature.intrinsic_dimension import (
+        dense_projection,
+        mlp_forward,
+        mlp_init,
+        subspace_gradient,
+    )
+
+    task, sizes = _task(), mlp_sizes(width)
+    theta0 = mlp_init(sizes, seed=seed)
+    P = dense_projection(theta0.shape[0], d, seed=seed + 1)
+    z = (0.1 * torch.ones(d, dtype=torch.float64)).requires_grad_()
+    theta = (theta0 + P @ z).detach().requires_grad_()
+
+    def loss(t):
+        return torch.nn.functional.cross_entropy(mlp_forward(t, task.x_train, sizes),
+                                                 task.y_train)  # fmt: skip
+
+    (grad_z,) = torch.autograd.grad(loss(theta0 + P @ z), z)
+    (grad_theta,) = torch.autograd.grad(loss(theta), theta)
+    gap = float((grad_z - subspace_gradient(P, grad_theta)).abs().max() / grad_z.abs().max())
+    print(f"D = {theta0.shape[0]:,}, d = {d}: autograd in z and P^T grad_theta agree to "
+          f"1e-10: {gap < 1e-10}")  # fmt: skip
+    return {"relative_gap": gap}

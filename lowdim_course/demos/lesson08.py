@@ -1,0 +1,97 @@
+"""Lesson 08 demos: train large, then prune (Chang, Li, Oymak, Thrampoulidis, AAAI 2021).
+
+* ``pruning_panel``: the pruned model's risk against the model size p (min-norm least squares
+  on the first p features, then keep the top s), the large model and the oracle small model;
+  the chosen p marked; sliders for p, s, noise, correlation, retraining;
+* ``spec_numbers``: the spec's setting (n = 100, s = 90, noise 1) with 200 training sets: the
+  risks at p = 80, 105, 150, 300, the peak and the oracle, next to the closed forms;
+* ``retraining_table``: pruned against retrained, with and without correlated features.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from ..literature.pruning import (
+    KEEP,
+    NOISE,
+    P_GRID,
+    cached_risk_curve,
+    expected_least_squares_risk,
+)
+from .lesson03 import demo_figure
+
+DEMO_SEEDS = 50
+SPEC_SEEDS = 200
+SPEC = {80: 6.6, 105: 28.0, 150: 4.7, 300: 4.1, "oracle": 11.4}
+
+
+def _grid(keep: int) -> tuple:
+    return tuple(sorted(set(P_GRID) | {keep}))
+
+
+def pruning_panel(p: int = 150, keep: int = KEEP, noise: float = NOISE,
+                  correlation: float = 0.0, retrain: bool = False) -> dict:  # fmt: skip
+    """Risk of the pruned model against p (50 training sets), the chosen p marked.
+
+    The curve is cached per (s, noise, correlation, retrain): moving p only adds one point.
+    """
+    keep, noise, correlation = int(keep), float(noise), float(correlation)
+    curve = cached_risk_curve(_grid(keep), keep, noise, correlation, bool(retrain), DEMO_SEEDS)
+    here = cached_risk_curve((int(p),), keep, noise, correlation, bool(retrain), DEMO_SEEDS)
+    risk = here.pruned[0]
+    figure, (ax,) = demo_figure(1, 7, 3.8)
+    label = "pruned, then retrained" if retrain else "pruned to s"
+    ax.semilogy(curve.p, curve.pruned, "o-", color="tab:red", ms=3, label=label)
+    ax.semilogy(curve.p, curve.large, "--", color="0.5", lw=1, label="large model (p features)")
+    ax.axhline(curve.oracle, color="tab:green", lw=1, label=f"oracle: best {keep} features")
+    ax.axvline(100, color="0.8", lw=0.8)
+    ax.plot([p], [risk], "ko", ms=6)
+    ax.set(xlabel="features p of the large model", ylabel="test risk (exact, mean of 50 sets)")
+    ax.set_title(
+        f"n=100, s={keep}, noise={noise:.2g}, correlation={correlation:.2g}"
+        + (", retrained" if retrain else "")
+    )
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    plt.show()
+    plt.close(figure)
+    peak_p, peak = curve.peak
+    summary = {"p": int(p), "risk": risk, "large_risk": here.large[0], "oracle": curve.oracle,
+               "peak_p": peak_p, "peak": peak, "beats_oracle": risk < curve.oracle}  # fmt: skip
+    print(f"p = {p}: pruned risk {risk:.3g}, large model {here.large[0]:.3g}, "
+          f"oracle (best {keep} features) {curve.oracle:.3g}")  # fmt: skip
+    print(f"peak of the pruned curve: {peak:.3g} at p = {peak_p}; "
+          f"train large then prune beats the oracle here: {summary['beats_oracle']}")  # fmt: skip
+    return summary
+
+
+def spec_numbers(seeds: int = SPEC_SEEDS) -> dict:
+    """The spec's setting with 200 training sets, printed next to the spec's figures."""
+    curve = cached_risk_curve(_grid(KEEP), KEEP, NOISE, 0.0, False, seeds)
+    rows = {p: curve.at(p) for p in (80, 105, 150, 300)}
+    rows["oracle"] = curve.oracle
+    exact = {80: expected_least_squares_risk(80), "oracle": expected_least_squares_risk(KEEP)}
+    print(f"{'':>8} {'course':>8} {'spec':>6} {'closed form':>12}")
+    for key, value in rows.items():
+        name = f"p={key}" if isinstance(key, int) else key
+        closed = f"{exact[key]:.3g}" if key in exact else "-"
+        print(f"{name:>8} {value:>8.3g} {SPEC[key]:>6.3g} {closed:>12}")
+    peak_p, peak = curve.peak
+    print(f"peak {peak:.3g} at p = {peak_p} (spec: 28 at p = 105)")
+    return {"risks": rows, "closed_form": exact, "peak_p": peak_p, "peak": peak}
+
+
+def retraining_table(p: int = 300, correlations=(0.0, 0.7)) -> dict:
+    """Pruned against retrained on the kept support, at ``p`` and each correlation."""
+    table = {}
+    print(f"p = {p}, s = {KEEP}: {'correlation':>11} {'pruned':>8} {'retrained':>10} "
+          f"{'oracle':>8}")  # fmt: skip
+    for rho in correlations:
+        plain = cached_risk_curve((p,), KEEP, NOISE, rho, False, DEMO_SEEDS)
+        again = cached_risk_curve((p,), KEEP, NOISE, rho, True, DEMO_SEEDS)
+        table[rho] = {"pruned": plain.pruned[0], "retrained": again.pruned[0],
+                      "oracle": plain.oracle}  # fmt: skip
+        print(f"{'':>16}{rho:>11.2g} {plain.pruned[0]:>8.3g} {again.pruned[0]:>10.3g} "
+              f"{plain.oracle:>8.3g}")  # fmt: skip
+    return table
