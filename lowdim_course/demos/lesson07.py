@@ -44,15 +44,20 @@ def toy_losses(max_d: int = 14, seed: int = 0) -> dict:
     figure, (ax,) = demo_figure(1, 6, 3.4)
     ax.bar(dims, [max(v, 1e-3) for v in losses], color="tab:blue")
     ax.axvline(9.5, color="0.5", ls="--", lw=1)
-    ax.set(xlabel="subspace dimension d", ylabel="smallest reachable loss",
-           title="toy problem: D = 1000, 10 group sums 1..10")  # fmt: skip
+    ax.set(
+        xlabel="subspace dimension d",
+        ylabel="smallest reachable loss",
+        title="toy problem: D = 1000, 10 group sums 1..10",
+    )
     plt.show()
     plt.close(figure)
     below = max(losses[:9])
     print("d:    " + " ".join(f"{d:>5}" for d in dims))
     print("loss: " + " ".join(f"{v:>5.3g}" if v > 1e-9 else f"{0:>5}" for v in losses))
-    print(f"zero loss from d = 10 on: {all(v < 1e-9 for v in losses[9:])}; "
-          f"d <= 9: at least {min(losses[:9]):.3g} (at d = 9), at most {below:.3g}")  # fmt: skip
+    print(
+        f"zero loss from d = 10 on: {all(v < 1e-9 for v in losses[9:])}; "
+        f"d <= 9: at least {min(losses[:9]):.3g} (at d = 9), at most {below:.3g}"
+    )
     return {"dims": dims, "losses": losses, "min_below_10": min(losses[:9])}
 
 
@@ -85,12 +90,20 @@ def subspace_panel(d: int = 100, width: int = 32, projection: str = "dense") -> 
     figure.suptitle(f"teacher task, MLP width {width} (D = {base['D']:,}), {projection} P")
     plt.show()
     plt.close(figure)
-    print(f"width {width}: D = {base['D']:,} parameters; direct test accuracy "
-          f"{base['test_accuracy']:.3f}")  # fmt: skip
-    print(f"subspace d = {d} ({projection}): test accuracy {run['test_accuracy']:.3f} = "
-          f"{ratio:.3f} of direct -> {'reaches' if ratio >= 0.9 else 'misses'} the 90% line")  # fmt: skip
-    return {"D": base["D"], "baseline": base["test_accuracy"],
-            "accuracy": run["test_accuracy"], "ratio": ratio}  # fmt: skip
+    print(
+        f"width {width}: D = {base['D']:,} parameters; direct test accuracy "
+        f"{base['test_accuracy']:.3f}"
+    )
+    print(
+        f"subspace d = {d} ({projection}): test accuracy {run['test_accuracy']:.3f} = "
+        f"{ratio:.3f} of direct -> {'reaches' if ratio >= 0.9 else 'misses'} the 90% line"
+    )
+    return {
+        "D": base["D"],
+        "baseline": base["test_accuracy"],
+        "accuracy": run["test_accuracy"],
+        "ratio": ratio,
+    }
 
 
 def dint_sweep(widths=WIDTHS, dims=DIMS, projection: str = "dense") -> dict:
@@ -98,15 +111,26 @@ def dint_sweep(widths=WIDTHS, dims=DIMS, projection: str = "dense") -> dict:
     rows = {}
     for width in widths:
         base = _baseline(width)
-        found, seen = d_int90(lambda d, w=width: _subspace(w, d, projection)["test_accuracy"],
-                              base["test_accuracy"], dims)  # fmt: skip
-        rows[width] = {"D": mlp_num_params(mlp_sizes(width)), "baseline": base["test_accuracy"],
-                       "d_int90": found, "tried": seen}  # fmt: skip
+        found, seen = d_int90(
+            lambda d, w=width: _subspace(w, d, projection)["test_accuracy"],
+            base["test_accuracy"],
+            dims,
+        )
+        rows[width] = {
+            "D": mlp_num_params(mlp_sizes(width)),
+            "baseline": base["test_accuracy"],
+            "d_int90": found,
+            "tried": seen,
+        }
     figure, (ax,) = demo_figure(1, 6, 3.4)
     sizes = [rows[w]["D"] for w in widths]
     ax.semilogx(sizes, [rows[w]["d_int90"] or float("nan") for w in widths], "o-")
-    ax.set(xlabel="parameters D", ylabel="d_int90", ylim=(0, max(dims)),
-           title="intrinsic dimension against network size")  # fmt: skip
+    ax.set(
+        xlabel="parameters D",
+        ylabel="d_int90",
+        ylim=(0, max(dims)),
+        title="intrinsic dimension against network size",
+    )
     plt.show()
     plt.close(figure)
     print(f"{'width':>6} {'D':>7} {'direct acc':>11} {'d_int90':>8}")
@@ -133,12 +157,13 @@ def gradient_check(width: int = 16, d: int = 20, seed: int = 0) -> dict:
     theta = (theta0 + P @ z).detach().requires_grad_()
 
     def loss(t):
-        return torch.nn.functional.cross_entropy(mlp_forward(t, task.x_train, sizes),
-                                                 task.y_train)  # fmt: skip
+        return torch.nn.functional.cross_entropy(mlp_forward(t, task.x_train, sizes), task.y_train)
 
     (grad_z,) = torch.autograd.grad(loss(theta0 + P @ z), z)
     (grad_theta,) = torch.autograd.grad(loss(theta), theta)
     gap = float((grad_z - subspace_gradient(P, grad_theta)).abs().max() / grad_z.abs().max())
-    print(f"D = {theta0.shape[0]:,}, d = {d}: autograd in z and P^T grad_theta agree to "
-          f"1e-10: {gap < 1e-10}")  # fmt: skip
+    print(
+        f"D = {theta0.shape[0]:,}, d = {d}: autograd in z and P^T grad_theta agree to "
+        f"1e-10: {gap < 1e-10}"
+    )
     return {"relative_gap": gap}

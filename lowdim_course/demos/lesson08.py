@@ -30,8 +30,13 @@ def _grid(keep: int) -> tuple:
     return tuple(sorted(set(P_GRID) | {keep}))
 
 
-def pruning_panel(p: int = 150, keep: int = KEEP, noise: float = NOISE,
-                  correlation: float = 0.0, retrain: bool = False) -> dict:  # fmt: skip
+def pruning_panel(
+    p: int = 150,
+    keep: int = KEEP,
+    noise: float = NOISE,
+    correlation: float = 0.0,
+    retrain: bool = False,
+) -> dict:
     """Risk of the pruned model against p (50 training sets), the chosen p marked.
 
     The curve is cached per (s, noise, correlation, retrain): moving p only adds one point.
@@ -57,12 +62,23 @@ def pruning_panel(p: int = 150, keep: int = KEEP, noise: float = NOISE,
     plt.show()
     plt.close(figure)
     peak_p, peak = curve.peak
-    summary = {"p": int(p), "risk": risk, "large_risk": here.large[0], "oracle": curve.oracle,
-               "peak_p": peak_p, "peak": peak, "beats_oracle": risk < curve.oracle}  # fmt: skip
-    print(f"p = {p}: pruned risk {risk:.3g}, large model {here.large[0]:.3g}, "
-          f"oracle (best {keep} features) {curve.oracle:.3g}")  # fmt: skip
-    print(f"peak of the pruned curve: {peak:.3g} at p = {peak_p}; "
-          f"train large then prune beats the oracle here: {summary['beats_oracle']}")  # fmt: skip
+    summary = {
+        "p": int(p),
+        "risk": risk,
+        "large_risk": here.large[0],
+        "oracle": curve.oracle,
+        "peak_p": peak_p,
+        "peak": peak,
+        "beats_oracle": risk < curve.oracle,
+    }
+    print(
+        f"p = {p}: pruned risk {risk:.3g}, large model {here.large[0]:.3g}, "
+        f"oracle (best {keep} features) {curve.oracle:.3g}"
+    )
+    print(
+        f"peak of the pruned curve: {peak:.3g} at p = {peak_p}; "
+        f"train large then prune beats the oracle here: {summary['beats_oracle']}"
+    )
     return summary
 
 
@@ -85,13 +101,17 @@ def spec_numbers(seeds: int = SPEC_SEEDS) -> dict:
 def retraining_table(p: int = 300, correlations=(0.0, 0.7)) -> dict:
     """Pruned against retrained on the kept support, at ``p`` and each correlation."""
     table = {}
-    print(f"p = {p}, s = {KEEP}: {'correlation':>11} {'pruned':>8} {'retrained':>10} "
-          f"{'oracle':>8}")  # fmt: skip
+    print(f"p = {p}, s = {KEEP}: {'correlation':>11} {'pruned':>8} {'retrained':>10} {'oracle':>8}")
     for rho in correlations:
         plain = cached_risk_curve((p,), KEEP, NOISE, rho, False, DEMO_SEEDS)
         again = cached_risk_curve((p,), KEEP, NOISE, rho, True, DEMO_SEEDS)
-        table[rho] = {"pruned": plain.pruned[0], "retrained": again.pruned[0],
-                      "oracle": plain.oracle}  # fmt: skip
-        print(f"{'':>16}{rho:>11.2g} {plain.pruned[0]:>8.3g} {again.pruned[0]:>10.3g} "
-              f"{plain.oracle:>8.3g}")  # fmt: skip
+        table[rho] = {
+            "pruned": plain.pruned[0],
+            "retrained": again.pruned[0],
+            "oracle": plain.oracle,
+        }
+        print(
+            f"{'':>16}{rho:>11.2g} {plain.pruned[0]:>8.3g} {again.pruned[0]:>10.3g} "
+            f"{plain.oracle:>8.3g}"
+        )
     return table

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,8 +56,9 @@ def one_thread():
 # ---------------------------------------------------------------------------------------------
 
 
-def dense_projection(D: int, d: int, seed: int = 0, device: str = "cpu",
-                     dtype: torch.dtype = torch.float64) -> torch.Tensor:  # fmt: skip
+def dense_projection(
+    D: int, d: int, seed: int = 0, device: str = "cpu", dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """A ``D x d`` Gaussian matrix with every column scaled to unit norm (Li et al., Sec. 2)."""
     D = check_int("D", D, low=1)
     d = check_int("d", d, low=1)
@@ -66,9 +68,14 @@ def dense_projection(D: int, d: int, seed: int = 0, device: str = "cpu",
     return matrix.to(resolve_device(device), dtype)
 
 
-def sparse_projection(D: int, d: int, seed: int = 0, device: str = "cpu",
-                      dtype: torch.dtype = torch.float64,
-                      nonzeros: int | None = None) -> torch.Tensor:  # fmt: skip
+def sparse_projection(
+    D: int,
+    d: int,
+    seed: int = 0,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float64,
+    nonzeros: int | None = None,
+) -> torch.Tensor:
     """A sparse ``D x d`` matrix, ``k = ceil(sqrt(D))`` entries ``±1/sqrt(k)`` per column.
 
     Very sparse random projections (Li, Hastie, Church 2006), the scalable projection of Li et
@@ -76,8 +83,11 @@ def sparse_projection(D: int, d: int, seed: int = 0, device: str = "cpu",
     """
     D = check_int("D", D, low=1)
     d = check_int("d", d, low=1)
-    k = math.ceil(math.sqrt(D)) if nonzeros is None else check_int("nonzeros", nonzeros,
-                                                                   low=1, high=D)  # fmt: skip
+    k = (
+        math.ceil(math.sqrt(D))
+        if nonzeros is None
+        else check_int("nonzeros", nonzeros, low=1, high=D)
+    )
     generator = make_generator(seed)
     rows = torch.randint(0, D, (d, k), generator=generator)
     signs = torch.randint(0, 2, (d, k), generator=generator, dtype=torch.float64) * 2 - 1
@@ -88,12 +98,19 @@ def sparse_projection(D: int, d: int, seed: int = 0, device: str = "cpu",
     index, values = matrix.indices(), matrix.values()
     norms = torch.zeros(d, dtype=torch.float64).index_add_(0, index[1], values**2).sqrt()
     values = values / norms[index[1]]
-    return torch.sparse_coo_tensor(index, values, (D, d)).coalesce().to(
-        resolve_device(device), dtype)  # fmt: skip
+    return (
+        torch.sparse_coo_tensor(index, values, (D, d)).coalesce().to(resolve_device(device), dtype)
+    )
 
 
-def make_projection(kind: str, D: int, d: int, seed: int = 0, device: str = "cpu",
-                    dtype: torch.dtype = torch.float64) -> torch.Tensor:  # fmt: skip
+def make_projection(
+    kind: str,
+    D: int,
+    d: int,
+    seed: int = 0,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
     """``'dense'`` (:func:`dense_projection`) or ``'sparse'`` (:func:`sparse_projection`)."""
     check_choice("kind", kind, PROJECTIONS)
     maker = dense_projection if kind == "dense" else sparse_projection
@@ -124,9 +141,14 @@ def subspace_gradient(P: torch.Tensor, grad_theta: torch.Tensor) -> torch.Tensor
 # ---------------------------------------------------------------------------------------------
 
 
-def train_in_subspace(loss: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor,
-                      P: torch.Tensor | None, steps: int, lr: float,
-                      optimizer: str = "adam") -> tuple[torch.Tensor, list[float]]:  # fmt: skip
+def train_in_subspace(
+    loss: Callable[[torch.Tensor], torch.Tensor],
+    theta0: torch.Tensor,
+    P: torch.Tensor | None,
+    steps: int,
+    lr: float,
+    optimizer: str = "adam",
+) -> tuple[torch.Tensor, list[float]]:
     """Minimize ``loss(theta0 + P z)`` over ``z`` (from ``z = 0``); ``P=None`` trains theta.
 
     Full-batch Adam (or plain gradient descent, ``optimizer='gd'``) for ``steps`` steps.
@@ -156,8 +178,9 @@ def train_in_subspace(loss: Callable[[torch.Tensor], torch.Tensor], theta0: torc
     return theta.detach(), losses
 
 
-def d_int90(evaluate: Callable[[int], float], baseline: float, dims: Sequence[int],
-            fraction: float = 0.9) -> tuple[int | None, dict[int, float]]:  # fmt: skip
+def d_int90(
+    evaluate: Callable[[int], float], baseline: float, dims: Sequence[int], fraction: float = 0.9
+) -> tuple[int | None, dict[int, float]]:
     """The smallest ``d`` in ``dims`` with ``evaluate(d) >= fraction * baseline`` (Sec. 2).
 
     ``dims`` are tried in increasing order and the search stops at the first success, so no
@@ -190,13 +213,15 @@ def toy_problem(groups: int = 10, group_size: int = 100):
     """
     groups = check_int("groups", groups, low=1)
     group_size = check_int("group_size", group_size, low=1)
-    A = torch.kron(torch.eye(groups, dtype=torch.float64),
-                   torch.ones(1, group_size, dtype=torch.float64))  # fmt: skip
+    A = torch.kron(
+        torch.eye(groups, dtype=torch.float64), torch.ones(1, group_size, dtype=torch.float64)
+    )
     return A, torch.arange(1, groups + 1, dtype=torch.float64)
 
 
-def toy_min_loss(d: int, seed: int = 0, kind: str = "dense", groups: int = 10,
-                 group_size: int = 100) -> float:  # fmt: skip
+def toy_min_loss(
+    d: int, seed: int = 0, kind: str = "dense", groups: int = 10, group_size: int = 100
+) -> float:
     """The smallest toy loss reachable in a random d-dim subspace through ``theta0 = 0``.
 
     The loss is quadratic in ``z``: ``||A P z - target||^2``, so its minimum is a least-squares
@@ -218,20 +243,23 @@ def toy_min_loss(d: int, seed: int = 0, kind: str = "dense", groups: int = 10,
 def mlp_sizes(width: int, inputs: int = 10, classes: int = 4, hidden_layers: int = 2):
     """Layer sizes ``[inputs, width, ..., width, classes]``."""
     width = check_int("width", width, low=1)
-    return [check_int("inputs", inputs, low=1)] + [width] * check_int(
-        "hidden_layers", hidden_layers, low=1) + [check_int("classes", classes, low=2)]  # fmt: skip
+    return (
+        [check_int("inputs", inputs, low=1)]
+        + [width] * check_int("hidden_layers", hidden_layers, low=1)
+        + [check_int("classes", classes, low=2)]
+    )
 
 
 def mlp_num_params(sizes: Sequence[int]) -> int:
     """``D = sum (n_in + 1) n_out`` over the layers (weights and biases)."""
-    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    return sum((a + 1) * b for a, b in itertools.pairwise(sizes))
 
 
 def mlp_init(sizes: Sequence[int], seed: int = 0) -> torch.Tensor:
     """A flat He-initialized parameter vector (weights ``N(0, 2/n_in)``, biases 0)."""
     generator = make_generator(seed)
     parts = []
-    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+    for a, b in itertools.pairwise(sizes):
         parts.append(torch.randn(b * a, generator=generator, dtype=torch.float64) * (2 / a) ** 0.5)
         parts.append(torch.zeros(b, dtype=torch.float64))
     return torch.cat(parts)
@@ -240,7 +268,7 @@ def mlp_init(sizes: Sequence[int], seed: int = 0) -> torch.Tensor:
 def mlp_forward(theta: torch.Tensor, x: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
     """Logits of the ReLU MLP whose weights and biases are read in order from ``theta``."""
     offset, h = 0, x
-    for layer, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for layer, (a, b) in enumerate(itertools.pairwise(sizes)):
         weight = theta[offset : offset + a * b].view(b, a)
         bias = theta[offset + a * b : offset + a * b + b]
         offset += a * b + b
@@ -263,8 +291,14 @@ class TeacherTask:
 
 
 @functools.lru_cache(maxsize=4)
-def teacher_task(n_train: int = 1000, n_test: int = 2000, inputs: int = 10, classes: int = 4,
-                 teacher_width: int = 16, seed: int = 0) -> TeacherTask:  # fmt: skip
+def teacher_task(
+    n_train: int = 1000,
+    n_test: int = 2000,
+    inputs: int = 10,
+    classes: int = 4,
+    teacher_width: int = 16,
+    seed: int = 0,
+) -> TeacherTask:
     """Gaussian inputs labelled by a random one-hidden-layer ReLU teacher (argmax of its logits).
 
     Generated by the course from ``seed``; no data is downloaded. Cached (read-only tensors).
@@ -276,8 +310,9 @@ def teacher_task(n_train: int = 1000, n_test: int = 2000, inputs: int = 10, clas
     teacher = mlp_init(sizes, seed=seed + 1)
     x = torch.randn(n_train + n_test, inputs, generator=generator, dtype=torch.float64)
     labels = mlp_forward(teacher, x, sizes).argmax(dim=1)
-    return TeacherTask(x[:n_train], labels[:n_train], x[n_train:], labels[n_train:], inputs,
-                       classes)  # fmt: skip
+    return TeacherTask(
+        x[:n_train], labels[:n_train], x[n_train:], labels[n_train:], inputs, classes
+    )
 
 
 def accuracy(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, sizes) -> float:
@@ -286,9 +321,16 @@ def accuracy(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, sizes) -> fl
         return float((mlp_forward(theta, x, sizes).argmax(dim=1) == y).double().mean())
 
 
-def train_mlp(width: int, d: int | None = None, kind: str = "dense", steps: int = 300,
-              lr: float | None = None, seed: int = 0, task: TeacherTask | None = None,
-              device: str = "cpu") -> dict:  # fmt: skip
+def train_mlp(
+    width: int,
+    d: int | None = None,
+    kind: str = "dense",
+    steps: int = 300,
+    lr: float | None = None,
+    seed: int = 0,
+    task: TeacherTask | None = None,
+    device: str = "cpu",
+) -> dict:
     """Train the teacher task's MLP directly (``d=None``) or in a random d-dim subspace.
 
     Full-batch Adam on the cross-entropy; ``lr`` defaults to 1e-2 directly and 0.1 in the

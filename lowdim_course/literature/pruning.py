@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import torch
 
 from ..random_matrices import make_generator
-from .intrinsic_dimension import one_thread
 from ..validation import check_float, check_int, resolve_device
+from .intrinsic_dimension import one_thread
 
 # The setting of the spec (ALGORITHMS.md Sec. 6): n = 100, keep s = 90, noise 1, D = 1000.
 N_SAMPLES = 100
@@ -48,8 +48,9 @@ P_GRID = (20, 40, 60, 80, 90, 95, 105, 110, 120, 150, 200, 300)
 DRAWN = 300
 
 
-def power_law_beta(num_features: int = NUM_FEATURES, exponent: float = EXPONENT,
-                   norm: float = BETA_NORM) -> torch.Tensor:  # fmt: skip
+def power_law_beta(
+    num_features: int = NUM_FEATURES, exponent: float = EXPONENT, norm: float = BETA_NORM
+) -> torch.Tensor:
     """``beta_i = c i^(-exponent)``, ``i = 1..num_features``, scaled so that ``||beta|| = norm``."""
     num_features = check_int("num_features", num_features, low=1)
     exponent = check_float("exponent", exponent, low=0.0)
@@ -71,8 +72,13 @@ def feature_covariance(num_features: int, correlation: float = 0.0) -> torch.Ten
     return (1 - correlation) * eye + correlation
 
 
-def sample_features(num_samples: int, num_features: int, correlation: float,
-                    generator: torch.Generator, batch: int | None = None) -> torch.Tensor:  # fmt: skip
+def sample_features(
+    num_samples: int,
+    num_features: int,
+    correlation: float,
+    generator: torch.Generator,
+    batch: int | None = None,
+) -> torch.Tensor:
     """Rows ``x ~ N(0, (1 - rho) I + rho 1 1^T)``: ``sqrt(1 - rho) z + sqrt(rho) w 1``.
 
     Shape ``(num_samples, num_features)``, or ``(batch, num_samples, num_features)``.
@@ -110,8 +116,9 @@ def min_norm_least_squares(features: torch.Tensor, labels: torch.Tensor) -> torc
         return torch.linalg.solve(xt @ features, xt @ y)[..., 0]
     if p == n:
         return torch.linalg.solve(features, y)[..., 0]
-    return (features.transpose(-1, -2) @ torch.linalg.solve(
-        features @ features.transpose(-1, -2), y))[..., 0]  # fmt: skip
+    return (
+        features.transpose(-1, -2) @ torch.linalg.solve(features @ features.transpose(-1, -2), y)
+    )[..., 0]
 
 
 def magnitude_prune(weights: torch.Tensor, keep: int) -> torch.Tensor:
@@ -127,8 +134,9 @@ def magnitude_prune(weights: torch.Tensor, keep: int) -> torch.Tensor:
     return torch.where(mask, weights, torch.zeros_like(weights))
 
 
-def population_risk(beta_hat: torch.Tensor, beta: torch.Tensor, noise: float,
-                    correlation: float = 0.0) -> torch.Tensor:  # fmt: skip
+def population_risk(
+    beta_hat: torch.Tensor, beta: torch.Tensor, noise: float, correlation: float = 0.0
+) -> torch.Tensor:
     """``noise^2 + (beta_hat - beta)^T Sigma (beta_hat - beta)``: the exact test error.
 
     ``Sigma = (1 - rho) I + rho 1 1^T`` gives ``e^T Sigma e = (1 - rho) ||e||^2 + rho (1^T e)^2``
@@ -149,8 +157,9 @@ def population_risk(beta_hat: torch.Tensor, beta: torch.Tensor, noise: float,
     return noise**2 + (1 - correlation) * squares + correlation * total**2
 
 
-def expected_least_squares_risk(p: int, n: int = N_SAMPLES, noise: float = NOISE,
-                                beta: torch.Tensor | None = None) -> float:  # fmt: skip
+def expected_least_squares_risk(
+    p: int, n: int = N_SAMPLES, noise: float = NOISE, beta: torch.Tensor | None = None
+) -> float:
     """Closed-form average risk of ``X_p^+ y`` over Gaussian training sets, isotropic features.
 
     With ``b = ||beta_{1:p}||^2`` and ``t = ||beta_{p+1:}||^2`` (the unseen features act as
@@ -249,10 +258,12 @@ def pruned_risk_curve(
     rest = beta[seen:]
     rest_term = (1 - correlation) ** 0.5 * torch.linalg.vector_norm(rest) * torch.randn(
         seeds, n, generator=generator, dtype=torch.float64
-    ) + correlation**0.5 * factor * rest.sum()  # fmt: skip
-    y = x @ beta[:seen] + rest_term + noise * torch.randn(
-        seeds, n, generator=generator, dtype=torch.float64
-    )  # fmt: skip
+    ) + correlation**0.5 * factor * rest.sum()
+    y = (
+        x @ beta[:seen]
+        + rest_term
+        + noise * torch.randn(seeds, n, generator=generator, dtype=torch.float64)
+    )
     x, y, beta = x.to(device), y.to(device), beta.to(device)
 
     def mean_risk(beta_hat):
@@ -268,9 +279,16 @@ def pruned_risk_curve(
             kept = retrain_on_support(x[..., :p], y, kept != 0)
         pruned.append(mean_risk(kept))
     oracle = mean_risk(min_norm_least_squares(x[..., :keep], y))
-    settings = {"keep": keep, "n": n, "noise": noise, "correlation": correlation,
-                "retrain": bool(retrain), "num_features": num_features, "seeds": seeds,
-                "seed": seed}  # fmt: skip
+    settings = {
+        "keep": keep,
+        "n": n,
+        "noise": noise,
+        "correlation": correlation,
+        "retrain": bool(retrain),
+        "num_features": num_features,
+        "seeds": seeds,
+        "seed": seed,
+    }
     return RiskCurve(tuple(p_values), tuple(pruned), tuple(large), oracle, settings)
 
 
@@ -300,29 +318,33 @@ def _fits_for_every_size(x, y, p_values) -> dict:
     return fits
 
 
-def retrain_on_support(features: torch.Tensor, labels: torch.Tensor,
-                       support: torch.Tensor) -> torch.Tensor:  # fmt: skip
+def retrain_on_support(
+    features: torch.Tensor, labels: torch.Tensor, support: torch.Tensor
+) -> torch.Tensor:
     """Least squares refit on the kept features only (zeros elsewhere); batched like the rest.
 
     ``support`` is a boolean mask ``(..., p)`` with the same number of kept entries per row.
     """
-    count = int(support[(0,) * (support.ndim - 1)].sum()) if support.ndim > 1 else int(
-        support.sum())  # fmt: skip
+    count = (
+        int(support[(0,) * (support.ndim - 1)].sum()) if support.ndim > 1 else int(support.sum())
+    )
     if not bool((support.sum(-1) == count).all()):
         raise ValueError("support must keep the same number of features in every row")
-    index = torch.sort(torch.nonzero(support.reshape(-1, support.shape[-1]))[:, 1].reshape(
-        -1, count), dim=-1).values.reshape(*support.shape[:-1], count)  # fmt: skip
-    chosen = torch.gather(features, -1, index[..., None, :].expand(
-        *features.shape[:-1], count))  # fmt: skip
+    index = torch.sort(
+        torch.nonzero(support.reshape(-1, support.shape[-1]))[:, 1].reshape(-1, count), dim=-1
+    ).values.reshape(*support.shape[:-1], count)
+    chosen = torch.gather(features, -1, index[..., None, :].expand(*features.shape[:-1], count))
     refit = min_norm_least_squares(chosen, labels)
     out = torch.zeros(support.shape, dtype=features.dtype, device=features.device)
     return out.scatter_(-1, index, refit)
 
 
 @functools.lru_cache(maxsize=32)
-def cached_risk_curve(p_values: tuple, keep: int, noise: float, correlation: float,
-                      retrain: bool, seeds: int = 100) -> RiskCurve:  # fmt: skip
+def cached_risk_curve(
+    p_values: tuple, keep: int, noise: float, correlation: float, retrain: bool, seeds: int = 100
+) -> RiskCurve:
     """:func:`pruned_risk_curve` on one CPU thread, remembered per setting (lesson sliders)."""
     with one_thread():
-            return pruned_risk_curve(p_values, keep, noise=noise, correlation=correlation,
-                                 retrain=retrain, seeds=seeds)  # fmt: skip
+        return pruned_risk_curve(
+            p_values, keep, noise=noise, correlation=correlation, retrain=retrain, seeds=seeds
+        )
