@@ -19,6 +19,8 @@ from . import (  # noqa: F401  (registration)
     lesson04,
     lesson05,
     lesson06,
+    lesson07,
+    lesson08,
     lesson09,
     lesson10,
     lesson11,
