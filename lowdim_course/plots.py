@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
 from .history import History
 
@@ -29,6 +30,9 @@ def plot_error_curves(histories: dict[str, History], axes=None, title: str | Non
     axes[0].set_xlabel("iteration")
     axes[1].set_xlabel("seconds (compute)")
     for ax in axes:
+        # Over less than a decade matplotlib labels the minor ticks of a log axis, and those
+        # labels read like "10 x 10^-1": keep to the powers of ten.
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_ylabel(r"$\|W - M^*\|_F / \|M^*\|_F$")
         ax.grid(True, which="major", alpha=0.3)
         ax.legend()
