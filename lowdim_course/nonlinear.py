@@ -728,7 +728,7 @@ def summarize(histories: dict[str, ClassifierHistory]) -> dict:
     """JSON-ready summary: settings, each model's numbers and curves, and the claim if both
     block models ran."""
     first = next(iter(histories.values()))
-    per_model = ("block_alpha", "depth")
+    per_model = ("block_alpha",)
     summary = {
         "experiment": "nonlinear",
         "settings": {k: v for k, v in first.settings.items() if k not in per_model},

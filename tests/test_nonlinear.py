@@ -218,6 +218,7 @@ def test_reproduce_writes_png_and_json(tmp_path):
     stored = json.loads(js.read_text())
     assert stored["experiment"] == "nonlinear" and set(stored["models"]) == {"mlp", "dln", "cdln"}
     assert stored["settings"]["width"] == 24 and stored["settings"]["steps"] == 10
+    assert stored["settings"]["depth"] == 3 and stored["settings"]["alpha"] == DEFAULTS["alpha"]
     assert stored["models"]["cdln"]["block_params"] == 2 * 24 * 6 + 36
     assert "speedup" in stored["claim"] and summary["claim"]["holds"] in (True, False)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
