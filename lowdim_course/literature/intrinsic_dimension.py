@@ -93,13 +93,15 @@ def sparse_projection(
     signs = torch.randint(0, 2, (d, k), generator=generator, dtype=torch.float64) * 2 - 1
     cols = torch.arange(d).repeat_interleave(k)
     matrix = torch.sparse_coo_tensor(
-        torch.stack([rows.reshape(-1), cols]), signs.reshape(-1), (D, d)
+        torch.stack([rows.reshape(-1), cols]), signs.reshape(-1), (D, d), check_invariants=False
     ).coalesce()
     index, values = matrix.indices(), matrix.values()
     norms = torch.zeros(d, dtype=torch.float64).index_add_(0, index[1], values**2).sqrt()
     values = values / norms[index[1]]
     return (
-        torch.sparse_coo_tensor(index, values, (D, d)).coalesce().to(resolve_device(device), dtype)
+        torch.sparse_coo_tensor(index, values, (D, d), check_invariants=False)
+        .coalesce()
+        .to(resolve_device(device), dtype)
     )
 
 
