@@ -31,7 +31,7 @@ def test_binder_files_pin_python_and_the_cpu_build():
     requirements = (BINDER / "requirements.txt").read_text()
     assert f"--extra-index-url {PYTORCH_CPU_INDEX}" in requirements
     assert "torch==" in requirements and "+cpu" in requirements
-    assert "-e ." in requirements.splitlines()
+    assert "-e .[course]" in requirements.splitlines()
     assert (BINDER / "runtime.txt").read_text().strip().startswith("python-3.")
 
 
@@ -39,7 +39,7 @@ def test_adapting_swaps_only_the_index_line(monkeypatch):
     monkeypatch.setenv("PIP_FIND_LINKS", "/opt/wheels")
     adapted = adapted_requirements((BINDER / "requirements.txt").read_text())
     assert PYTORCH_CPU_INDEX not in adapted and "--find-links /opt/wheels" in adapted
-    assert "-e ." in adapted.splitlines()
+    assert "-e .[course]" in adapted.splitlines()
 
 
 @pytest.mark.slow
