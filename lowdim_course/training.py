@@ -196,16 +196,18 @@ def _run(
         bar.update(1)
 
 
-# Below this many entries in the largest product a step is a few hundred microseconds, and
-# waking a second thread for each small op costs more than it saves (measured in benchmarks/).
+# Below this many multiply-adds in the largest product of a step (a few hundred microseconds),
+# waking a second thread for each op costs more than it saves; above it (the original network at
+# d = 100: 100^3) two threads are faster. Measured on a quiet 2-core machine: benchmarks/.
 # Sensing reads an m x d^2 operator every step: that counts too, however narrow the network.
-_SMALL_PRODUCT_ENTRIES = 160 * 160
+_SMALL_PRODUCT_WORK = 500_000
+_SMALL_DATA_ENTRIES = 160 * 160
 
 
 def _is_small(network, problem) -> bool:
     d_in = network.widths[0]
-    largest = max(max(network.widths) * d_in, problem.data_entries)
-    return largest <= _SMALL_PRODUCT_ENTRIES
+    work = max(w.shape[0] * w.shape[1] * d_in for w in network.layers)
+    return work <= _SMALL_PRODUCT_WORK and problem.data_entries <= _SMALL_DATA_ENTRIES
 
 
 @contextlib.contextmanager

@@ -201,17 +201,25 @@ def test_thread_setting_is_restored():
 
 
 @pytest.mark.parametrize(
-    ("task", "d", "single_thread"),
-    [("mf", 10, True), ("mf", 200, False), ("ms", 20, False)],
+    ("task", "d", "kind", "single_thread"),
+    [
+        ("mf", 20, "compressed", True),
+        ("mf", 100, "original", False),
+        ("ms", 20, "compressed", False),
+    ],
 )
 def test_one_thread_only_when_every_product_and_the_data_are_small(
-    monkeypatch, task, d, single_thread
+    monkeypatch, task, d, kind, single_thread
 ):
     calls = []
     real = torch.set_num_threads
     monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n)))
     problem = make_problem(task, d, 2, m=100, seed=0)  # sensing: 100 x 400 operator
-    train(problem, compressed_network(problem.surrogate(), 4), lr=1e-3, steps=1)
+    if kind == "original":  # 100^3 multiply-adds per product
+        network = original_network(d, 3, 1e-2)
+    else:
+        network = compressed_network(problem.surrogate(), 4)
+    train(problem, network, lr=1e-3, steps=1)
     assert (calls[:1] == [1]) is single_thread
 
 
