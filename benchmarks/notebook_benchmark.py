@@ -41,7 +41,7 @@ from nbclient import NotebookClient
 path, probe, workdir = sys.argv[1], sys.argv[2], sys.argv[3]
 notebook = nbformat.read(path, as_version=4)
 notebook.cells.append(nbformat.v4.new_code_cell(probe))
-client = NotebookClient(notebook, timeout=600, kernel_name="python3",
+client = NotebookClient(notebook, timeout=120, kernel_name="python3",
                         resources={"metadata": {"path": workdir}})
 with client.setup_kernel():
     client.execute_cell(nbformat.v4.new_code_cell("pass"), 0)  # the kernel is up and ready
