@@ -49,7 +49,6 @@ its construction out for this experiment).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
@@ -65,7 +64,7 @@ from tqdm.auto import tqdm
 
 from .networks import spectral_init
 from .random_matrices import make_generator, random_orthogonal
-from .training import DivergenceError, layer_learning_rates
+from .training import DivergenceError, cpu_threads, layer_learning_rates
 from .validation import (
     check_choice,
     check_float,
@@ -619,18 +618,6 @@ def _settings(overrides: dict, base: dict) -> dict:
             f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(base))}"
         )
     return {**base, **overrides}
-
-
-@contextlib.contextmanager
-def cpu_threads(threads: int | None):
-    """Run the body with ``threads`` torch CPU threads (None: unchanged); restored after."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(check_int("threads", threads, low=1))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def build_models(kinds, data: Digits, settings: dict) -> tuple[dict, dict]:

@@ -124,7 +124,7 @@ def train(
     }
     bar = tqdm(total=steps, desc=description or network.kind, disable=not progress, leave=False)
     try:
-        with _cpu_threads(threads):
+        with cpu_threads(threads):
             _run(
                 problem,
                 network,
@@ -211,10 +211,15 @@ def _is_small(network, problem) -> bool:
 
 
 @contextlib.contextmanager
-def _cpu_threads(threads):
+def cpu_threads(threads: int | None):
+    """Run the body with ``threads`` torch CPU threads (None: unchanged); restored after.
+
+    Small loops run fastest on one thread (waking a second costs more than it saves), so the
+    training loop here, the nonlinear experiment and the literature code all go through this.
+    """
     previous = torch.get_num_threads()
     if threads is not None:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(check_int("threads", threads, low=1))
     try:
         yield
     finally:

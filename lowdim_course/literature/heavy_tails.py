@@ -28,7 +28,7 @@ import math
 import torch
 
 from ..random_matrices import make_generator
-from ..training import _cpu_threads
+from ..training import cpu_threads
 from ..validation import check_float, check_int, check_matrix, resolve_device
 
 # Hill's estimator uses the top 2.5% of the order statistics by default (see ``default_k``).
@@ -67,7 +67,7 @@ def default_k(n: int) -> int:
     return max(1, min(n - 1, int(n * TAIL_FRACTION)))
 
 
-@_cpu_threads(1)
+@cpu_threads(1)
 def sgd_iterates(
     lr: float,
     batch_size: int = 1,
@@ -195,7 +195,7 @@ def node_prune(matrix, fraction: float) -> tuple[torch.Tensor, float]:
 PRUNERS = {"magnitude": magnitude_prune, "singular value": singular_value_prune, "node": node_prune}
 
 
-@_cpu_threads(1)
+@cpu_threads(1)
 def train_two_layer_network(
     lr: float,
     batch_size: int = 1,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from ..random_matrices import make_generator
-from ..training import _cpu_threads
+from ..training import cpu_threads
 from ..validation import check_float, check_int, check_matrix, resolve_device
 
 
@@ -134,7 +134,7 @@ def accuracy(weights, x, y, hidden: int, classes: int) -> float:
         return float((logits(weights, x, hidden, classes).argmax(1) == y).double().mean())
 
 
-@_cpu_threads(1)
+@cpu_threads(1)
 def sgd_checkpoints(
     data: Data,
     *,
@@ -208,7 +208,7 @@ def swa(checkpoints) -> torch.Tensor:
     return check_matrix("checkpoints", checkpoints).to(torch.float64).mean(0)
 
 
-@_cpu_threads(1)
+@cpu_threads(1)
 def twa(
     data: Data,
     checkpoints,
