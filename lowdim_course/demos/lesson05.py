@@ -16,7 +16,6 @@ factorization and completion and ``lr / m`` for sensing, so sensing uses
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 
@@ -29,7 +28,7 @@ from ..networks import compressed_network, original_network
 from ..plots import plot_error_curves
 from ..problems import make_problem
 from ..theory.invariant_subspace import principal_angles
-from ..training import train
+from ..training import cpu_threads, train
 from ..validation import check_float, check_int
 from .lesson03 import course_learning_rate, demo_figure
 from .lesson04 import timing_report
@@ -69,20 +68,9 @@ def subspace_angle(surrogate, target, r: int, r_hat: int | None = None) -> float
     return float(principal_angles(u_target, u_surrogate).max())
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Small matrices: one CPU thread (waking a second one costs more than the product)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 @functools.lru_cache(maxsize=64)
 def _angle(task: str, value, d: int, r: int, r_hat: int) -> float:
-    with _one_thread():
+    with cpu_threads(1):
         if task == "ms":
             problem = make_problem("ms", d=d, r=r, m=int(value), seed=0)
         else:
@@ -153,7 +141,7 @@ def _race_summary(task, settings, runs, problem) -> dict:
     key = "iterations_to_1e-4"
     iterations = (summary["original"][key], summary["compressed"][key])
     summary["iterations_ratio"] = None if None in iterations else iterations[0] / iterations[1]
-    with _one_thread():
+    with cpu_threads(1):
         angle = subspace_angle(
             problem.surrogate(), problem.target, settings["r"], settings["r_hat"]
         )

@@ -24,7 +24,6 @@ whose sums must equal 1, 2, ..., 10: its intrinsic dimension is exactly 10. The 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import math
@@ -34,21 +33,10 @@ from dataclasses import dataclass
 import torch
 
 from ..random_matrices import make_generator
+from ..training import cpu_threads
 from ..validation import check_choice, check_float, check_int, resolve_device
 
 PROJECTIONS = ("dense", "sparse")
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Run small CPU problems on one thread: on a shared 2-core machine, thread hand-offs cost
-    more than these matrix products, and one thread gives the same digits on every machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,7 +342,7 @@ def train_mlp(
         return torch.nn.functional.cross_entropy(mlp_forward(theta, x, sizes), y)
 
     if device.type == "cpu":
-        with one_thread():
+        with cpu_threads(1):
             theta, losses = train_in_subspace(loss, theta0, P, steps, lr)
     else:
         theta, losses = train_in_subspace(loss, theta0, P, steps, lr)

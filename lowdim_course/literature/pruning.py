@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import torch
 
 from ..random_matrices import make_generator
+from ..training import cpu_threads
 from ..validation import check_float, check_int, resolve_device
-from .intrinsic_dimension import one_thread
 
 # The setting of the spec (ALGORITHMS.md Sec. 6): n = 100, keep s = 90, noise 1, D = 1000.
 N_SAMPLES = 100
@@ -344,7 +344,7 @@ def cached_risk_curve(
     p_values: tuple, keep: int, noise: float, correlation: float, retrain: bool, seeds: int = 100
 ) -> RiskCurve:
     """:func:`pruned_risk_curve` on one CPU thread, remembered per setting (lesson sliders)."""
-    with one_thread():
+    with cpu_threads(1):
         return pruned_risk_curve(
             p_values, keep, noise=noise, correlation=correlation, retrain=retrain, seeds=seeds
         )
