@@ -131,6 +131,15 @@ class RecoveryProblem:
     def loss_grad_error(self, end_to_end: torch.Tensor):
         raise NotImplementedError
 
+    def loss_grad_error_of_product(self, left: torch.Tensor, right: torch.Tensor, out=None):
+        """``loss_grad_error(left @ right)``, for an end-to-end matrix given as two factors.
+
+        The training loop calls this with ``W_L`` and ``W_{L-1} ... W_1``. Factorization and
+        completion fold the product into their residual, ``addmm(M*, left, right, beta=-1)``:
+        one matrix op fewer per step. ``out`` (d x d) receives the product or the residual.
+        """
+        return self.loss_grad_error(torch.mm(left, right, out=out))
+
     def surrogate(self) -> torch.Tensor:
         raise NotImplementedError
 
@@ -149,13 +158,22 @@ class MatrixFactorization(RecoveryProblem):
     task = "mf"
 
     def loss_grad_error(self, end_to_end):
-        residual = end_to_end - self.target
-        flat = residual.view(-1)
-        squared_norm = torch.dot(flat, flat).item()
-        n_entries = residual.numel()
+        return self._from_gradient((end_to_end - self.target).mul_(1.0 / self.target.numel()))
+
+    def loss_grad_error_of_product(self, left, right, out=None):
+        # The gradient (left @ right - M*) / d^2 in one BLAS call: gemm's own alpha and beta.
+        scale = 1.0 / self.target.numel()
+        gradient = torch.addmm(self.target, left, right, beta=-scale, alpha=scale, out=out)
+        return self._from_gradient(gradient)
+
+    def _from_gradient(self, gradient):
+        """Loss and error from ``G = (W - M*) / n``: ``||W - M*||^2 = n^2 ||G||^2``."""
+        n_entries = gradient.numel()
+        flat = gradient.view(-1)
+        squared_norm = torch.dot(flat, flat).item() * n_entries * n_entries
         loss = 0.5 * squared_norm / n_entries
         error = math.sqrt(squared_norm) / self._target_norm_value
-        return loss, residual.mul_(1.0 / n_entries), error
+        return loss, gradient, error
 
     def surrogate(self):
         return self.target
@@ -189,7 +207,13 @@ class MatrixCompletion(RecoveryProblem):
         self._unobserved_target_norm = torch.linalg.matrix_norm(unobserved)
 
     def loss_grad_error(self, end_to_end):
-        residual = (end_to_end - self.target).view(-1)
+        return self._from_residual(end_to_end - self.target)
+
+    def loss_grad_error_of_product(self, left, right, out=None):
+        return self._from_residual(torch.addmm(self.target, left, right, beta=-1, out=out))
+
+    def _from_residual(self, residual):
+        residual = residual.view(-1)
         observed_residual = residual * self._mask_float.view(-1)
         squares = torch.stack(
             [torch.dot(observed_residual, observed_residual), torch.dot(residual, residual)]

@@ -165,8 +165,10 @@ def _run(
     initial_loss = None
     for step in range(stopping["steps"] + 1):
         started = time.perf_counter()
-        prefix = network.prefix_products(out=workspace)
-        loss_value, gradient, error_value = problem.loss_grad_error(prefix[-1])
+        lower = network.lower_products(out=workspace)
+        loss_value, gradient, error_value = problem.loss_grad_error_of_product(
+            network.layers[-1], lower[-1], out=workspace["prefix"][-1]
+        )
         compute_seconds += time.perf_counter() - started
 
         history.train_loss.append(loss_value)
@@ -178,7 +180,8 @@ def _run(
 
         stop = _stop_reason(step, loss_value, error_value, compute_seconds, stopping)
         if step % logging["log_every"] == 0 or stop is not None:
-            _log(history, step, prefix[-1], problem, network, logging)
+            end_to_end = network.layers[-1] @ lower[-1]
+            _log(history, step, end_to_end, problem, network, logging)
             bar.set_postfix(error=f"{error_value:.2e}", refresh=False)
         if stop is not None:
             history.stopped_reason = stop
@@ -186,9 +189,9 @@ def _run(
 
         started = time.perf_counter()
         if adam is None:
-            network.descend(prefix, gradient, rates, weight_decay, out=workspace)
+            network.descend(lower, gradient, rates, weight_decay, out=workspace)
         else:
-            gradients = network.layer_gradients(prefix, gradient, out=workspace)
+            gradients = network.layer_gradients(lower, gradient, out=workspace)
             for layer, layer_gradient in zip(network.layers, gradients, strict=True):
                 layer.grad = layer_gradient
             adam.step()

@@ -123,6 +123,26 @@ def test_fused_descent_step_equals_autograd_update(widths, weight_decay):
         torch.testing.assert_close(after, expected, rtol=1e-12, atol=1e-12)
 
 
+def test_lower_products_are_the_prefix_products_but_the_last():
+    network = original_network(9, 4, eps=0.5, seed=2)
+    lower = network.lower_products(out=network.workspace())
+    prefix = network.prefix_products()
+    assert len(lower) == 3 and len(prefix) == 4
+    for a, b in zip(lower, prefix, strict=False):
+        torch.testing.assert_close(a, b, rtol=1e-14, atol=1e-14)
+
+
+def test_tall_layers_are_stored_by_column_and_compute_the_same():
+    surrogate = torch.randn(30, 30, generator=make_generator(3), dtype=torch.float64)
+    network = compressed_network(surrogate, 6, depth=3)
+    last = network.layers[-1]
+    assert last.shape == (30, 6) and last.T.is_contiguous()  # column-major: the fast update
+    assert all(w.is_contiguous() for w in network.layers[:-1])
+    row_major = [w.contiguous() for w in network.layers]
+    torch.testing.assert_close(network.end_to_end(), row_major[2] @ row_major[1] @ row_major[0])
+    assert network.clone().layers[-1].T.is_contiguous()
+
+
 def test_end_to_end_multiplies_in_layer_order():
     w1 = torch.tensor([[1.0, 2.0], [0.0, 1.0]])
     w2 = torch.tensor([[0.0, 1.0], [1.0, 0.0]])

@@ -80,6 +80,23 @@ def test_loss_gradient_and_error_match_direct_computation_and_autograd(task):
     assert error == pytest.approx(direct_error, rel=1e-12)
 
 
+@pytest.mark.parametrize("task", ["mf", "mc", "ms"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_loss_of_a_factored_matrix_equals_the_loss_of_the_product(task, dtype):
+    # MF and MC fold the product into the residual (one addmm); it must change nothing but speed.
+    problem = make_problem(task, 12, 2, p=0.5, m=80, seed=4, dtype=dtype)
+    generator = make_generator(9)
+    left = torch.randn(12, 5, generator=generator, dtype=torch.float64).to(dtype)
+    right = torch.randn(5, 12, generator=generator, dtype=torch.float64).to(dtype)
+    buffer = torch.full((12, 12), float("nan"), dtype=dtype)
+    fused = problem.loss_grad_error_of_product(left, right, out=buffer)
+    plain = problem.loss_grad_error(left @ right)
+    tolerance = 1e-12 if dtype == torch.float64 else 1e-5
+    assert fused[0] == pytest.approx(plain[0], rel=tolerance)
+    assert fused[2] == pytest.approx(plain[2], rel=tolerance)
+    torch.testing.assert_close(fused[1], plain[1], rtol=tolerance, atol=tolerance * 1e-3)
+
+
 def test_completion_observes_exactly_floor_p_d_squared_entries():
     for p in (0.3, 0.55, 1.0):
         problem = make_problem("mc", 17, 3, p=p, seed=0)

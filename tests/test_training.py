@@ -174,15 +174,15 @@ def test_completion_logs_the_unobserved_error():
 def test_interrupt_returns_the_history_so_far(monkeypatch):
     problem = make_problem("mf", 10, 2, seed=0)
     calls = {"n": 0}
-    evaluate = problem.loss_grad_error
+    evaluate = problem.loss_grad_error_of_product
 
-    def interrupted_at_step_five(end_to_end):
+    def interrupted_at_step_five(left, right, out=None):
         calls["n"] += 1
         if calls["n"] > 5:
             raise KeyboardInterrupt
-        return evaluate(end_to_end)
+        return evaluate(left, right, out=out)
 
-    monkeypatch.setattr(problem, "loss_grad_error", interrupted_at_step_five)
+    monkeypatch.setattr(problem, "loss_grad_error_of_product", interrupted_at_step_five)
     history = train(problem, original_network(10, 3, 1e-2), lr=10, steps=100)
     assert history.stopped_reason == "interrupted" and len(history.train_loss) == 5
 
