@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-
 from ..comparison import compare
-from ..plots import plot_error_curves
+from ..plots import plot_error_curves, show_figure
 
 
 def first_look(depth: int = 3, eps: float = 0.03, steps: int = 1500, d: int = 30, r: int = 3):
@@ -20,8 +18,7 @@ def first_look(depth: int = 3, eps: float = 0.03, steps: int = 1500, d: int = 30
         {"original": result.original, "compressed": result.compressed},
         title=f"d={d}, r={r}, depth L={depth}, eps={eps:.3g}",
     )
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     summary = result.to_dict()
     for side in ("original", "compressed"):
         values = summary[side]

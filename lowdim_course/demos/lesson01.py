@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import torch
 
+from ..plots import demo_figure, show_figure
 from ..theory.two_layer import (
     half_way_time,
     learning_time,
@@ -55,7 +55,7 @@ def saxe_demo(s: float = 3.0, u0: float = 1e-3, lr: float = 1e-2, init: str = "a
     gd_half = int(reached[0, 0]) if reached.numel() else None
     gap = float((simulated - theory).abs().max())
 
-    figure, axes = plt.subplots(figsize=(7, 3.6), constrained_layout=True)
+    figure, (axes,) = demo_figure(1, 7, 3.6, title=False)
     axes.plot(
         times, simulated, color="tab:blue", lw=2.5, alpha=0.6, label=f"gradient descent ({init})"
     )
@@ -66,8 +66,7 @@ def saxe_demo(s: float = 3.0, u0: float = 1e-3, lr: float = 1e-2, init: str = "a
     axes.set_ylabel("mode strength u")
     axes.set_title(f"s={s:.3g}, u0={u0:.3g}, lr={lr:.3g} (tau={1 / lr:.3g} steps)")
     axes.legend(loc="lower right")
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
 
     final = float(simulated[-1])
     print(f"half-way time: theory {t_half:.4g} steps, gradient descent {gd_half} steps")
@@ -110,7 +109,7 @@ def stage_like_learning(
     target = torch.tensor(s, dtype=torch.float64)
     loss = 0.5 * ((target - strengths) ** 2).sum(1)
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    figure, (left, right) = demo_figure(2, 11, 3.6, title=False)
     rows, gap = [], 0.0
     for i, value in enumerate(s):
         color = f"C{i}"
@@ -137,8 +136,7 @@ def stage_like_learning(
     right.set_xlabel("gradient step t")
     right.set_ylabel(r"loss $\frac{1}{2}\|W_2W_1 - M\|_F^2$")
     right.set_title("plateaus between stages (dotted: $t_{1/2}$)")
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
 
     print(f"u0={u0:.3g}, lr={lr:.3g}, {steps} steps; largest |GD - closed form|: {gap:.3g}")
     print("     s   t_half theory   t_half GD   learning time (tau/s) ln(s/u0)")

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import torch
 
 from ..networks import original_network
+from ..plots import demo_figure, show_figure
 from ..problems import make_problem
 from ..theory.deep_dynamics import (
     deep_half_way_time,
@@ -90,7 +90,7 @@ def incremental_demo(depth: int = 3, eps: float = 0.1, gap: float = 2.0):
     spectra = history.singular_value_matrix()
     erank = effective_rank_over_training(history)
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    figure, (left, right) = demo_figure(2, 11, 3.6, title=False)
     left.plot(iterations, spectra[:, len(s) :], color="lightgray", lw=1)
     modes = []
     for k, value in enumerate(s):
@@ -112,8 +112,7 @@ def incremental_demo(depth: int = 3, eps: float = 0.1, gap: float = 2.0):
     right.set_ylabel("effective rank of $W_{L:1}$")
     right.set_ylim(0, d + 1)
     right.set_title("effective rank over training")
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
 
     measured = measured_separation(spectra, s)
     lowest = float(erank.min())
@@ -151,7 +150,7 @@ def separation_demo(depth: int = 3, u0: float = 1e-4, gap: float = 2.0):
     depth, mode 1's ODE half-way time next to the onset formula; returns them.
     """
     s1, s2, lr = 1.0, 1.0 / gap, SEPARATION_LR
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    figure, (left, right) = demo_figure(2, 11, 3.6, title=False)
     grid = torch.linspace(0.0, 2.5, 101, dtype=torch.float64)
     table = {}
     for i, layers in enumerate(DEPTHS):
@@ -178,8 +177,7 @@ def separation_demo(depth: int = 3, u0: float = 1e-4, gap: float = 2.0):
     right.set_ylabel("separation $u_2/s_2$ at $t_{90}$")
     right.set_title("smaller is more incremental")
     right.legend()
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
 
     a0 = u0 ** (1.0 / depth)
     ode_half = deep_half_way_time(s1, u0, depth, lr)

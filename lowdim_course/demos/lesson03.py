@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..networks import original_network
+from ..plots import demo_figure, show_figure
 from ..problems import make_problem
 from ..random_matrices import gaussian, make_generator
 from ..theory.invariant_subspace import (
@@ -37,20 +38,6 @@ _TOO_EARLY = (
     "rank and subspaces cannot be measured yet: with this depth and eps learning has not "
     "started (raise eps or the steps)"
 )
-
-
-def demo_figure(ncols: int, width: float, height: float = 3.8, title: bool = True):
-    """A row of ``ncols`` axes with fixed margins.
-
-    Fixed margins instead of matplotlib's constrained layout: the layout engine re-measures every
-    text at each draw, which costs more than the rest of a demo's figure on a laptop CPU.
-    """
-    figure, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False)
-    figure.subplots_adjust(
-        left=0.8 / width, right=0.985, bottom=0.15, top=0.83 if title else 0.9,
-        wspace=0.3,
-    )  # fmt: skip
-    return figure, list(axes[0])
 
 
 def course_learning_rate(d: int) -> float:
@@ -141,8 +128,7 @@ def singular_value_waterfall(
     axes[2].set(xlabel="iteration", ylabel="count", ylim=(-1, d + 2), title="per layer")
     axes[2].legend(loc="center right")
     figure.suptitle(f"d={d}, r={r}, depth L={depth}, eps={eps:.3g}, eta=lr/d^2={eta:.3g}")
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
 
     target_values = torch.linalg.svdvals(problem.target)[:r]
     learned = spectra[-1, middle, :r]
@@ -250,8 +236,7 @@ def moving_subspaces(d: int = 30, r: int = 3, depth: int = 3, eps: float = 0.1, 
     )  # fmt: skip
     axes[1].legend(fontsize=8)
     figure.suptitle(f"d={d}, r={r}, depth L={depth}, eps={eps:.3g}")
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
 
     summary = {
         "largest_drift": float(drift.max()),
@@ -300,7 +285,6 @@ def _sigs(values) -> str:
 
 __all__ = [
     "course_learning_rate",
-    "demo_figure",
     "moving_subspaces",
     "singular_value_waterfall",
     "subspace_run",

@@ -26,11 +26,11 @@ from ..networks import (
     original_network,
     original_param_count,
 )
-from ..plots import STYLE, plot_error_curves
+from ..plots import STYLE, demo_figure, plot_error_curves, show_figure
 from ..problems import make_problem
 from ..theory.invariant_subspace import scalar_mode_trajectory
 from ..training import train
-from .lesson03 import course_learning_rate, demo_figure
+from .lesson03 import course_learning_rate
 
 TARGET_ERROR = 1e-4
 # The compressed error counts as <= the original's up to rounding (relative, then absolute).
@@ -54,8 +54,7 @@ def parameter_counts(d: int = 100, r_hat: int = 20, depth: int = 3):
     ax.set(xlabel="width d", ylabel="parameters", title=f"depth L={depth}, r_hat={r_hat}")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend()
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     summary = {"original": original, "compressed": compressed, "ratio": original / compressed}
     print(f"original   L d^2 = {depth} x {d}^2 = {original:,}")
     print(
@@ -92,8 +91,7 @@ def compression_race(
         title=f"factorization d={d}, r={r}: r_hat={r_hat}, depth L={depth}, eps={eps:.3g}",
     )
     figure.axes[0].axhline(TARGET_ERROR, color="0.6", lw=0.6)
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
 
     pairs = zip(compressed.recovery_error, original.recovery_error, strict=False)
     below = [c <= o * (1 + RTOL) + ATOL for c, o in pairs]
@@ -193,8 +191,7 @@ def scalar_modes(
     axes[1].set(xlabel="iteration", ylabel=r"$\|W - M^*\|_F / \|M^*\|_F$", title="recovery error")
     axes[1].legend()
     figure.suptitle(f"compressed network, d={d}, r={r}, r_hat={r_hat}, L={depth}, eps={eps:.3g}")
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
 
     predicted_final = float(modes.recovery_error[-1])
     summary = {
@@ -255,8 +252,7 @@ def discrepant_rate(alpha: float = 5.0):
     ax.set_title(r"completion, d=30, r=2, p=0.5: end layers step with $\alpha \cdot$ lr")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend()
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
 
     runs = {
         "original": original,

@@ -19,18 +19,17 @@ from __future__ import annotations
 import functools
 import math
 
-import matplotlib.pyplot as plt
 import torch
 
 from ..comparison import Comparison
 from ..history import History
 from ..networks import compressed_network, original_network
-from ..plots import plot_error_curves
+from ..plots import demo_figure, plot_error_curves, show_figure
 from ..problems import make_problem
 from ..theory.invariant_subspace import principal_angles
 from ..training import cpu_threads, train
 from ..validation import check_float, check_int
-from .lesson03 import course_learning_rate, demo_figure
+from .lesson03 import course_learning_rate
 from .lesson04 import timing_report
 
 __all__ = [
@@ -111,8 +110,7 @@ def subspace_angles(m: int = 160, p: float = 0.2, r_hat: int = 2, d: int = 20, r
     axes[0].set_title(f"sensing ({dof} degrees of freedom: grey line)", fontsize=10)
     axes[1].set_title("completion", fontsize=10)
     figure.suptitle(f"surrogate subspace vs target subspace, d={d}, r={r}")
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     print(f"target: d={d}, r={r}, r(2d - r) = {dof} degrees of freedom")
     print(f"sensing, m={m} ({m / dof:.3g} per degree of freedom): largest angle "
           f"{chosen['ms']:.3g} degrees with r_hat={r_hat}")  # fmt: skip
@@ -187,8 +185,7 @@ def sensing_race(
                       f"lr={settings['lr']:.3g}")  # fmt: skip
     for ax in axes:
         ax.axhline(TARGET_ERROR, color="0.6", lw=0.6)
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     summary = _race_summary("ms", settings, runs, problem)
     print(f"m={m} measurements, lr = m * {course_learning_rate(d):.3g} / d^2 = "
           f"{settings['lr']:.3g}; operator m x d^2 = {m * d * d:,} numbers")  # fmt: skip
@@ -255,8 +252,7 @@ def completion_race(
                     label=r"compressed, $\alpha=1$")  # fmt: skip
         ax.axhline(TARGET_ERROR, color="0.6", lw=0.6)
         ax.legend(fontsize=8)
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     summary = _race_summary("mc", settings, runs, problem)
     summary["compressed_alpha_1"] = {
         "iterations_to_1e-4": baseline.iterations_to(TARGET_ERROR),

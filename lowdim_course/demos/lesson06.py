@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 
-import matplotlib.pyplot as plt
 import torch
 
 from ..nonlinear import (
@@ -33,7 +32,7 @@ from ..nonlinear import (
     plot_accuracy,
     train_models,
 )
-from .lesson03 import demo_figure
+from ..plots import demo_figure, show_figure
 
 
 @functools.lru_cache(maxsize=2)
@@ -78,8 +77,7 @@ def three_models(steps: int = DEFAULTS["steps"]):
         title=f"digits: w={DEFAULTS['width']}, L={DEFAULTS['depth']}, "
         f"r_hat={DEFAULTS['r_hat']}, alpha={DEFAULTS['alpha']:g}",
     )
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     claim = claim_check(histories)
     for history in histories.values():
         print(_accuracy_line(history))
@@ -169,8 +167,7 @@ def why_compressible(r_hat: int = DEFAULTS["r_hat"]):
     axes[1].legend()
     for ax in axes:
         ax.grid(True, alpha=0.3)
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     rank = int((s_values > s_values[0] * 1e-10).sum())
     print(
         f"surrogate S: {surrogate.shape[0]} x {surrogate.shape[1]}, numerical rank {rank} "
@@ -225,8 +222,7 @@ def compressed_block_demo(
         title=f"C-DLN: r_hat={r_hat}, alpha={alpha:.3g}, block depth L={depth} "
         f"(DLN and MLP: defaults)",
     )
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     dln = histories["dln"]
     gap = compressed.final_accuracy - dln.final_accuracy
     print(

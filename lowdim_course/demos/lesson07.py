@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 
-import matplotlib.pyplot as plt
 import torch
 
 from ..literature.intrinsic_dimension import (
@@ -25,7 +24,7 @@ from ..literature.intrinsic_dimension import (
     toy_min_loss,
     train_mlp,
 )
-from .lesson03 import demo_figure
+from ..plots import demo_figure, show_figure
 
 N_TRAIN = 500
 STEPS = 200
@@ -49,8 +48,7 @@ def toy_losses(max_d: int = 14, seed: int = 0) -> dict:
         ylabel="smallest reachable loss",
         title="toy problem: D = 1000, 10 group sums 1..10",
     )
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     below = max(losses[:9])
     print("d:    " + " ".join(f"{d:>5}" for d in dims))
     print("loss: " + " ".join(f"{v:>5.3g}" if v > 1e-9 else f"{0:>5}" for v in losses))
@@ -88,8 +86,7 @@ def subspace_panel(d: int = 100, width: int = 32, projection: str = "dense") -> 
     axes[1].set(ylabel="test accuracy", ylim=(0, 1))
     axes[1].legend(fontsize=8)
     figure.suptitle(f"teacher task, MLP width {width} (D = {base['D']:,}), {projection} P")
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     print(
         f"width {width}: D = {base['D']:,} parameters; direct test accuracy "
         f"{base['test_accuracy']:.3f}"
@@ -131,8 +128,7 @@ def dint_sweep(widths=WIDTHS, dims=DIMS, projection: str = "dense") -> dict:
         ylim=(0, max(dims)),
         title="intrinsic dimension against network size",
     )
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     print(f"{'width':>6} {'D':>7} {'direct acc':>11} {'d_int90':>8}")
     for width, row in rows.items():
         print(f"{width:>6} {row['D']:>7,} {row['baseline']:>11.3f} {row['d_int90']!s:>8}")

@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-
 from ..literature.pruning import (
     KEEP,
     NOISE,
@@ -19,7 +17,7 @@ from ..literature.pruning import (
     cached_risk_curve,
     expected_least_squares_risk,
 )
-from .lesson03 import demo_figure
+from ..plots import demo_figure, show_figure
 
 DEMO_SEEDS = 50
 SPEC_SEEDS = 200
@@ -59,8 +57,7 @@ def pruning_panel(
     )
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     peak_p, peak = curve.peak
     summary = {
         "p": int(p),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import statistics
 
-import matplotlib.pyplot as plt
 import torch
 
 from ..literature.heavy_tails import (
@@ -24,7 +23,7 @@ from ..literature.heavy_tails import (
     stable_samples,
     train_two_layer_network,
 )
-from .lesson03 import demo_figure
+from ..plots import demo_figure, show_figure
 
 SPEC_TAIL = {0.10: 7.4, 0.13: 5.3, 0.15: 4.1, 0.17: 1.4}
 SPEC_PRUNABLE = {2.0: 0.266, 1.75: 0.38, 1.5: 0.90, 1.2: 0.999}
@@ -65,8 +64,7 @@ def tail_index(lr: float = 0.15, batch_size: int = 1):
     right.plot([lr], [alpha], "*", ms=12, color="tab:red", label="your setting")
     right.set(xlabel="step size lr", ylabel="Hill tail index", title="heavier tails at larger lr/b")
     right.legend(fontsize=8)
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     print(
         f"lr={lr:.3g}, batch size {batch_size} (lr/b={lr / batch_size:.3g}): tail index {alpha:.3g}"
     )
@@ -123,8 +121,7 @@ def stable_pruning(alpha: float = 1.5):
     right.set_xticks(positions.tolist(), names)
     right.set(ylabel="relative error", title="remove half of a 200 x 200 matrix")
     right.legend(fontsize=8)
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     median, low, high = _prunable(alpha)
     print(
         f"alpha={alpha:.3g}: prunable at 10% error {median:.3g} "

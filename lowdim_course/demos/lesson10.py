@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import functools
 
-import matplotlib.pyplot as plt
-
 from ..literature.weight_averaging import (
     accuracy,
     make_classification_data,
@@ -19,7 +17,7 @@ from ..literature.weight_averaging import (
     swa,
     twa,
 )
-from .lesson03 import demo_figure
+from ..plots import demo_figure, show_figure
 
 EPOCHS, HIDDEN, SGD_LR, TWA_EPOCHS = 20, 32, 0.05, 2
 
@@ -64,8 +62,7 @@ def weight_averaging_demo(checkpoints: int = 10, lr: float = 0.5, start: str = "
         title=f"{checkpoints} checkpoints, TWA lr={lr:.3g}, start: {start}",
     )  # fmt: skip
     ax.legend(fontsize=8, loc="lower right")
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     print(
         f"from the first {checkpoints} epochs: SGD {sgd[checkpoints]:.3f}, SWA {swa_accuracy:.3f}, "
         f"TWA {twa_accuracy:.3f} (after {TWA_EPOCHS} epochs in a "

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import functools
 
-import matplotlib.pyplot as plt
 import torch
 
 from ..literature.compressibility import erank_staircase, matrix_family, prediction_table
 from ..networks import original_network
+from ..plots import demo_figure, show_figure
 from ..problems import make_problem
 from ..training import train
-from .lesson03 import course_learning_rate, demo_figure
+from .lesson03 import course_learning_rate
 
 SPEC_STAIRCASE = "50 -> 6.6 -> 1.00 -> 2.98 -> 4.88"
 
@@ -54,8 +54,7 @@ def measures_vs_errors(keep: float = 0.2):
     axes[0].scatter([], [], c="tab:blue", s=14, label="decaying spectrum")
     axes[0].scatter([], [], c="tab:red", s=14, label="stable entries")
     axes[0].legend(fontsize=8)
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     k = max(1, round(keep * 30))
     print(f"40 matrices 30 x 30; rank-k keeps k={k}, k-sparse keeps {k * 60} entries")
     print(f"{'Spearman':>15} | {'rank-k':>7} | {'k-sparse':>8}")
@@ -90,8 +89,7 @@ def erank_staircase_demo(depth: int = 3, eps: float = 0.01):
         ylabel="effective rank of $W_{L:1}$",
         title=f"deep factorization d=50, r=5, L={depth}, eps={eps:.3g}",
     )
-    plt.show()
-    plt.close(figure)
+    show_figure(figure)
     plateaus = ", ".join("-" if p is None else f"{p:.2f}" for p in stairs["plateaus"])
     predicted = ", ".join(f"{p:.2f}" for p in stairs["predicted"])
     print(
