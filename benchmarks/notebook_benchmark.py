@@ -20,6 +20,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,53 +28,93 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TARGET_SECONDS, TARGET_MEGABYTES, TARGET_LATENCY = 60.0, 1024.0, 0.5
 
+# The last cell: move every slider of every panel one notch, write the seconds to a file.
 _PROBE = """
 import json
 from lowdim_course.widgets import nudge, panels_made
-print("LATENCIES=" + json.dumps([nudge(panel) for panel in panels_made()]))
+with open({path!r}, "w") as file:
+    json.dump([nudge(panel) for panel in panels_made()], file)
 """
 
-# Running the notebook and the probe in one kernel: execute all cells, then the probe cell.
+# Running the notebook and the probe in one kernel. Each cell waits for the kernel's
+# execute_reply on the shell channel, not for the 'idle' status on IOPub as nbclient does:
+# with widgets on the page, nbclient now and then misses that message and waits out its whole
+# cell timeout (jupyter/nbclient#312), which turned a 5 s lesson into a 125 s one here.
 _RUNNER = """
-import json, resource, sys, time
+import json, queue, resource, sys, time
 import nbformat
-from nbclient import NotebookClient
-path, probe, workdir = sys.argv[1], sys.argv[2], sys.argv[3]
+from jupyter_client.manager import start_new_kernel
+path, probe, workdir, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 notebook = nbformat.read(path, as_version=4)
-notebook.cells.append(nbformat.v4.new_code_cell(probe))
-client = NotebookClient(notebook, timeout=120, kernel_name="python3",
-                        resources={"metadata": {"path": workdir}})
-with client.setup_kernel():
-    client.execute_cell(nbformat.v4.new_code_cell("pass"), 0)  # the kernel is up and ready
+kernel, client = start_new_kernel(kernel_name="python3", cwd=workdir)
+
+def drain_outputs():  # outputs are not kept: only the time counts
+    while True:
+        try:
+            client.get_iopub_msg(timeout=0)
+        except queue.Empty:
+            return
+
+def run(code, index):
+    msg_id = client.execute(code, store_history=False)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            reply = client.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            raise SystemExit(f"cell {index} ran over {timeout:.0f} s") from None
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    drain_outputs()
+    if reply["content"]["status"] != "ok":
+        content = reply["content"]
+        raise SystemExit(f"cell {index}: {content.get('ename')}: {content.get('evalue')}")
+
+try:
+    run("pass", -1)  # the kernel is up and ready
     started = time.perf_counter()
-    for index, cell in enumerate(notebook.cells[:-1]):
-        client.execute_cell(cell, index)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            run(cell.source, index)
     seconds = time.perf_counter() - started
-    client.execute_cell(notebook.cells[-1], len(notebook.cells) - 1)
-text = "".join(o.get("text", "") for o in notebook.cells[-1].outputs if o.get("name") == "stdout")
-latencies = json.loads(text.split("LATENCIES=", 1)[1]) if "LATENCIES=" in text else []
+    run(probe, len(notebook.cells))
+finally:
+    client.stop_channels()
+    kernel.shutdown_kernel(now=True)
 peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"seconds": seconds, "peak_megabytes": peak_kb / 1024, "latencies": latencies}))
+print(json.dumps({"seconds": seconds, "peak_megabytes": peak_kb / 1024}))
 """
+CELL_TIMEOUT = 120.0
 
 
 def measure(path: Path) -> dict:
-    run = subprocess.run(
-        [sys.executable, "-c", _RUNNER, str(path), _PROBE, str(path.parent.resolve())],
-        capture_output=True,
-        stdin=subprocess.DEVNULL,  # an inherited terminal can stall the kernel's start
-        text=True,
-        check=False,
-    )
-    if run.returncode != 0:
-        return {"notebook": str(path), "error": run.stderr.strip().splitlines()[-1]}
-    result = json.loads(run.stdout.strip().splitlines()[-1])
-    latencies = [seconds for panel in result["latencies"] for seconds in panel.values()]
+    with tempfile.TemporaryDirectory() as scratch:
+        latencies_file = Path(scratch) / "latencies.json"
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _RUNNER,
+                str(path),
+                _PROBE.format(path=str(latencies_file)),
+                str(path.parent.resolve()),
+                str(CELL_TIMEOUT),
+            ],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,  # an inherited terminal can stall the kernel's start
+            text=True,
+            check=False,
+        )
+        if run.returncode != 0:
+            return {"notebook": str(path), "error": run.stderr.strip().splitlines()[-1]}
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        panels = json.loads(latencies_file.read_text())
+    latencies = [seconds for panel in panels for seconds in panel.values()]
     return {
         "notebook": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
         "seconds": result["seconds"],
         "peak_megabytes": result["peak_megabytes"],
-        "panels": result["latencies"],
+        "panels": panels,
         "max_slider_seconds": max(latencies) if latencies else None,
     }
 
