@@ -80,9 +80,13 @@ def test_layer_learning_rates():
     assert layer_learning_rates(2, 1.0, 3.0) == [3.0, 3.0]
 
 
-def test_adam_matches_torch_optim_with_autograd_gradients():
+@pytest.mark.parametrize("kind", ["original", "compressed"])
+def test_adam_matches_torch_optim_with_autograd_gradients(kind):
     problem = make_problem("mf", 10, 2, seed=3)
-    network = original_network(10, 3, 0.1, seed=3)
+    if kind == "original":
+        network = original_network(10, 3, 0.1, seed=3)
+    else:  # its last layer is stored column by column: the gradient must land there too
+        network = compressed_network(problem.surrogate(), 4, 3, 0.1)
     leaves = [w.clone().requires_grad_(True) for w in network.layers]
     train(problem, network, lr=1e-3, alpha=2.0, optimizer="adam", steps=5)
 
