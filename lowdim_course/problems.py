@@ -5,6 +5,8 @@ Each problem holds a rank-r target ``M*`` (d x d) and the observations of it, an
 * ``loss_grad_error(W)``: the training loss at the end-to-end matrix ``W`` (a float), its
   gradient with respect to ``W`` (a tensor) and the recovery error (a float), computed together
   because they share the residual and because each extra tensor op costs microseconds per step;
+  ``loss_grad_error_of_product(A, B)`` is the same at ``W = A B``, where factorization and
+  completion fold the product into the residual (what the training loop calls);
 * ``surrogate()``: the matrix whose top singular vectors start the compressed network
   (Kwon et al. 2024, Sec. 3.2 "spectral initialization");
 * ``recovery_error(W) = ||W - M*||_F / ||M*||_F``, the one error every task reports.
