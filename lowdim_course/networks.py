@@ -166,7 +166,7 @@ class DeepLinearNetwork:
 
 
 def _in_fast_layout(layer: torch.Tensor) -> torch.Tensor:
-    """A dense copy of ``layer`` in the memory layout that makes a training step fastest.
+    """``layer`` in the memory layout that makes a training step fastest (copied only if needed).
 
     Square and wide layers are stored row by row. A tall layer (more rows than columns, the
     compressed network's ``W_L = eps U_hat``) is stored column by column: its update
