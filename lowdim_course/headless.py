@@ -1,0 +1,378 @@
+"""Run a notebook headless without stalling: one kernel, one cell at a time, one deadline.
+
+nbclient (and so ``jupyter nbconvert --execute`` and papermill) decides that a cell has finished
+when the kernel's ``status: idle`` message for it arrives on the IOPub channel. With ipywidgets
+panels on the page that wait now and then lasts until the cell's whole timeout
+(jupyter/nbclient#312, jupyter/nbconvert#2003): a 7 s lesson took 108 s. This runner decides on
+the ``execute_reply`` of the shell channel, the kernel's direct answer to the request, then
+collects the cell's outputs from IOPub until its ``idle`` arrives or IOPub has been quiet for
+``IOPUB_GRACE`` seconds. See ``docs/headless-execution.md`` for what was measured.
+
+Used by ``lowdim-course execute`` (run and save a lesson), the lesson builder
+(``lowdim_course.authoring``), the grader and ``benchmarks/notebook_benchmark.py``.
+
+    with HeadlessKernel(cwd="lessons") as kernel:
+        reply = kernel.run("1 + 1", deadline=time.monotonic() + 10, outputs=[])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+IOPUB_GRACE = 2.0  # seconds of IOPub silence after the reply before we stop waiting for 'idle'
+STARTUP_TIMEOUT = 60.0  # seconds for a kernel to start and answer kernel_info
+_POLL_MS = 200  # how often a waiting loop checks the deadline and that the kernel lives
+
+
+class KernelStartError(RuntimeError):
+    """The kernel did not start or did not answer within the start-up allowance."""
+
+
+class DeadlineReached(TimeoutError):
+    """The deadline passed before the running cell replied (the kernel is left running)."""
+
+
+class KernelDied(RuntimeError):
+    """The kernel process ended while a cell was running."""
+
+
+@dataclass
+class CellResult:
+    """How one code cell ended: ``status`` is ``'ok'`` or ``'error'`` (with ``ename``)."""
+
+    index: int
+    status: str
+    ename: str | None = None
+    evalue: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class NotebookResult:
+    """Every code cell that ran, in order, and why the run stopped early (``error``), if it did."""
+
+    cells: list[CellResult] = field(default_factory=list)
+    error: str | None = None
+    timed_out: bool = False
+    stopped_at: int | None = None  # index of the cell that was running when the run stopped
+    seconds: float = 0.0
+
+    @property
+    def cell_errors(self) -> list[CellResult]:
+        return [cell for cell in self.cells if cell.status == "error"]
+
+
+class HeadlessKernel:
+    """A kernel started in its own session and working directory, with nothing on our terminal.
+
+    ``env`` replaces the kernel's environment (default: ours). The kernel's stdin, stdout and
+    stderr go to /dev/null, so it holds no pipe of ours. Use as a context manager: the kernel is
+    shut down (killed) on exit.
+    """
+
+    def __init__(
+        self,
+        *,
+        cwd,
+        env: dict | None = None,
+        kernel_name: str = "python3",
+        startup_timeout: float = STARTUP_TIMEOUT,
+    ):
+        self.cwd = str(Path(cwd).resolve())
+        self.env = dict(os.environ if env is None else env)
+        self.kernel_name = kernel_name
+        self.startup_timeout = startup_timeout
+        self.manager = None
+        self.client = None
+        self.language_info: dict = {}
+        self.execution_count = 0
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> HeadlessKernel:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+    def start(self) -> None:
+        from jupyter_client.manager import KernelManager
+
+        self.manager = KernelManager(kernel_name=self.kernel_name)
+        try:
+            self.manager.start_kernel(
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            self.client = self.manager.client()
+            self.client.start_channels()
+            self.client.wait_for_ready(timeout=self.startup_timeout)
+            self.language_info = self._kernel_info().get("language_info", {})
+        except Exception as exc:
+            self.shutdown()
+            raise KernelStartError(
+                f"the kernel did not start within {self.startup_timeout:g} s "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+
+    def _kernel_info(self) -> dict:
+        msg_id = self.client.kernel_info()
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                reply = self.client.get_shell_msg(timeout=_POLL_MS / 1000)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    return reply["content"]
+        return {}
+
+    @property
+    def pid(self) -> int | None:
+        provisioner = getattr(self.manager, "provisioner", None)
+        process = getattr(provisioner, "process", None)
+        return getattr(process, "pid", None)
+
+    def is_alive(self) -> bool:
+        return self.manager is not None and self.manager.is_alive()
+
+    def shutdown(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                self.client.stop_channels()
+            self.client = None
+        if self.manager is not None:
+            with contextlib.suppress(Exception):
+                self.manager.shutdown_kernel(now=True)
+            with contextlib.suppress(Exception):
+                self.manager.cleanup_resources()
+            self.manager = None
+
+    # -- running code ----------------------------------------------------------------------------
+
+    def run(
+        self,
+        code: str,
+        *,
+        deadline: float,
+        outputs: list | None = None,
+        user_expressions: dict | None = None,
+    ) -> dict:
+        """Execute ``code``; return the content of its ``execute_reply``.
+
+        ``deadline`` is a ``time.monotonic()`` value: past it, ``DeadlineReached``. When
+        ``outputs`` is a list, the cell's outputs are appended to it as nbformat output nodes.
+        """
+        import zmq
+
+        msg_id = self.client.execute(
+            code,
+            store_history=True,
+            allow_stdin=False,
+            stop_on_error=False,
+            user_expressions=user_expressions or {},
+        )
+        collector = _OutputCollector(msg_id, outputs)
+        shell, iopub = self.client.shell_channel, self.client.iopub_channel
+        poller = zmq.Poller()
+        poller.register(shell.socket, zmq.POLLIN)
+        poller.register(iopub.socket, zmq.POLLIN)
+        reply = None
+        while reply is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeadlineReached
+            ready = dict(poller.poll(min(_POLL_MS, max(1, int(remaining * 1000)))))
+            if iopub.socket in ready:
+                _drain(iopub, collector)
+            if shell.socket in ready:
+                while shell.msg_ready():
+                    message = shell.get_msg(timeout=0)
+                    if message["parent_header"].get("msg_id") == msg_id:
+                        reply = message["content"]
+            if reply is None and not ready and not self.is_alive():
+                raise KernelDied
+        # The reply is in: the cell's last outputs may still be on their way on IOPub.
+        quiet_since = time.monotonic()
+        while not collector.idle and time.monotonic() - quiet_since < IOPUB_GRACE:
+            if time.monotonic() > deadline:
+                break
+            if iopub.socket.poll(_POLL_MS):
+                _drain(iopub, collector)
+                quiet_since = time.monotonic()
+        count = reply.get("execution_count")
+        if isinstance(count, int):
+            self.execution_count = count
+        return reply
+
+
+def _drain(channel, collector) -> None:
+    while channel.msg_ready():
+        collector.receive(channel.get_msg(timeout=0))
+
+
+class _OutputCollector:
+    """Turn one cell's IOPub messages into nbformat outputs, as nbclient saves them.
+
+    Outputs sent while an ipywidgets ``Output`` widget captures this cell belong to the widget
+    (whose state is not saved), so they are left out, as nbclient leaves them out of the cell.
+    """
+
+    def __init__(self, msg_id: str, outputs: list | None):
+        self.msg_id = msg_id
+        self.outputs = outputs
+        self.idle = False
+        self.execution_count = None
+        self._clear_before_next = False
+        self._captured_by: dict[str, str] = {}  # Output widget comm id -> captured msg_id
+        self._displays: dict[str, list] = {}  # display_id -> the outputs that show it
+
+    def receive(self, message: dict) -> None:
+        kind, content = message["header"]["msg_type"], message["content"]
+        if kind in ("comm_open", "comm_msg"):
+            self._track_output_widget(content)
+            return
+        if kind == "comm_close":
+            self._captured_by.pop(content.get("comm_id"), None)
+            return
+        if message["parent_header"].get("msg_id") != self.msg_id:
+            return
+        if kind == "status":
+            self.idle = self.idle or content.get("execution_state") == "idle"
+            return
+        if self.outputs is None or kind == "execute_input":
+            return
+        if self.msg_id in self._captured_by.values():
+            return
+        if kind == "clear_output":
+            if content.get("wait"):
+                self._clear_before_next = True
+            else:
+                self.outputs.clear()
+            return
+        if kind == "update_display_data":
+            self._update_display(content)
+            return
+        output = _to_output(kind, content)
+        if output is None:
+            return
+        if self._clear_before_next:
+            self.outputs.clear()
+            self._clear_before_next = False
+        display_id = (content.get("transient") or {}).get("display_id")
+        if display_id:
+            self._displays.setdefault(display_id, []).append(output)
+        last = self.outputs[-1] if self.outputs else None
+        if (
+            output.output_type == "stream"
+            and last is not None
+            and last.output_type == "stream"
+            and last.name == output.name
+        ):
+            last.text += output.text
+        else:
+            self.outputs.append(output)
+
+    def _track_output_widget(self, content: dict) -> None:
+        data = content.get("data") or {}
+        state = data.get("state") or {}
+        comm_id = content.get("comm_id")
+        if "msg_id" in state and comm_id:
+            if state["msg_id"]:
+                self._captured_by[comm_id] = state["msg_id"]
+            else:
+                self._captured_by.pop(comm_id, None)
+
+    def _update_display(self, content: dict) -> None:
+        display_id = (content.get("transient") or {}).get("display_id")
+        for output in self._displays.get(display_id, []):
+            output.data = content.get("data", {})
+            output.metadata = content.get("metadata", {})
+
+
+def _to_output(kind: str, content: dict):
+    from nbformat.v4 import output_from_msg
+
+    if kind not in ("stream", "display_data", "execute_result", "error"):
+        return None
+    return output_from_msg({"header": {"msg_type": kind}, "content": content})
+
+
+def execute_notebook(
+    notebook,
+    *,
+    cwd,
+    timeout: float,
+    env: dict | None = None,
+    kernel_name: str = "python3",
+    startup_timeout: float = STARTUP_TIMEOUT,
+    stop_on_error: bool = False,
+) -> NotebookResult:
+    """Run every code cell of ``notebook`` (an nbformat node) in order, saving outputs into it.
+
+    ``timeout`` bounds all cells together (kernel start-up is allowed ``startup_timeout`` more).
+    A cell that raises does not stop the run unless ``stop_on_error``. Never hangs: a kernel
+    that dies or runs past the deadline ends the run, with ``error`` saying so.
+    """
+    started = time.monotonic()
+    result = NotebookResult()
+    try:
+        kernel = HeadlessKernel(
+            cwd=cwd, env=env, kernel_name=kernel_name, startup_timeout=startup_timeout
+        )
+        kernel.start()
+    except KernelStartError as exc:
+        result.error = str(exc)
+        return result
+    try:
+        if kernel.language_info:
+            notebook.metadata["language_info"] = kernel.language_info
+        deadline = time.monotonic() + timeout
+        for index, cell in enumerate(notebook.cells):
+            if cell.cell_type != "code":
+                continue
+            cell.outputs = []
+            cell.execution_count = None
+            if not cell.source.strip():
+                continue
+            cell_started = time.monotonic()
+            try:
+                reply = kernel.run(cell.source, deadline=deadline, outputs=cell.outputs)
+            except DeadlineReached:
+                result.error = f"the notebook did not finish within {timeout:g} s"
+                result.timed_out, result.stopped_at = True, index
+                break
+            except KernelDied:
+                result.error = "the kernel died"
+                result.stopped_at = index
+                break
+            cell.execution_count = reply.get("execution_count")
+            for output in cell.outputs:
+                if output.output_type == "execute_result":
+                    output.execution_count = cell.execution_count
+            status = reply.get("status", "error")
+            result.cells.append(
+                CellResult(
+                    index,
+                    "ok" if status == "ok" else "error",
+                    reply.get("ename"),
+                    reply.get("evalue"),
+                    time.monotonic() - cell_started,
+                )
+            )
+            if status != "ok" and stop_on_error:
+                name, value = reply.get("ename"), reply.get("evalue")
+                result.error = f"cell {index + 1} raised {name}: {value}"
+                result.stopped_at = index
+                break
+    finally:
+        kernel.shutdown()
+        result.seconds = time.monotonic() - started
+    return result
