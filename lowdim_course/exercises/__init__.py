@@ -1,6 +1,6 @@
 """Exercises with automatic feedback: ``check("04.spectral_init", spectral_init)``.
 
-One module per lesson (``lesson00`` ... ``lesson04``) holds the reference answers, the hidden
+One module per lesson (``lesson00`` ... ``lesson11``) holds the reference answers, the hidden
 cases and the diagnoses of common mistakes; ``framework`` holds the registry and the guarded
 call. In a notebook, the cell after an exercise calls::
 
@@ -8,7 +8,8 @@ call. In a notebook, the cell after an exercise calls::
     check("04.spectral_init", spectral_init)
 
 which prints one line (``✅ ... passed`` or ``❌ ... what is wrong — hint: ...``) and returns a
-``CheckResult``. ``lowdim_course.grading`` runs whole notebooks and collects these results.
+``CheckResult``. ``lowdim_course.grading`` runs whole notebooks and judges the functions
+themselves, with ``framework.judge``.
 """
 
 from . import (  # noqa: F401  (registration)
@@ -26,7 +27,6 @@ from . import (  # noqa: F401  (registration)
     lesson11,
 )
 from .framework import (
-    GRADE_LOG_ENV,
     REGISTRY,
     CheckResult,
     Exercise,
@@ -37,7 +37,6 @@ from .framework import (
 )
 
 __all__ = [
-    "GRADE_LOG_ENV",
     "REGISTRY",
     "CheckResult",
     "Exercise",

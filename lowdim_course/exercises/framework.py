@@ -11,18 +11,14 @@ An *exercise* is a function the student writes in a lesson (a stub that raises
 Nothing the student's code does (raise, return NaN, a list, a numpy array, the wrong shape, loop
 forever) escapes ``check``: it always returns a :class:`CheckResult` and never raises.
 
-When the environment variable ``LOWDIM_COURSE_GRADE_LOG`` names a file, every result is also
-appended to it as one JSON line; this is how ``lowdim_course.grading`` collects the results of a
-notebook executed in a separate kernel.
+``judge`` holds steps 3-4 on their own, so that the grader can judge, in its own process, the
+results that the student's functions returned in the student's kernel.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import numbers
-import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -31,7 +27,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-GRADE_LOG_ENV = "LOWDIM_COURSE_GRADE_LOG"
 DEFAULT_TIME_LIMIT = 5.0
 
 NOT_IMPLEMENTED_HINT = (
@@ -181,9 +176,25 @@ class _TimeLimitReached(BaseException):
 
 @dataclass
 class Outcome:
+    """What one call of the student's function did: returned ``value``, raised, or ran over.
+
+    ``exception`` is the exception object when the call ran here, or its class name when it ran
+    in the student's kernel (the grader gets the name and the message, never the object).
+    """
+
     value: object = None
-    exception: BaseException | None = None
+    exception: BaseException | str | None = None
     timed_out: bool = False
+    message: str = ""
+
+    @property
+    def exception_name(self) -> str:
+        exc = self.exception
+        return exc if isinstance(exc, str) else type(exc).__name__
+
+    @property
+    def exception_text(self) -> str:
+        return self.message if isinstance(self.exception, str) else _one_line(self.exception)
 
 
 def call_with_time_limit(function, args: tuple, seconds: float) -> Outcome:
@@ -266,6 +277,10 @@ def check(exercise_id: str, student_function, *, time_limit: float | None = None
     Returns a ``CheckResult`` (``id``, ``passed``, ``score``, ``max_score``, ``message``) and
     never raises: an unknown id, a stub, an exception, NaN, a wrong type or shape, or an endless
     loop (each call is stopped after ``time_limit`` seconds, default 5) all become a message.
+
+    This is the student's instant feedback. It reports to nobody: the grader
+    (``lowdim_course.grading``) calls the student's functions itself and judges their results in
+    its own process.
     """
     try:
         result = _run_check(exercise_id, student_function, time_limit)
@@ -281,7 +296,6 @@ def check(exercise_id: str, student_function, *, time_limit: float | None = None
         points = exercise.points if exercise else 0.0
         result = CheckResult(str(exercise_id), False, 0.0, points, message)
     print(result.line, flush=True)
-    _append_to_grade_log(result)
     return result
 
 
@@ -296,15 +310,11 @@ def _run_check(exercise_id, student_function, time_limit) -> CheckResult:
             f"unknown exercise {exercise_id!r} — hint: the known exercises are {known}",
         )
     exercise = REGISTRY[exercise_id]
-
-    def fail(what: str, hint: str | None = None) -> CheckResult:
-        message = f"{what} — hint: {hint or exercise.hint}"
-        return CheckResult(exercise.id, False, 0.0, exercise.points, message)
-
     if student_function is None or student_function is Ellipsis:
-        return fail("not implemented yet", NOT_IMPLEMENTED_HINT)
+        return failure(exercise, "not implemented yet", NOT_IMPLEMENTED_HINT)
     if not callable(student_function):
-        return fail(
+        return failure(
+            exercise,
             f"expected a function, got {type(student_function).__name__}",
             f"pass the function itself, e.g. check({exercise.id!r}, my_function), not its result",
         )
@@ -312,26 +322,46 @@ def _run_check(exercise_id, student_function, time_limit) -> CheckResult:
     if not (math.isfinite(seconds) and seconds > 0):
         seconds = exercise.time_limit
 
-    cases = exercise.make_cases()
+    def call(case: Case) -> Outcome:
+        return call_with_time_limit(student_function, fresh_copy(case.args), seconds)
+
+    return judge(exercise, exercise.make_cases(), call, seconds)
+
+
+def failure(exercise: Exercise, what: str, hint: str | None = None) -> CheckResult:
+    """A failed ``CheckResult`` for ``exercise``: ``what`` is wrong, and the hint."""
+    message = f"{what} — hint: {hint or exercise.hint}"
+    return CheckResult(exercise.id, False, 0.0, exercise.points, message)
+
+
+def judge(exercise: Exercise, cases: list[Case], outcome_of, seconds: float) -> CheckResult:
+    """Judge the student's outcome on each case, in order; the first wrong one fails the check.
+
+    ``outcome_of(case)`` returns the :class:`Outcome` of the student's function on that case:
+    ``check`` calls the function here, the grader reads what the function returned in the
+    student's kernel. The reference answer is computed only after the student's call, so the
+    student's code never runs while the expected value exists.
+    """
     for index, case in enumerate(cases, start=1):
         where = f"on case {index}/{len(cases)} ({case.label})"
-        expected = exercise.reference(*fresh_copy(case.args))
-        outcome = call_with_time_limit(student_function, fresh_copy(case.args), seconds)
+        outcome = outcome_of(case)
         if outcome.timed_out:
-            return fail(
+            return failure(
+                exercise,
                 f"did not return within {seconds:g} s (endless loop?) {where}",
                 "look for a loop whose condition never changes, or a recursion without an end",
             )
         if outcome.exception is not None:
-            exc = outcome.exception
-            if isinstance(exc, NotImplementedError):
-                return fail("not implemented yet", NOT_IMPLEMENTED_HINT)
-            if isinstance(exc, KeyboardInterrupt):
-                return fail("interrupted", "run the cell again and let the check finish")
+            name, text = outcome.exception_name, outcome.exception_text
+            if name == "NotImplementedError":
+                return failure(exercise, "not implemented yet", NOT_IMPLEMENTED_HINT)
+            if name == "KeyboardInterrupt":
+                hint = "run the cell again and let the check finish"
+                return failure(exercise, "interrupted", hint)
             hint = None
-            if isinstance(exc, OverflowError):
+            if name == "OverflowError":
                 hint = "a value grows without bound: check the sign of the update and the formula"
-            return fail(f"raised {type(exc).__name__}: {_one_line(exc)} {where}", hint)
+            return failure(exercise, f"raised {name}: {text} {where}", hint)
         got = outcome.value
         if got is None or got is Ellipsis:
             what = "not implemented yet" if got is Ellipsis else "returned None"
@@ -342,13 +372,14 @@ def _run_check(exercise_id, student_function, time_limit) -> CheckResult:
             )
             if got is None and index == 1:
                 what = "not implemented yet (the function returned None)"
-            return fail(what, hint)
+            return failure(exercise, what, hint)
+        expected = exercise.reference(*fresh_copy(case.args))
         try:
             problem = exercise.compare(expected, got, case)
         except Exception as exc:  # an unusual object (e.g. a failing __array__) from the student
             problem = Problem(f"could not read the result ({type(exc).__name__}: {_one_line(exc)})")
         if problem is not None:
-            return fail(f"{problem.what} {where}", problem.hint)
+            return failure(exercise, f"{problem.what} {where}", problem.hint)
     return CheckResult(
         exercise.id,
         True,
@@ -361,17 +392,6 @@ def _run_check(exercise_id, student_function, time_limit) -> CheckResult:
 def _one_line(exc: BaseException, limit: int = 160) -> str:
     text = " ".join(str(exc).split()) or "(no message)"
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _append_to_grade_log(result: CheckResult) -> None:
-    """Append the result as one JSON line to ``$LOWDIM_COURSE_GRADE_LOG`` (the grader's channel)."""
-    path = os.environ.get(GRADE_LOG_ENV)
-    if not path:
-        return
-    with contextlib.suppress(OSError):
-        with open(path, "a", encoding="utf-8") as file:
-            file.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-            file.flush()
 
 
 # ---------------------------------------------------------------------------------------------
