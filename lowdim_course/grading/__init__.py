@@ -1,0 +1,243 @@
+"""Grade submitted lesson notebooks: each one run headless, alone, and judged by the grader.
+
+``grade_notebooks(paths, timeout=..., jobs=...)`` returns one entry per notebook, always:
+
+* every submission is read into memory before the first one runs, so a notebook that deletes
+  files cannot take another's submission with it;
+* each notebook is graded by a worker process of its own (``worker``), in a new session, with
+  the kernel in an empty temporary directory; when the worker ends, every process the notebook
+  started has been killed (``processes``), and the grader adopts and kills any orphan whose
+  worker was killed;
+* the lesson comes from the exercise cells (``inspection``), the answers are called by the
+  grader's own cell and judged in the worker's process (``kernel_side``, ``judging``), and the
+  entry reaches the grader signed with a per-run secret;
+* ``timeout`` bounds the notebook's cells together; the kernel's start-up (``startup_timeout``)
+  and the grader's checks afterwards (``check_timeout``) have allowances of their own.
+
+An entry is ``{"notebook", "lesson", "score", "max_score", "exercises": [{"id", "passed",
+"score", "max_score", "message"}], "error", "flags", "notes", "cell_errors", "seconds"}``.
+``format_report`` and ``format_csv`` turn a list of them into the gradebook. The grader is not
+a sandbox: a notebook runs with the grader's user rights (README, "Teaching with it").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..validation import check_positive
+from . import processes
+from .judging import NOT_RUN
+from .report import CSV_COLUMNS, TOTAL, format_csv, format_entry, format_report
+from .worker import new_entry, sign
+
+DEFAULT_TIMEOUT = 300.0
+STARTUP_TIMEOUT = 60.0
+CHECK_TIMEOUT = 120.0
+_MARGIN = 30.0  # for the worker's own start and clean-up
+
+
+def default_jobs() -> int:
+    """The CPUs this process may use (its affinity mask, which containers narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def grade_notebook(path, *, timeout: float = DEFAULT_TIMEOUT, **options) -> dict:
+    """The entry of one notebook (see the module doc)."""
+    return grade_notebooks([path], timeout=timeout, jobs=1, **options)[0]
+
+
+def grade_notebooks(
+    paths,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    jobs: int | None = None,
+    startup_timeout: float = STARTUP_TIMEOUT,
+    check_timeout: float = CHECK_TIMEOUT,
+    progress=None,
+) -> list[dict]:
+    """One entry per path, in order; ``jobs`` notebooks at a time (default: the CPU count).
+
+    ``progress(done, total, entry)`` is called as each notebook finishes. Never raises for a bad
+    notebook: its entry carries score 0 and the reason in ``error``.
+    """
+    timeout = check_positive("timeout", timeout)
+    startup_timeout = check_positive("startup_timeout", startup_timeout)
+    check_timeout = check_positive("check_timeout", check_timeout)
+    jobs = default_jobs() if jobs is None else jobs
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    paths = [Path(path) for path in paths]
+    texts = [_read_text(path) for path in paths]  # all of them before any notebook runs
+    secret = secrets.token_hex(32)
+    threads = 1 if jobs > 1 else None  # parallel kernels must not fight over the cores
+    limits = {
+        "timeout": float(timeout),
+        "startup_timeout": float(startup_timeout),
+        "check_timeout": float(check_timeout),
+        "threads": threads,
+    }
+    done, lock = [0], threading.Lock()
+    before = _children()  # other code's subprocesses: never touched
+
+    def one(index: int) -> dict:
+        job = {"secret": secret, "label": str(paths[index]), "text": texts[index], **limits}
+        entry = _grade_in_worker(job, before)
+        with lock:
+            done[0] += 1
+            if progress is not None:
+                progress(done[0], len(paths), entry)
+        return entry
+
+    adopted = processes.become_subreaper(True)
+    try:
+        with ThreadPoolExecutor(max_workers=min(jobs, max(1, len(paths)))) as pool:
+            entries = list(pool.map(one, range(len(paths))))
+    finally:
+        if adopted:
+            processes.become_subreaper(False)
+    return entries
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+_live_workers: set[int] = set()
+_workers_lock = threading.Lock()
+
+
+def _grade_in_worker(job: dict, before: set[int]) -> dict:
+    """Run ``worker`` on one job; its signed entry, or an entry saying what went wrong."""
+    label = job["label"]
+    if job["text"] is None:
+        entry = new_entry(label)
+        entry["error"] = "could not read the notebook: not a readable UTF-8 file"
+        return entry
+    budget = job["timeout"] + job["startup_timeout"] + job["check_timeout"] + _MARGIN
+    started = time.monotonic()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "lowdim_course.grading.worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the notebook cannot signal the grader's process group
+        env=_worker_environment(),
+    )
+    with _workers_lock:
+        _live_workers.add(worker.pid)
+    try:
+        output, _ = worker.communicate(json.dumps(job).encode(), timeout=budget)
+        problem = None
+    except subprocess.TimeoutExpired:
+        output, problem = b"", f"grading did not finish within {budget:g} s"
+    finally:
+        processes.end_processes(root=worker.pid, group=worker.pid)
+        worker.kill()
+        worker.wait()
+        with _workers_lock:
+            _live_workers.discard(worker.pid)
+        _end_orphans(before)
+    entry = _signed_entry(output, job["secret"])
+    if entry is None:
+        entry = new_entry(label)
+        entry["error"] = problem or (
+            f"grading stopped: the process grading this notebook ended without a result "
+            f"(exit code {worker.returncode}; did the notebook kill its parent process?)"
+        )
+        entry["seconds"] = round(time.monotonic() - started, 2)
+    entry["notebook"] = label
+    return entry
+
+
+def _worker_environment() -> dict:
+    """Ours, with this package importable (also from a source tree that is not installed)."""
+    env = dict(os.environ)
+    package_parent = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    return env
+
+
+def _signed_entry(output: bytes, secret: str) -> dict | None:
+    """The last line of the worker's output that carries a valid signature."""
+    for line in reversed(output.decode("utf-8", errors="replace").splitlines()):
+        try:
+            message = json.loads(line)
+            entry, mac = message["entry"], message["mac"]
+        except (ValueError, TypeError, KeyError):
+            continue
+        if isinstance(entry, dict) and isinstance(mac, str):
+            if secrets.compare_digest(mac, sign(secret, entry)):
+                return entry
+    return None
+
+
+def _children() -> set[int]:
+    if not os.path.isdir("/proc"):
+        return set()
+    me = os.getpid()
+    return {pid for pid, parent in processes.parents().items() if parent == me}
+
+
+def _end_orphans(before: set[int]) -> None:
+    """Kill what was re-parented to the grader (orphans of a killed worker), and reap it."""
+    with _workers_lock:
+        keep = set(_live_workers) | before
+    for pid in _children() - keep:
+        processes.end_processes(root=pid)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    processes.reap_children(keep=keep)
+
+
+def notebook_paths(paths) -> list[Path]:
+    """Expand folders to the ``*.ipynb`` files in them (sorted, checkpoints skipped).
+
+    ValueError names a path that does not exist or a folder without notebooks.
+    """
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            inside = sorted(
+                item
+                for item in path.rglob("*.ipynb")
+                if ".ipynb_checkpoints" not in item.parts and item.is_file()
+            )
+            if not inside:
+                raise ValueError(f"notebook folder {str(path)!r} holds no .ipynb file")
+            found.extend(inside)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ValueError(f"notebook {str(path)!r} does not exist")
+    return found
+
+
+__all__ = [
+    "CSV_COLUMNS",
+    "DEFAULT_TIMEOUT",
+    "NOT_RUN",
+    "TOTAL",
+    "default_jobs",
+    "format_csv",
+    "format_entry",
+    "format_report",
+    "grade_notebook",
+    "grade_notebooks",
+    "notebook_paths",
+]

@@ -1,0 +1,159 @@
+"""What a submitted notebook says before it runs: its lesson, its answer cells, what looks forged.
+
+The lesson is read from the notebook's *exercise cells*: the cells that define a lesson's answer
+functions (``def spectral_init(``) or call its checks (``check("04.spectral_init", ...)``).
+Metadata and file names are what a student can edit, so they only break a tie, and a
+disagreement is reported. A notebook with no exercise cell falls back to its metadata, then to
+the leading digits of its file name.
+
+``static_flags`` lists code that no answer needs and that reads or rewrites the grading
+machinery (the reference answers, the hidden cases, the call stack, the course's solutions).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..exercises import REGISTRY, exercise_ids, normalize_lesson
+
+_CHECK_CALL = re.compile(r"""check\(\s*["'](\d\d\.\w+)["']\s*,\s*([A-Za-z_]\w*)""")
+
+# (pattern, what it means): anywhere in the notebook's code.
+_FORGERY_PATTERNS = [
+    (r"\.reference\b", "reads an exercise's reference answer (.reference)"),
+    (r"\bmake_cases\b", "reads the hidden cases (make_cases)"),
+    (r"\bget_exercise\b|\bREGISTRY\b", "reads the exercise registry"),
+    (r"lowdim_course\.exercises\.(lesson\d\d|framework)|from\s+lowdim_course\.exercises\.",
+     "imports the course's exercise modules (they hold the answers)"),
+    (r"\bjudge\s*\(|\bcompare_arrays\b|\bcompare_integers\b",
+     "calls the checker's comparison"),
+    (r"LOWDIM_COURSE_GRADE", "writes to the grader's channel"),
+    (r"_getframe|inspect\.(stack|currentframe|getouterframes|trace)|\bf_back\b|\btb_frame\b"
+     r"|\bf_locals\b",
+     "reads the call stack"),
+    (r"\bset(profile|trace)\b", "installs a profile or trace hook"),
+    (r"solutions[/\\\"']|solutions\b.*\.ipynb", "reads the course's solutions/"),
+    (r"\.events\.register\b|ast_transformers|input_transformers",
+     "changes how IPython runs cells"),
+    (r"\bos\.kill\b|\bkillpg\b|\bsignal\.SIGKILL\b|\bpkill\b|\bkillall\b",
+     "kills processes"),
+    (r"\bshutil\.rmtree\b|\bos\.(remove|unlink|rmdir)\b|\.unlink\(|\brm\s+-",
+     "deletes files"),
+]  # fmt: skip
+_COMPILED = [(re.compile(pattern), what) for pattern, what in _FORGERY_PATTERNS]
+
+
+@dataclass
+class Reading:
+    """What ``read_notebook`` found."""
+
+    lesson: str | None
+    answer_names: dict[str, str] = field(default_factory=dict)  # exercise id -> function name
+    notes: list[str] = field(default_factory=list)  # said in the report, not scored
+    flags: list[str] = field(default_factory=list)  # score the notebook 0, for review
+    error: str | None = None
+
+
+def function_name(exercise_id: str) -> str:
+    """The name of the answer function: the signature's name (``'spectral_init'``)."""
+    return REGISTRY[exercise_id].signature.split("(", 1)[0].strip()
+
+
+def code_cells(notebook) -> list[str]:
+    return [
+        str(cell.get("source", ""))
+        for cell in notebook.get("cells", [])
+        if isinstance(cell, dict) and cell.get("cell_type") == "code"
+    ]
+
+
+def lesson_votes(sources: list[str]) -> Counter:
+    """How many exercise cells of each lesson the code holds (a ``def`` or a ``check``)."""
+    names = {function_name(exercise_id): exercise_id for exercise_id in REGISTRY}
+    found: set[str] = set()
+    for source in sources:
+        for exercise_id, _ in _CHECK_CALL.findall(source):
+            if exercise_id in REGISTRY:
+                found.add(exercise_id)
+        for name in re.findall(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", source, re.MULTILINE):
+            if name in names:
+                found.add(names[name])
+    return Counter(exercise_id.split(".", 1)[0] for exercise_id in found)
+
+
+def claimed_lesson(path, notebook) -> str | None:
+    """The lesson the notebook's metadata (``lowdim_course.lesson``) or file name claims."""
+    metadata = notebook.get("metadata", {}).get("lowdim_course", {}) if notebook else {}
+    claimed = metadata.get("lesson") if isinstance(metadata, dict) else None
+    if claimed is None:
+        match = re.match(r"(\d+)", Path(path).name)
+        claimed = match.group(1) if match else None
+    if claimed is None:
+        return None
+    try:
+        return normalize_lesson(claimed)
+    except ValueError:
+        return str(claimed)
+
+
+def read_notebook(path, notebook) -> Reading:
+    """Decide the lesson, find each answer function's name, and list static flags."""
+    sources = code_cells(notebook)
+    votes = lesson_votes(sources)
+    claimed = claimed_lesson(path, notebook)
+    known = sorted({exercise_id.split(".", 1)[0] for exercise_id in REGISTRY})
+    reading = Reading(lesson=None)
+    if votes:
+        top = max(votes.values())
+        leaders = sorted(lesson for lesson, count in votes.items() if count == top)
+        reading.lesson = claimed if claimed in leaders else leaders[0]
+        if claimed is not None and claimed != reading.lesson:
+            reading.notes.append(
+                f"the notebook says lesson {claimed} but its exercise cells are lesson "
+                f"{reading.lesson}'s: graded as lesson {reading.lesson}"
+            )
+    elif claimed in known:
+        reading.lesson = claimed
+        reading.notes.append(
+            f"no exercise cell found (deleted?): graded as lesson {claimed}, from its metadata "
+            "or file name"
+        )
+    elif claimed is not None:
+        reading.error = (
+            f"lesson {claimed} has no exercises in this course (lessons {known[0]}-{known[-1]}) "
+            "and the notebook holds no exercise cell of any lesson"
+        )
+        return reading
+    else:
+        reading.error = (
+            "could not tell which lesson this is: no exercise cell, no metadata "
+            "lowdim_course.lesson and no leading number in the file name"
+        )
+        return reading
+    reading.answer_names = _answer_names(reading.lesson, sources)
+    reading.flags = static_flags(sources)
+    return reading
+
+
+def _answer_names(lesson: str, sources: list[str]) -> dict[str, str]:
+    """Each exercise's function: the one its ``check`` call names (last wins), else the
+    signature's name."""
+    names = {exercise_id: function_name(exercise_id) for exercise_id in exercise_ids(lesson)}
+    for source in sources:
+        for exercise_id, name in _CHECK_CALL.findall(source):
+            if exercise_id in names:
+                names[exercise_id] = name
+    return names
+
+
+def static_flags(sources: list[str]) -> list[str]:
+    """What the notebook's code does that no answer needs, one line each: ``cell N: ...``."""
+    flags = []
+    for index, source in enumerate(sources, start=1):
+        for pattern, what in _COMPILED:
+            if pattern.search(source):
+                flags.append(f"code cell {index} {what}")
+    return flags

@@ -1,0 +1,298 @@
+"""The grader's own cell, run in the student's kernel after the student's cells.
+
+The grader loads this file afresh (not through ``sys.modules``, which the notebook may have
+changed) and calls :func:`collect`. For every exercise of the lesson it finds the student's
+function in the notebook's namespace, calls it on each hidden case, and sends back what the
+function *returned*, as plain data (numbers and nested lists, never Python objects). Whether that
+is right is decided by the grader, in its own process: nothing here knows the expected answers,
+so nothing the notebook does to this kernel can make a wrong answer pass.
+
+While the student's functions run, a profile hook watches for what an honest answer never does:
+calling the course's own code (``lowdim_course``: the reference implementations), reading the
+call stack, switching the hook off, starting processes. Each is reported, and the grader flags
+the exercise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import threading
+import types
+
+# What an honest answer never calls: (module, name) of builtins, resolved when collecting.
+_WATCHED_BUILTINS = {
+    ("sys", "setprofile"): "switched off the grader's profile hook (sys.setprofile)",
+    ("sys", "settrace"): "installed a trace function (sys.settrace)",
+    ("sys", "_getframe"): "read the call stack (sys._getframe / inspect.stack)",
+    ("os", "fork"): "started a process (os.fork)",
+    ("os", "system"): "started a process (os.system)",
+    ("os", "posix_spawn"): "started a process (os.posix_spawn)",
+    ("os", "posix_spawnp"): "started a process (os.posix_spawnp)",
+    ("os", "execv"): "replaced the process (os.execv)",
+    ("os", "execve"): "replaced the process (os.execve)",
+    ("_posixsubprocess", "fork_exec"): "started a process (subprocess)",
+}
+_DEFAULT_HOOK_MODULES = ("IPython", "ipykernel", "matplotlib", "matplotlib_inline", "ipywidgets")
+
+
+def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
+    """JSON text: ``{"nonce", "exercises": {id: record}, "flags": [...]}``.
+
+    ``wanted`` lists ``[exercise_id, function_name]``. A record holds ``origin`` (where the
+    function was defined), ``outcomes`` (one per case until the first that raised or ran over),
+    ``core_calls`` and ``suspicious`` (what the watch saw), or ``missing`` / ``not_callable``.
+    """
+    from lowdim_course.exercises import framework
+
+    namespace = _user_namespace()
+    report = {"nonce": nonce, "exercises": {}, "flags": _hook_flags()}
+    core_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cell_dir = _cell_directory()
+    for exercise_id, name in wanted:
+        record: dict = {"name": name}
+        report["exercises"][exercise_id] = record
+        function = namespace.get(name)
+        if function is None:
+            record["missing"] = True
+            continue
+        if not callable(function):
+            record["not_callable"] = type(function).__name__
+            continue
+        record["origin"] = _origin(function, core_dir, cell_dir)
+        exercise = framework.REGISTRY.get(exercise_id)
+        if exercise is None:
+            record["missing_exercise"] = True
+            continue
+        seconds = exercise.time_limit if time_limit is None else time_limit
+        watch = _Watch(core_dir, cell_dir)
+        outcomes = []
+        with watch:
+            for case in exercise.make_cases():
+                outcome = framework.call_with_time_limit(
+                    function, framework.fresh_copy(case.args), seconds
+                )
+                outcomes.append(_encode_outcome(outcome))
+                if outcome.timed_out or outcome.exception is not None:
+                    break
+        record["outcomes"] = outcomes
+        record["core_calls"] = sorted(watch.core_calls)
+        record["suspicious"] = sorted(watch.suspicious)
+    return json.dumps(report, allow_nan=True)
+
+
+def _user_namespace() -> dict:
+    shell = _shell()
+    return shell.user_ns if shell is not None else {}
+
+
+def _shell():
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def _cell_directory() -> str | None:
+    """The folder ipykernel names the notebook's cells after (``/tmp/ipykernel_<pid>``)."""
+    try:
+        from ipykernel.compiler import get_tmp_directory
+    except ImportError:
+        return None
+    return get_tmp_directory()
+
+
+def _origin(function, core_dir: str, cell_dir: str | None) -> dict:
+    """Where ``function`` comes from: ``{"kind": "cell" | "course" | "elsewhere", ...}``."""
+    target = function
+    if not isinstance(target, types.FunctionType):
+        call = getattr(type(target), "__call__", None)  # noqa: B004 (a callable object)
+        if not isinstance(call, types.FunctionType):
+            return {"kind": "elsewhere", "what": type(function).__name__}
+        target = call
+    filename = os.path.abspath(target.__code__.co_filename)
+    module = str(getattr(function, "__module__", "") or "")
+    if module.startswith("lowdim_course") or filename.startswith(core_dir + os.sep):
+        return {"kind": "course", "what": f"{module}.{getattr(function, '__qualname__', '?')}"}
+    if cell_dir and filename.startswith(cell_dir + os.sep):
+        return {"kind": "cell"}
+    return {"kind": "elsewhere", "what": target.__code__.co_filename}
+
+
+def _hook_flags() -> list[str]:
+    """IPython hooks and transformers the notebook added (they run around the grader's cell)."""
+    shell = _shell()
+    if shell is None:
+        return []
+    flags = []
+    events = getattr(shell, "events", None)
+    for event, callbacks in (getattr(events, "callbacks", None) or {}).items():
+        for callback in callbacks:
+            module = str(getattr(callback, "__module__", "") or "")
+            if not module.startswith(_DEFAULT_HOOK_MODULES):
+                flags.append(f"the notebook registered an IPython '{event}' hook")
+    for attribute in ("ast_transformers", "input_transformers_post"):
+        if getattr(shell, attribute, None):
+            flags.append(f"the notebook added IPython {attribute}")
+    if sys.gettrace() is not None:
+        flags.append("a trace function (sys.settrace) was installed")
+    return sorted(set(flags))
+
+
+class _Watch:
+    """A profile hook (this thread and new threads) that records calls into the course's code
+    made directly from the notebook's cells, and calls of the watched builtins."""
+
+    def __init__(self, core_dir: str, cell_dir: str | None):
+        self.core_prefix = core_dir + os.sep
+        self.here = os.path.abspath(__file__)
+        self.cell_dir = cell_dir
+        self.core_calls: set[str] = set()
+        self.suspicious: set[str] = set()
+        self.watched = {}
+        self._getframe = getattr(sys, "_getframe", None)
+        inspect_module = sys.modules.get("inspect")
+        self.inspect_file = getattr(inspect_module, "__file__", None)
+        for (module_name, name), what in _WATCHED_BUILTINS.items():
+            module = sys.modules.get(module_name)
+            if module is None and module_name == "_posixsubprocess":
+                try:
+                    import _posixsubprocess as module
+                except ImportError:
+                    module = None
+            builtin = getattr(module, name, None) if module is not None else None
+            if isinstance(builtin, types.BuiltinFunctionType):
+                self.watched[id(builtin)] = what
+            elif builtin is not None:
+                self.suspicious.add(f"the notebook replaced {module_name}.{name}")
+
+    def _notebook_or_inspect(self, code) -> bool:
+        return self._from_notebook(code) or code.co_filename == self.inspect_file
+
+    def _from_notebook(self, code) -> bool:
+        filename = code.co_filename
+        if self.cell_dir is not None:
+            return filename.startswith(self.cell_dir)
+        return not filename.startswith(self.core_prefix) and filename[:1] in ("<", os.sep)
+
+    def hook(self, frame, event, arg):
+        if event == "c_call":
+            what = self.watched.get(id(arg))
+            if what is None or frame.f_code.co_filename == self.here:
+                return
+            # Libraries may look at a frame for their own reasons (warnings, logging); the
+            # notebook's code, directly or through ``inspect``, may not.
+            if arg is not self._getframe or self._notebook_or_inspect(frame.f_code):
+                self.suspicious.add(what)
+        elif event == "call":
+            code = frame.f_code
+            if code.co_filename.startswith(self.core_prefix) and code.co_filename != self.here:
+                caller = frame.f_back
+                if caller is not None and self._from_notebook(caller.f_code):
+                    module = frame.f_globals.get("__name__", "lowdim_course")
+                    self.core_calls.add(f"{module}.{code.co_name}")
+
+    def __enter__(self):
+        self._installed = self.hook  # one bound method, so that `is` can recognise it
+        threading.setprofile(self._installed)
+        sys.setprofile(self._installed)
+        if sys.getprofile() is not self._installed:
+            self.suspicious.add("the notebook replaced sys.setprofile or sys.getprofile")
+        return self
+
+    def __exit__(self, *exc):
+        if sys.getprofile() is not self._installed:
+            self.suspicious.add("the profile hook was switched off while the answer ran")
+        sys.setprofile(None)
+        threading.setprofile(None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Results as plain data
+# ---------------------------------------------------------------------------------------------
+
+_MAX_DEPTH = 8
+
+
+def _encode_outcome(outcome) -> dict:
+    if outcome.timed_out:
+        return {"timed_out": True}
+    if outcome.exception is not None:
+        return {"raised": outcome.exception_name, "message": outcome.exception_text}
+    try:
+        return {"value": encode(outcome.value)}
+    except Exception as exc:  # a result that cannot be read (a failing __array__, ...)
+        return {"unreadable": f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"}
+
+
+def encode(value, depth: int = 0):
+    """``value`` as JSON-ready data: tensors and arrays become flat lists of numbers.
+
+    Tensor subclasses are read through the base class's methods, so an override of ``norm``,
+    ``__sub__`` or ``__torch_function__`` changes nothing: only the numbers travel.
+    """
+    import numpy as np
+    import torch
+    from torch import nn
+
+    if depth > _MAX_DEPTH:
+        raise ValueError("the result is nested too deeply")
+    if value is None:
+        return {"kind": "none"}
+    if value is Ellipsis:
+        return {"kind": "ellipsis"}
+    if isinstance(value, bool | np.bool_):
+        return {"kind": "bool", "value": bool(value)}
+    if isinstance(value, int | np.integer):
+        return {"kind": "int", "value": int(value)}
+    if isinstance(value, float | np.floating):
+        return {"kind": "float", "value": _number(float(value))}
+    if isinstance(value, torch.Tensor):
+        with torch._C.DisableTorchFunction():
+            plain = torch.Tensor.detach(value).cpu()
+            dtype = str(plain.dtype).removeprefix("torch.")
+            if plain.is_complex():
+                return {"kind": "complex", "type": "Tensor"}
+            numbers = [_number(x) for x in plain.reshape(-1).to(torch.float64).tolist()]
+            shape = list(plain.shape)
+        return {"kind": "tensor", "dtype": dtype, "shape": shape, "data": numbers}
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "iufb":
+            return {"kind": "object", "type": f"ndarray of {value.dtype}"}
+        flat = np.asarray(value, dtype=np.float64).reshape(-1)
+        return {
+            "kind": "ndarray",
+            "dtype": str(value.dtype),
+            "shape": list(value.shape),
+            "data": [_number(x) for x in flat.tolist()],
+        }
+    if isinstance(value, nn.Module):
+        return _encode_module(value, depth)
+    if isinstance(value, list | tuple):
+        kind = "list" if isinstance(value, list) else "tuple"
+        return {"kind": kind, "items": [encode(item, depth + 1) for item in list(value)]}
+    return {"kind": "object", "type": type(value).__name__}
+
+
+def _encode_module(module, depth: int) -> dict:
+    from torch import nn
+
+    own = {
+        name: encode(parameter.data if parameter is not None else None, depth + 1)
+        for name, parameter in nn.Module.named_parameters(module, recurse=False)
+    }
+    if isinstance(module, nn.Linear):
+        own.setdefault("bias", {"kind": "none"})
+    children = [
+        [name, _encode_module(child, depth + 1)] for name, child in nn.Module.named_children(module)
+    ]
+    if depth > _MAX_DEPTH:
+        raise ValueError("the module is nested too deeply")
+    return {"kind": "module", "type": type(module).__name__, "own": own, "children": children}
+
+
+def _number(x: float):
+    return x if math.isfinite(x) else str(x)  # 'nan', 'inf', '-inf' survive strict JSON
