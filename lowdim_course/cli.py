@@ -114,9 +114,11 @@ def _add_grade(subparsers):
     parser = subparsers.add_parser(
         "grade",
         help="run submitted lesson notebooks headless and score their exercises",
-        description="Execute each notebook in a fresh kernel and report, per exercise, whether "
-        "its check passed, with a score per notebook and a total. A folder stands for the "
-        "notebooks in it. Exit 0 when grading ran, even with failing exercises.",
+        description="Execute each notebook alone, in a fresh kernel in a temporary directory, "
+        "then call its answer functions on the hidden cases and judge the results; report, per "
+        "exercise, whether it passed, with a score per notebook and a total. A folder stands "
+        "for the notebooks in it. Exit 0 when grading ran, even with failing exercises. The "
+        "notebooks run with your user's rights: grade in a throw-away account or container.",
     )
     parser.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
     parser.add_argument("--json", type=Path, help="write the scores as JSON to this path")
@@ -126,20 +128,44 @@ def _add_grade(subparsers):
         help="write a gradebook as CSV to this path (a row per notebook and exercise, totals)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=300.0, help="seconds per notebook (default 300)"
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds for all the cells of one notebook together (default 300; the kernel's "
+        "start-up and the grader's checks have allowances of their own: 60 s and 120 s)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="notebooks graded at once (default: the number of CPUs this process may use)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(handler=_run_grade)
 
 
 def _run_grade(args) -> int:
-    from .grading import format_csv, format_entry, format_report, grade_notebook, notebook_paths
+    _require_course_extra("grade")
+    from .grading import format_csv, format_entry, format_report, grade_notebooks, notebook_paths
 
     paths = notebook_paths(args.notebooks)
-    entries = []
-    for path in paths:
-        entries.append(grade_notebook(path, timeout=args.timeout))
-        print(format_entry(entries[-1]), flush=True)
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be an integer >= 1, got {args.jobs}")
+
+    def progress(done, total, entry):
+        if not args.quiet:
+            print(
+                f"graded {done}/{total}: {entry['notebook']} "
+                f"{entry['score']:g}/{entry['max_score']:g} ({entry['seconds']:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    entries = grade_notebooks(paths, timeout=args.timeout, jobs=args.jobs, progress=progress)
+    for entry in entries:
+        print(format_entry(entry))
     print(format_report(entries).splitlines()[-1])
+    # Written after every notebook's processes are gone, by this process only.
     if args.json:
         write_atomically(args.json, json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
         print(f"wrote {args.json}")
@@ -147,6 +173,63 @@ def _run_grade(args) -> int:
         write_atomically(args.csv, format_csv(entries))
         print(f"wrote {args.csv}")
     return 0
+
+
+def _add_execute(subparsers):
+    parser = subparsers.add_parser(
+        "execute",
+        help="run a notebook top to bottom headless and save it with its outputs",
+        description="Run every cell in a fresh kernel, waiting on each cell's reply (so it does "
+        "not stall on slider panels, as nbconvert --execute can), and save the notebook with "
+        "its outputs. Exit 1 if a cell raised (the notebook is saved all the same).",
+    )
+    parser.add_argument("notebook", type=Path, metavar="NOTEBOOK")
+    parser.add_argument(
+        "--output", type=Path, help="where to save (default: overwrite NOTEBOOK in place)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds for all cells (default 600)"
+    )
+    parser.set_defaults(handler=_run_execute)
+
+
+def _run_execute(args) -> int:
+    _require_course_extra("execute")
+    import nbformat
+
+    from .headless import execute_notebook
+    from .validation import check_positive
+
+    check_positive("--timeout", args.timeout)
+    if not args.notebook.is_file():
+        raise ValueError(f"NOTEBOOK {str(args.notebook)!r} does not exist")
+    try:
+        notebook = nbformat.read(args.notebook, as_version=4)
+    except Exception as exc:
+        raise ValueError(f"NOTEBOOK {str(args.notebook)!r} is not a notebook ({exc})") from exc
+    result = execute_notebook(notebook, cwd=args.notebook.resolve().parent, timeout=args.timeout)
+    target = args.output or args.notebook
+    write_atomically(target, nbformat.writes(notebook) + "\n")
+    for cell in result.cell_errors:
+        print(f"cell {cell.index + 1}: {cell.ename}: {cell.evalue}", file=sys.stderr)
+    print(f"wrote {target} ({result.seconds:.1f} s)")
+    if result.error:
+        raise ValueError(result.error)
+    return 1 if result.cell_errors else 0
+
+
+def _require_course_extra(command: str) -> None:
+    """ValueError (one line, exit 2) when the notebook tools of the course extra are missing."""
+    import importlib.util
+
+    missing = [
+        name for name in ("nbformat", "jupyter_client", "ipykernel")
+        if importlib.util.find_spec(name) is None
+    ]  # fmt: skip
+    if missing:
+        raise ValueError(
+            f"{command} needs {', '.join(missing)}: pip install 'lowdim-course[course]'"
+        )
 
 
 def _add_reproduce(subparsers):
@@ -218,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     _add_compare(subparsers)
     _add_grade(subparsers)
+    _add_execute(subparsers)
     _add_reproduce(subparsers)
     return parser
 

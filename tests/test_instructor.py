@@ -169,7 +169,7 @@ def test_the_messages_say_what_went_wrong(gradebook):
     assert not stub["passed"] and "not implemented yet" in stub["message"]
     typo = entries["carol.ipynb"]
     assert typo["error"] is None and any("SyntaxError" in e for e in typo["cell_errors"])
-    assert _item(typo, "00.recovery_error")["message"].startswith("check did not run")
+    assert _item(typo, "00.recovery_error")["message"].startswith("no function `recovery_error`")
     assert "did not finish within 60 s" in entries["dave.ipynb"]["error"]
     assert entries["frank.ipynb"]["error"].startswith("could not read the notebook")
     for name in ("alice.ipynb", "erin.ipynb"):
