@@ -10,7 +10,7 @@ moves every control of every slider panel the notebook made one notch
     python benchmarks/notebook_benchmark.py                 # lessons/*.ipynb
     python benchmarks/notebook_benchmark.py solutions/*.ipynb
 
-Writes ``results/notebooks.json`` and ``results/notebooks.md``. Targets (COURSE.md and issue 4):
+Writes ``results/notebooks.json`` and ``results/notebooks.md``. Targets:
 under 60 s and 1 GB per notebook on 2 CPU cores, under 0.5 s per slider move at default values.
 """
 
@@ -36,51 +36,30 @@ with open({path!r}, "w") as file:
     json.dump([nudge(panel) for panel in panels_made()], file)
 """
 
-# Running the notebook and the probe in one kernel. Each cell waits for the kernel's
-# execute_reply on the shell channel, not for the 'idle' status on IOPub as nbclient does:
-# with widgets on the page, nbclient now and then misses that message and waits out its whole
-# cell timeout (jupyter/nbclient#312), which turned a 5 s lesson into a 125 s one here.
+# Running the notebook and the probe in one kernel, with the course's headless runner: each cell
+# waits for the kernel's execute_reply on the shell channel, not only for the 'idle' status on
+# IOPub as nbclient does (with widgets on the page, nbclient now and then waits out its whole
+# cell timeout: jupyter/nbclient#312; docs/headless-execution.md).
 _RUNNER = """
-import json, queue, resource, sys, time
+import json, resource, sys, time
 import nbformat
-from jupyter_client.manager import start_new_kernel
+from lowdim_course.headless import HeadlessKernel
 path, probe, workdir, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 notebook = nbformat.read(path, as_version=4)
-kernel, client = start_new_kernel(kernel_name="python3", cwd=workdir)
 
-def drain_outputs():  # outputs are not kept: only the time counts
-    while True:
-        try:
-            client.get_iopub_msg(timeout=0)
-        except queue.Empty:
-            return
+def run(kernel, code, index):
+    reply = kernel.run(code, deadline=time.monotonic() + timeout)
+    if reply["status"] != "ok":
+        raise SystemExit(f"cell {index}: {reply.get('ename')}: {reply.get('evalue')}")
 
-def run(code, index):
-    msg_id = client.execute(code, store_history=False)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            reply = client.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            raise SystemExit(f"cell {index} ran over {timeout:.0f} s") from None
-        if reply["parent_header"].get("msg_id") == msg_id:
-            break
-    drain_outputs()
-    if reply["content"]["status"] != "ok":
-        content = reply["content"]
-        raise SystemExit(f"cell {index}: {content.get('ename')}: {content.get('evalue')}")
-
-try:
-    run("pass", -1)  # the kernel is up and ready
+with HeadlessKernel(cwd=workdir) as kernel:
+    run(kernel, "pass", -1)  # the kernel is up and ready
     started = time.perf_counter()
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "code":
-            run(cell.source, index)
+            run(kernel, cell.source, index)
     seconds = time.perf_counter() - started
-    run(probe, len(notebook.cells))
-finally:
-    client.stop_channels()
-    kernel.shutdown_kernel(now=True)
+    run(kernel, probe, len(notebook.cells))
 peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps({"seconds": seconds, "peak_megabytes": peak_kb / 1024}))
 """

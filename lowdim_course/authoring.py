@@ -11,8 +11,8 @@ cells). Inside a code cell an exercise's worked answer sits between two marker l
 
 ``lessons/NN_name.ipynb`` gets a stub in its place (``raise NotImplementedError(...)`` at the
 same indentation) and ``solutions/NN_name.ipynb`` gets the answer, so the two can never drift
-apart. ``build`` executes both top to bottom (nbclient, a fresh kernel each), removes saved
-widget state (COURSE.md: outputs are compared by nbval, widget state is not) and writes them.
+apart. ``build`` executes both top to bottom (``lowdim_course.headless``, a fresh kernel each),
+removes saved widget state (nbval compares outputs, not widget state) and writes them.
 
     python -m lowdim_course.authoring            # every lesson
     python -m lowdim_course.authoring 01 04      # only these
@@ -116,31 +116,24 @@ def strip_widget_state(notebook) -> None:
 
 
 def execute(notebook, working_directory: Path, timeout: int = 600, attempts: int = 3) -> None:
-    """Run every cell in a fresh kernel; retry when the kernel itself fails to start.
+    """Run every cell in a fresh kernel (``headless``: it does not stall on slider panels).
 
-    On a loaded machine a kernel sometimes dies before its first cell (nbclient then raises
-    ``RuntimeError`` or ``AssertionError`` from the kernel manager); a cell's own error is not
-    retried: it raises ``CellExecutionError`` at once.
+    A cell that raises stops the build with ``RuntimeError`` naming the cell; a kernel that
+    fails to start (it happens on a loaded machine) is retried up to ``attempts`` times.
     """
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from .headless import execute_notebook
 
     for attempt in range(1, attempts + 1):
-        client = NotebookClient(
-            notebook,
-            timeout=timeout,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(working_directory)}},
+        result = execute_notebook(
+            notebook, cwd=working_directory, timeout=timeout, stop_on_error=True
         )
-        try:
-            client.execute()
-            return
-        except CellExecutionError:
-            raise
-        except (RuntimeError, AssertionError) as exc:
-            if attempt == attempts:
-                raise
-            print(f"kernel failed to start ({exc!r}); retrying", file=sys.stderr)
+        if result.cells or result.error is None:
+            break
+        if attempt == attempts:
+            raise RuntimeError(result.error)
+        print(f"{result.error}; retrying", file=sys.stderr)
+    if result.error is not None:
+        raise RuntimeError(result.error)
 
 
 def build(root: Path, lessons: list[str] | None = None, run: bool = True) -> list[Path]:

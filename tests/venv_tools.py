@@ -13,18 +13,18 @@ import subprocess
 import venv
 from pathlib import Path
 
-# Runs a notebook top to bottom in the environment's own kernel (nbclient from that environment)
-# and prints one JSON line: the number of cells, the error outputs and where the kernel's Python
-# and lowdim_course live (from a cell added in front).
+# Runs a notebook top to bottom in the environment's own kernel (the course's stall-proof runner,
+# from that environment) and prints one JSON line: the number of cells, the error outputs and
+# where the kernel's Python and lowdim_course live (from a cell added in front).
 EXECUTE = """
 import json, sys, nbformat
-from nbclient import NotebookClient
+from lowdim_course.headless import execute_notebook
 notebook = nbformat.read(sys.argv[1], as_version=4)
 probe = nbformat.v4.new_code_cell(
     "import sys, lowdim_course\\nprint(sys.prefix)\\nprint(lowdim_course.__file__)")
 notebook.cells.insert(0, probe)
-NotebookClient(notebook, timeout=300, kernel_name="python3",
-               resources={"metadata": {"path": sys.argv[2]}}).execute()
+result = execute_notebook(notebook, cwd=sys.argv[2], timeout=300)
+assert result.error is None, result.error
 errors = [f"{o.ename}: {o.evalue}" for c in notebook.cells for o in c.get("outputs", [])
           if o.output_type == "error"]
 prefix, package = notebook.cells[0].outputs[0].text.split()
