@@ -12,6 +12,7 @@ machinery (the reference answers, the hidden cases, the call stack, the course's
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,6 +56,25 @@ class Reading:
     notes: list[str] = field(default_factory=list)  # said in the report, not scored
     flags: list[str] = field(default_factory=list)  # score the notebook 0, for review
     error: str | None = None
+
+
+def parse_notebook(text: str) -> dict:
+    """The notebook's JSON as a dict whose code cells' ``source`` is one string.
+
+    Plain ``json`` rather than nbformat, whose import (a JSON-schema validator) costs a worker
+    seconds per notebook. ValueError says what is wrong with a file that is not a notebook.
+    """
+    notebook = json.loads(text)
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        raise ValueError("it has no list of cells")
+    if notebook.get("nbformat") != 4:
+        raise ValueError(f"it is not a version-4 notebook (nbformat {notebook.get('nbformat')!r})")
+    for cell in notebook["cells"]:
+        if not isinstance(cell, dict):
+            raise ValueError("a cell is not a JSON object")
+        source = cell.get("source", "")
+        cell["source"] = "".join(source) if isinstance(source, list) else str(source)
+    return notebook
 
 
 def function_name(exercise_id: str) -> str:

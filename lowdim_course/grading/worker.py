@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from . import processes
-from .inspection import read_notebook
+from .inspection import parse_notebook, read_notebook
 from .judging import NOT_RUN, score_exercise, unscored
 
 KERNEL_SIDE = Path(__file__).with_name("kernel_side.py")
@@ -63,13 +63,18 @@ def new_entry(label: str) -> dict:
 
 def grade(job: dict) -> dict:
     """The entry of one notebook (see the module doc); never raises for a bad notebook."""
-    import nbformat
+    started = time.monotonic()
+    entry = _grade(job)
+    entry["score"] = sum(item["score"] for item in entry["exercises"])
+    entry["max_score"] = sum(item["max_score"] for item in entry["exercises"])
+    entry["seconds"] = round(time.monotonic() - started, 2)
+    return entry
 
+
+def _grade(job: dict) -> dict:
     entry = new_entry(job["label"])
     try:
-        notebook = nbformat.reads(job["text"], as_version=4)
-        if not isinstance(notebook.get("cells"), list):
-            raise ValueError("it has no list of cells")
+        notebook = parse_notebook(job["text"])
     except Exception as exc:
         message = f"could not read the notebook: {type(exc).__name__}: {_one_line(exc)}"
         return _unreadable(entry, job["label"], message)
@@ -149,10 +154,10 @@ def _run(notebook, reading, job, folder: Path, token: str, entry: dict):
         deadline = time.monotonic() + timeout
         index = None
         try:
-            for index, cell in enumerate(notebook.cells, start=1):
-                if cell.get("cell_type") != "code" or not str(cell.get("source", "")).strip():
+            for index, cell in enumerate(notebook["cells"], start=1):
+                if cell.get("cell_type") != "code" or not cell["source"].strip():
                     continue
-                reply = kernel.run(str(cell.source), deadline=deadline)
+                reply = kernel.run(cell["source"], deadline=deadline)
                 if reply.get("status") != "ok":
                     name, value = reply.get("ename", "Error"), reply.get("evalue", "")
                     entry["cell_errors"].append(f"cell {index}: {name}: {_one_line(value)}")
@@ -216,15 +221,11 @@ def main() -> int:
     processes.become_subreaper()
     job = json.loads(sys.stdin.read())
     sys.stdin.close()
-    started = time.monotonic()
     try:
         entry = grade(job)
     except Exception as exc:  # the grader's own bug: this notebook's error, not the run's end
         entry = new_entry(job.get("label", "?"))
         entry["error"] = f"internal grader error: {type(exc).__name__}: {_one_line(exc)}"
-    entry["score"] = sum(item["score"] for item in entry["exercises"])
-    entry["max_score"] = sum(item["max_score"] for item in entry["exercises"])
-    entry["seconds"] = round(time.monotonic() - started, 2)
     processes.end_processes(root=os.getpid())
     line = json.dumps({"entry": entry, "mac": sign(job["secret"], entry)}, ensure_ascii=True)
     sys.stdout.write("\n" + line + "\n")
