@@ -264,3 +264,23 @@ def test_grade_scores_full_marks_on_solutions_and_zero_on_lessons(name):
     assert solved["max_score"] >= 2 and solved["score"] == solved["max_score"], solved
     assert lesson["max_score"] == solved["max_score"] and lesson["score"] == 0, lesson
     assert all("not implemented yet" in item["message"] for item in lesson["exercises"])
+
+
+def test_parallel_grading_gives_the_same_entries_as_one_at_a_time(tmp_path):
+    paths = [
+        _write(tmp_path / "04_a.ipynb", _code(IMPORT, SPECTRAL_INIT, PARAM_COUNT, RATES)),
+        _write(tmp_path / "00_b.ipynb", _code(IMPORT, END_TO_END, RECOVERY_WRONG)),
+        _write(tmp_path / "04_c.ipynb", _code(IMPORT, STUB, PARAM_COUNT)),
+    ]
+    seen = []
+    parallel = grade_notebooks(paths, timeout=120, jobs=3, progress=lambda *a: seen.append(a))
+    serial = grade_notebooks(paths, timeout=120, jobs=1)
+
+    def comparable(entries):
+        return [{k: v for k, v in entry.items() if k != "seconds"} for entry in entries]
+
+    assert comparable(parallel) == comparable(serial)
+    assert [entry["score"] for entry in serial] == [3.0, 1.0, 1.0]
+    assert sorted(done for done, _, _ in seen) == [1, 2, 3] and {t for _, t, _ in seen} == {3}
+    with pytest.raises(ValueError, match="jobs must be an integer >= 1"):
+        grade_notebooks(paths, jobs=0)
