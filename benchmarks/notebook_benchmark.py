@@ -36,10 +36,9 @@ with open({path!r}, "w") as file:
     json.dump([nudge(panel) for panel in panels_made()], file)
 """
 
-# Running the notebook and the probe in one kernel, with the course's headless runner: each cell
-# waits for the kernel's execute_reply on the shell channel, not only for the 'idle' status on
-# IOPub as nbclient does (with widgets on the page, nbclient now and then waits out its whole
-# cell timeout: jupyter/nbclient#312; docs/headless-execution.md).
+# Running the notebook and the probe in one kernel, with the course's headless runner (blocking
+# client, nothing sent while a cell runs), which does not stall as nbclient can on slider panels
+# (jupyter/nbclient#312; docs/headless-execution.md).
 _RUNNER = """
 import json, resource, sys, time
 import nbformat

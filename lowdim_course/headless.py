@@ -1,14 +1,16 @@
 """Run a notebook headless without stalling: one kernel, one cell at a time, one deadline.
 
-nbclient (and so ``jupyter nbconvert --execute`` and papermill) decides that a cell has finished
-when the kernel's ``status: idle`` message for it arrives on the IOPub channel. With ipywidgets
-panels on the page that wait now and then lasts until the cell's whole timeout
-(jupyter/nbclient#312, jupyter/nbconvert#2003): a 7 s lesson took 108 s. This runner decides on
-the ``execute_reply`` of the shell channel, the kernel's direct answer to the request, then
-collects the cell's outputs from IOPub until its ``idle`` arrives or IOPub has been quiet for
-``IOPUB_GRACE`` seconds. See ``docs/headless-execution.md`` for what was measured.
+``jupyter nbconvert --execute`` and papermill (through nbclient) now and then wait out a cell's
+whole timeout on lessons with slider panels, although the kernel answered at once
+(jupyter/nbclient#312, jupyter/nbconvert#2003): nbclient waits for the cell's ``execute_reply``
+with an asyncio poll, answers the page's ``Output`` widgets on the same socket meanwhile, and
+that send can swallow the wake-up of the poll (``docs/headless-execution.md``;
+``lowdim_course.jupyter_wakeup`` patches it for nbconvert users).
 
-Used by ``lowdim-course execute`` (run and save a lesson), the lesson builder
+This runner uses jupyter_client's blocking client and sends nothing while it waits: it polls the
+shell socket for the ``execute_reply`` of the cell, then reads IOPub until the cell's ``idle``
+(outputs can arrive after the reply), giving up on ``idle`` only after ``IOPUB_GRACE`` seconds
+of silence. Used by ``lowdim-course execute`` (run and save a lesson), the lesson builder
 (``lowdim_course.authoring``), the grader and ``benchmarks/notebook_benchmark.py``.
 
     with HeadlessKernel(cwd="lessons") as kernel:
@@ -24,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-IOPUB_GRACE = 2.0  # seconds of IOPub silence after the reply before we stop waiting for 'idle'
+IOPUB_GRACE = 10.0  # seconds of IOPub silence after the reply before we stop waiting for 'idle'
 STARTUP_TIMEOUT = 60.0  # seconds for a kernel to start and answer kernel_info
 _POLL_MS = 200  # how often a waiting loop checks the deadline and that the kernel lives
 
