@@ -107,6 +107,8 @@ class Exercise:
 
     ``compare(expected, got, case)`` returns ``None`` when ``got`` is right, else a ``Problem``.
     ``hint`` is the general hint shown when no specific diagnosis applies.
+    ``allowed_core_calls`` names the course functions (``'lowdim_course.problems.make_problem'``)
+    an answer may call; the grader flags any other call into ``lowdim_course`` from an answer.
     """
 
     id: str
@@ -119,6 +121,7 @@ class Exercise:
     points: float = 1.0
     time_limit: float = DEFAULT_TIME_LIMIT
     tags: tuple = field(default_factory=tuple)
+    allowed_core_calls: tuple = ()
 
     @property
     def lesson(self) -> str:

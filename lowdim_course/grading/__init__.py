@@ -36,9 +36,9 @@ from pathlib import Path
 
 from ..validation import check_positive
 from . import processes
-from .judging import NOT_RUN
+from .judging import NOT_RUN, unscored
 from .report import CSV_COLUMNS, TOTAL, format_csv, format_entry, format_report
-from .worker import new_entry, sign
+from .worker import sign, skeleton, total
 
 DEFAULT_TIMEOUT = 300.0
 STARTUP_TIMEOUT = 60.0
@@ -92,22 +92,37 @@ def grade_notebooks(
     done, lock = [0], threading.Lock()
     before = _children()  # other code's subprocesses: never touched
 
-    def one(index: int) -> dict:
+    def one(index: int, alone: bool = False) -> dict:
         job = {"secret": secret, "label": str(paths[index]), "text": texts[index], **limits}
+        if alone:
+            job["threads"] = None
         entry = _grade_in_worker(job, before)
-        with lock:
-            done[0] += 1
-            if progress is not None:
-                progress(done[0], len(paths), entry)
+        if alone or not (entry.get("retry") and jobs > 1):
+            with lock:
+                done[0] += 1
+                if progress is not None:
+                    progress(done[0], len(paths), entry)
         return entry
 
     adopted = processes.become_subreaper(True)
+    protected = processes.protect_memory(True)
     try:
         with ThreadPoolExecutor(max_workers=min(jobs, max(1, len(paths)))) as pool:
             entries = list(pool.map(one, range(len(paths))))
+        # A kernel that died, or a worker that was killed, may be another notebook's doing
+        # (graded at the same time): such notebooks are graded again, alone, at the end.
+        for index, entry in enumerate(entries):
+            if entry.get("retry") and jobs > 1:
+                entries[index] = one(index, alone=True)
+                if entries[index].get("retry"):
+                    entries[index]["notes"].append("graded again alone, with the same result")
     finally:
         if adopted:
             processes.become_subreaper(False)
+        if protected:
+            processes.protect_memory(False)
+    for entry in entries:
+        entry.pop("retry", None)
     return entries
 
 
@@ -123,14 +138,14 @@ _workers_lock = threading.Lock()
 
 
 def _grade_in_worker(job: dict, before: set[int]) -> dict:
-    """Run ``worker`` on one job; its signed entry, or an entry saying what went wrong."""
-    label = job["label"]
-    if job["text"] is None:
-        entry = new_entry(label)
-        entry["error"] = "could not read the notebook: not a readable UTF-8 file"
-        return entry
-    budget = job["timeout"] + job["startup_timeout"] + job["check_timeout"] + _MARGIN
+    """Run ``worker`` on one job: its signed entry checked against what the grader reads in
+    the notebook itself, or that reading with an error saying what went wrong."""
     started = time.monotonic()
+    expected, reading, _ = skeleton(job["label"], job["text"])
+    if reading is None:  # unreadable, or no lesson: nothing to run
+        total(expected)
+        return expected
+    budget = job["timeout"] + job["startup_timeout"] + job["check_timeout"] + _MARGIN
     worker = subprocess.Popen(
         [sys.executable, "-m", "lowdim_course.grading.worker"],
         stdin=subprocess.PIPE,
@@ -154,15 +169,33 @@ def _grade_in_worker(job: dict, before: set[int]) -> dict:
             _live_workers.discard(worker.pid)
         _end_orphans(before)
     entry = _signed_entry(output, job["secret"])
+    ids = list(reading.answer_names)
+    if entry is not None and [item.get("id") for item in entry.get("exercises", [])] != ids:
+        entry, problem = None, "the grading result did not match the notebook's exercises"
     if entry is None:
-        entry = new_entry(label)
+        entry = expected
         entry["error"] = problem or (
-            f"grading stopped: the process grading this notebook ended without a result "
+            "grading stopped: the process grading this notebook ended without a result "
             f"(exit code {worker.returncode}; did the notebook kill its parent process?)"
         )
+        entry["exercises"] = [unscored(i, entry["error"]) for i in ids]
+        entry["retry"] = problem is None
         entry["seconds"] = round(time.monotonic() - started, 2)
-    entry["notebook"] = label
+    # What the notebook's text says is the grader's own reading, whatever the worker sent.
+    entry["notebook"], entry["lesson"] = job["label"], expected["lesson"]
+    entry["notes"] = _merged(expected["notes"], entry.get("notes", []))
+    entry["flags"] = _merged(expected["flags"], entry.get("flags", []))
+    if expected["flags"]:
+        message = f"flagged for review: {expected['flags'][0]}"
+        for item in entry["exercises"]:
+            if item["passed"]:
+                item.update(passed=False, score=0.0, message=message)
+    total(entry)
     return entry
+
+
+def _merged(ours: list, theirs: list) -> list:
+    return [*ours, *(line for line in theirs if line not in ours)]
 
 
 def _worker_environment() -> dict:

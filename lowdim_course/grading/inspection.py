@@ -41,6 +41,7 @@ _FORGERY_PATTERNS = [
      "changes how IPython runs cells"),
     (r"\bos\.kill\b|\bkillpg\b|\bsignal\.SIGKILL\b|\bpkill\b|\bkillall\b",
      "kills processes"),
+    (r"/proc\b", "reads other processes through /proc"),
     (r"\bshutil\.rmtree\b|\bos\.(remove|unlink|rmdir)\b|\.unlink\(|\brm\s+-",
      "deletes files"),
 ]  # fmt: skip

@@ -61,28 +61,47 @@ def new_entry(label: str) -> dict:
     }
 
 
+def skeleton(label: str, text: str | None):
+    """What the notebook's text alone decides: ``(entry, reading, notebook)``.
+
+    The entry has the lesson, the notes, the static flags and, when the notebook cannot be
+    graded (unreadable, no lesson), its ``error`` and zero items; ``reading`` and ``notebook``
+    are then None. The grader builds the same skeleton on its side, so that a worker's entry can
+    be checked against it and a worker that dies still leaves a full entry.
+    """
+    entry = new_entry(label)
+    try:
+        if text is None:
+            raise ValueError("not a readable UTF-8 file")
+        notebook = parse_notebook(text)
+    except Exception as exc:
+        message = f"could not read the notebook: {type(exc).__name__}: {_one_line(exc)}"
+        return _unreadable(entry, label, message), None, None
+    reading = read_notebook(label, notebook)
+    entry["lesson"], entry["notes"], entry["flags"] = reading.lesson, reading.notes, reading.flags
+    if reading.error is not None:
+        entry["error"] = reading.error
+        return entry, None, None
+    return entry, reading, notebook
+
+
 def grade(job: dict) -> dict:
     """The entry of one notebook (see the module doc); never raises for a bad notebook."""
     started = time.monotonic()
-    entry = _grade(job)
-    entry["score"] = sum(item["score"] for item in entry["exercises"])
-    entry["max_score"] = sum(item["max_score"] for item in entry["exercises"])
+    entry, reading, notebook = skeleton(job["label"], job["text"])
+    if reading is not None:
+        _grade(entry, reading, notebook, job)
+    total(entry)
     entry["seconds"] = round(time.monotonic() - started, 2)
     return entry
 
 
-def _grade(job: dict) -> dict:
-    entry = new_entry(job["label"])
-    try:
-        notebook = parse_notebook(job["text"])
-    except Exception as exc:
-        message = f"could not read the notebook: {type(exc).__name__}: {_one_line(exc)}"
-        return _unreadable(entry, job["label"], message)
-    reading = read_notebook(job["label"], notebook)
-    entry["lesson"], entry["notes"], entry["flags"] = reading.lesson, reading.notes, reading.flags
-    if reading.error is not None:
-        entry["error"] = reading.error
-        return entry
+def total(entry: dict) -> None:
+    entry["score"] = sum(item["score"] for item in entry["exercises"])
+    entry["max_score"] = sum(item["max_score"] for item in entry["exercises"])
+
+
+def _grade(entry: dict, reading, notebook, job: dict) -> None:
     token = secrets.token_hex(16)
     folder = Path(tempfile.mkdtemp(prefix="lowdim-grade-"))
     try:
@@ -99,17 +118,15 @@ def _grade(job: dict) -> dict:
             score_exercise(i, records["exercises"].get(i), entry["flags"])
             for i in reading.answer_names
         ]
-    return entry
 
 
 def _unreadable(entry: dict, label: str, message: str) -> dict:
+    from ..exercises import exercise_ids
     from .inspection import claimed_lesson
 
     lesson = claimed_lesson(label, None)
     entry["error"] = message
     try:
-        from ..exercises import exercise_ids
-
         ids = exercise_ids(lesson) if lesson else []
     except ValueError:
         ids = []
@@ -148,6 +165,7 @@ def _run(notebook, reading, job, folder: Path, token: str, entry: dict):
     try:
         kernel.start()
     except KernelStartError as exc:
+        entry["retry"] = True  # perhaps not the notebook's fault: the grader tries it again alone
         return None, str(exc)
     try:
         timeout = job["timeout"]
@@ -167,13 +185,14 @@ def _run(notebook, reading, job, folder: Path, token: str, entry: dict):
                 f"cell {index})"
             )
         except KernelDied:
+            entry["retry"] = True
             return None, f"the kernel died while running cell {index}"
-        return _collect(kernel, reading, job)
+        return _collect(kernel, reading, job, entry)
     finally:
         kernel.shutdown()
 
 
-def _collect(kernel, reading, job):
+def _collect(kernel, reading, job, entry):
     from ..headless import DeadlineReached, KernelDied
 
     nonce = secrets.token_hex(8)
@@ -197,6 +216,7 @@ def _collect(kernel, reading, job):
     except DeadlineReached:
         return None, f"{NOT_RUN}: the grader's checks ran over {job['check_timeout']:g} s"
     except KernelDied:
+        entry["retry"] = True
         return None, f"{NOT_RUN}: the kernel died while the grader's checks ran"
     try:
         if reply.get("status") != "ok":
@@ -219,6 +239,7 @@ def _one_line(value, limit: int = 200) -> str:
 
 def main() -> int:
     processes.become_subreaper()
+    processes.protect_memory()  # the kernel may not read our secret or write to our stdout
     job = json.loads(sys.stdin.read())
     sys.stdin.close()
     try:
