@@ -788,7 +788,7 @@ def test_a_notebook_cannot_take_down_the_notebook_graded_beside_it(attack, tmp_p
 
 
 # The same forgery with nothing for the static reading to see.
-FORGED_OUT_OF_SIGHT = FORGED_ENTRY.replace('f"/proc/', 'f"/pr" "oc/').replace(
+FORGED_OUT_OF_SIGHT = FORGED_ENTRY.replace('f"/proc/', 'f"/pr" f"oc/').replace(
     "os.kill(worker, 9)", 'getattr(os, "ki" "ll")(worker, 9)'
 )
 
