@@ -161,6 +161,12 @@ def _run_grade(args) -> int:
                 flush=True,
             )
 
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        print(
+            "lowdim-course grade: warning: grading as root: the notebooks run as root and can "
+            "read or change anything; grade as an ordinary user (docs/grading.md)",
+            file=sys.stderr,
+        )
     entries = grade_notebooks(paths, timeout=args.timeout, jobs=args.jobs, progress=progress)
     for entry in entries:
         print(format_entry(entry))
