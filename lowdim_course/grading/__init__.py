@@ -146,15 +146,15 @@ def _grade_in_worker(job: dict, before: set[int]) -> dict:
         total(expected)
         return expected
     budget = job["timeout"] + job["startup_timeout"] + job["check_timeout"] + _MARGIN
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "lowdim_course.grading.worker"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # the notebook cannot signal the grader's process group
-        env=_worker_environment(),
-    )
-    with _workers_lock:
+    with _workers_lock:  # no orphan hunt may see this worker before it is known
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "lowdim_course.grading.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # the notebook cannot signal the grader's process group
+            env=_worker_environment(),
+        )
         _live_workers.add(worker.pid)
     try:
         output, _ = worker.communicate(json.dumps(job).encode(), timeout=budget)
@@ -162,7 +162,7 @@ def _grade_in_worker(job: dict, before: set[int]) -> dict:
     except subprocess.TimeoutExpired:
         output, problem = b"", f"grading did not finish within {budget:g} s"
     finally:
-        processes.end_processes(root=worker.pid, group=worker.pid)
+        processes.end_processes(root=worker.pid, group=worker.pid, reap=False)
         worker.kill()
         worker.wait()
         with _workers_lock:
@@ -231,11 +231,11 @@ def _end_orphans(before: set[int]) -> None:
     """Kill what was re-parented to the grader (orphans of a killed worker), and reap it."""
     with _workers_lock:
         keep = set(_live_workers) | before
-    for pid in _children() - keep:
-        processes.end_processes(root=pid)
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-    processes.reap_children(keep=keep)
+        for pid in _children() - keep:
+            processes.end_processes(root=pid, reap=False)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        processes.reap_children(keep=keep)
 
 
 def notebook_paths(paths) -> list[Path]:

@@ -94,9 +94,16 @@ def carrying_token(token: str) -> set[int]:
     return found
 
 
-def end_processes(*, root: int | None = None, token: str | None = None, group: int | None = None):
+def end_processes(
+    *,
+    root: int | None = None,
+    token: str | None = None,
+    group: int | None = None,
+    reap: bool = True,
+):
     """SIGKILL the descendants of ``root``, the carriers of ``token`` and process ``group``,
-    again and again until none is left (at most about 5 s); reap our own children among them."""
+    again and again until none is left (at most about 5 s); with ``reap``, collect our own
+    children that ended (leave it to the caller when some of them belong to a ``Popen``)."""
     me = os.getpid()
     for _ in range(100):
         targets: set[int] = set()
@@ -115,7 +122,8 @@ def end_processes(*, root: int | None = None, token: str | None = None, group: i
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.05)
-        reap_children()
+        if reap:
+            reap_children()
 
 
 def reap_children(keep: set[int] = frozenset()) -> None:
