@@ -147,8 +147,10 @@ def _add_grade(subparsers):
 def _run_grade(args) -> int:
     _require_course_extra("grade")
     from .grading import format_csv, format_entry, format_report, grade_notebooks, notebook_paths
+    from .validation import check_positive
 
     paths = notebook_paths(args.notebooks)
+    check_positive("timeout", args.timeout)
     if args.jobs is not None and args.jobs < 1:
         raise ValueError(f"--jobs must be an integer >= 1, got {args.jobs}")
 
