@@ -46,21 +46,25 @@ def protect_memory(on: bool = True) -> bool:
         return False
 
 
+def _state_and_parent(pid: str) -> tuple[str, int] | None:
+    """A process's state letter (``'Z'`` for a zombie) and parent pid, from /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            stat = file.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()  # the name may hold spaces and ')'
+    return (fields[0], int(fields[1])) if len(fields) > 1 else None
+
+
 def parents() -> dict[int, int]:
     """pid -> parent pid of every live (not zombie) process, from /proc."""
-    parents = {}
+    found = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as file:
-                stat = file.read().decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()  # the name may hold spaces and ')'
-        if len(fields) > 1 and fields[0] != "Z":
-            parents[int(entry)] = int(fields[1])
-    return parents
+        status = _state_and_parent(entry) if entry.isdigit() else None
+        if status is not None and status[0] != "Z":
+            found[int(entry)] = status[1]
+    return found
 
 
 def descendants(root: int, parent_of: dict[int, int] | None = None) -> set[int]:
@@ -135,12 +139,6 @@ def reap_children(keep: set[int] = frozenset()) -> None:
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in keep:
             continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as file:
-                stat = file.read().decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 1 and fields[0] == "Z" and int(fields[1]) == me:
+        if _state_and_parent(entry) == ("Z", me):
             with contextlib.suppress(ChildProcessError, OSError):
                 os.waitpid(int(entry), os.WNOHANG)
