@@ -284,3 +284,18 @@ def test_parallel_grading_gives_the_same_entries_as_one_at_a_time(tmp_path):
     assert sorted(done for done, _, _ in seen) == [1, 2, 3] and {t for _, t, _ in seen} == {3}
     with pytest.raises(ValueError, match="jobs must be an integer >= 1"):
         grade_notebooks(paths, jobs=0)
+
+
+def test_a_grader_bug_on_one_notebook_is_that_notebooks_error(tmp_path, monkeypatch):
+    import lowdim_course.grading as grading
+
+    def flaky(job, before):
+        if job["label"].endswith("a.ipynb"):
+            raise RuntimeError("boom")
+        return {**grading.new_entry(job["label"]), "lesson": "00"}
+
+    monkeypatch.setattr(grading, "_grade_in_worker", flaky)
+    paths = [tmp_path / "a.ipynb", tmp_path / "b.ipynb"]
+    entries = grade_notebooks(paths, jobs=2)
+    assert entries[0]["error"] == "internal grader error: RuntimeError: boom"
+    assert entries[1]["error"] is None and entries[1]["lesson"] == "00"

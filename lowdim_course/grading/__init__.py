@@ -38,7 +38,7 @@ from ..validation import check_positive
 from . import processes
 from .judging import NOT_RUN, unscored
 from .report import CSV_COLUMNS, TOTAL, format_csv, format_entry, format_report
-from .worker import sign, skeleton, total
+from .worker import new_entry, sign, skeleton, total
 
 DEFAULT_TIMEOUT = 300.0
 STARTUP_TIMEOUT = 60.0
@@ -96,7 +96,11 @@ def grade_notebooks(
         job = {"secret": secret, "label": str(paths[index]), "text": texts[index], **limits}
         if alone:
             job["threads"] = None
-        entry = _grade_in_worker(job, before)
+        try:
+            entry = _grade_in_worker(job, before)
+        except Exception as exc:  # the grader's own bug: this notebook's error, not the run's end
+            entry = new_entry(job["label"])
+            entry["error"] = f"internal grader error: {type(exc).__name__}: {exc}"
         if alone or not (entry.get("retry") and jobs > 1):
             with lock:
                 done[0] += 1
