@@ -13,16 +13,20 @@ both see the same machine load.
 
     python benchmarks/headless_stability.py                       # every solution, 20 runs
     python benchmarks/headless_stability.py --runs 5 solutions/04_compressing_width.ipynb
+    python benchmarks/headless_stability.py --busy 1 --name loaded solutions/0[345]*.ipynb
 
-Writes ``results/headless-stability.{md,json}``.
+``--busy N`` keeps N other processes spinning on the CPU for the whole run (a busy laptop: a
+browser, another notebook). Writes ``results/headless-stability[-NAME].{md,json}``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,10 +74,12 @@ def summary(times: list[float]) -> dict:
     }
 
 
-def markdown(rows: list[dict], runs: int) -> str:
+def markdown(rows: list[dict], runs: int, busy: int) -> str:
+    load = f", with {busy} other process(es) spinning on the CPU all along" if busy else ""
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')}: {runs} consecutive headless runs of each "
-        "solution notebook, seconds per run (kernel start-up included), `execute` "
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPUs{load}: {runs} "
+        "consecutive headless runs of each solution notebook, seconds per run (kernel start-up "
+        "included), `execute` "
         "(lowdim_course.headless) and `grade` (lowdim_course.grading) alternating; target: every "
         f"run within {TARGET_RATIO:g}x its median (a stall of jupyter/nbclient#312 lasts a whole "
         "cell timeout).",
@@ -99,6 +105,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--busy", type=int, default=0, help="processes spinning meanwhile")
+    parser.add_argument("--name", default="", help="suffix of the result files")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     if args.runs < 2:
@@ -106,28 +114,43 @@ def main(argv=None) -> int:
         return 2
     paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "solutions").glob("*.ipynb"))
     rows = []
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch) / "solutions"
-        shutil.copytree(ROOT / "solutions", folder)
-        for path in paths:
-            times = {"execute": [], "grade": []}
-            for run in range(args.runs):
-                times["execute"].append(run_execute(path, folder))
-                times["grade"].append(run_grade(path))
-                print(
-                    f"{path.name} run {run + 1}/{args.runs}: execute "
-                    f"{times['execute'][-1]:.1f} s, grade {times['grade'][-1]:.1f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
-            rows.append({"notebook": name, **{k: summary(v) for k, v in times.items()}})
-    table = markdown(rows, args.runs)
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)
+    ]
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            rows = _measure(paths, args.runs, Path(scratch))
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    table = markdown(rows, args.runs, args.busy)
+    stem = "headless-stability" + (f"-{args.name}" if args.name else "")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "headless-stability.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (args.out / "headless-stability.md").write_text(table)
+    (args.out / f"{stem}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (args.out / f"{stem}.md").write_text(table)
     print(table)
     return 0
+
+
+def _measure(paths: list[Path], runs: int, scratch: Path) -> list[dict]:
+    folder = scratch / "solutions"
+    shutil.copytree(ROOT / "solutions", folder)
+    rows = []
+    for path in paths:
+        times = {"execute": [], "grade": []}
+        for run in range(runs):
+            times["execute"].append(run_execute(path, folder))
+            times["grade"].append(run_grade(path))
+            print(
+                f"{path.name} run {run + 1}/{runs}: execute {times['execute'][-1]:.1f} s, "
+                f"grade {times['grade'][-1]:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+        name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+        rows.append({"notebook": name, **{k: summary(v) for k, v in times.items()}})
+    return rows
 
 
 if __name__ == "__main__":
