@@ -82,20 +82,20 @@ def grade_notebooks(
     paths = [Path(path) for path in paths]
     texts = [_read_text(path) for path in paths]  # all of them before any notebook runs
     secret = secrets.token_hex(32)
-    threads = 1 if jobs > 1 else None  # parallel kernels must not fight over the cores
+    # One thread per kernel: parallel kernels must not fight over the cores, and a kernel with
+    # two threads on a busy machine can run 10x slower (measured: lesson 05 took 38 s instead of
+    # 4 s with one other busy process; benchmarks/results/headless-stability-loaded.md).
     limits = {
         "timeout": float(timeout),
         "startup_timeout": float(startup_timeout),
         "check_timeout": float(check_timeout),
-        "threads": threads,
+        "threads": 1,
     }
     done, lock = [0], threading.Lock()
     before = _children()  # other code's subprocesses: never touched
 
     def one(index: int, alone: bool = False) -> dict:
         job = {"secret": secret, "label": str(paths[index]), "text": texts[index], **limits}
-        if alone:
-            job["threads"] = None
         try:
             entry = _grade_in_worker(job, before)
         except Exception as exc:  # the grader's own bug: this notebook's error, not the run's end
