@@ -82,9 +82,9 @@ def grade_notebooks(
     paths = [Path(path) for path in paths]
     texts = [_read_text(path) for path in paths]  # all of them before any notebook runs
     secret = secrets.token_hex(32)
-    # One thread per kernel: parallel kernels must not fight over the cores, and a kernel with
-    # two threads on a busy machine can run 10x slower (measured: lesson 05 took 38 s instead of
-    # 4 s with one other busy process; benchmarks/results/headless-stability-loaded.md).
+    # One thread per kernel: parallel kernels must not fight over the cores, and two threads on a
+    # busy machine spin (lesson 05 ran in 7-36 s instead of 3 s with one other busy process; one
+    # thread graded it in 4.1-4.4 s: benchmarks/results/headless-stability-loaded.md).
     limits = {
         "timeout": float(timeout),
         "startup_timeout": float(startup_timeout),
