@@ -103,7 +103,7 @@ def _dint_cases() -> list[Case]:
         Case(([10, 20, 50, 100, 200], [0.3, 0.5, 0.7, 0.85, 0.9], 0.92), "increasing"),
         Case(([200, 25, 100, 50], [0.83, 0.6, 0.82, 0.7], 0.9), "dims not sorted"),
         Case(([5, 10, 15, 20], [0.2, 0.9, 0.6, 0.95], 1.0), "exactly 90% counts, not monotone"),
-        Case(([1, 2, 3, 4, 5], [0.1, 0.2, 0.5, 0.45, 0.5], 0.5), "threshold 0.45 reached at d=4"),
+        Case(([1, 2, 3, 4, 5], [0.1, 0.2, 0.5, 0.45, 0.5], 0.5), "0.45 reached at d=3, then a dip"),
         Case(([8, 16, 32, 64], [0.55, 0.7, 0.86, 0.95], 0.97), "max accuracy is not the baseline"),
     ]
 
