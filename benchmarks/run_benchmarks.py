@@ -1,7 +1,8 @@
 """Speed of the original and the compressed deep linear network, measured in one process.
 
-For matrix factorization (mf), completion (mc) and sensing (ms), at the spec's reference settings
-(d = 100) and at larger sizes, this script measures on each device:
+For matrix factorization (mf), completion (mc) and sensing (ms), at the reference settings
+(d = 100, the sizes of the paper's experiments) and at larger sizes, this script measures on
+each device:
 
 * seconds per gradient step of both networks, the runs interleaved (original, compressed,
   original, compressed, ...) so that a noisy neighbour slows both alike; the median is reported;
@@ -13,7 +14,7 @@ It writes ``results/benchmark.json`` and ``results/benchmark.md`` (the table tha
     python benchmarks/run_benchmarks.py                  # CPU, and CUDA when present
     python benchmarks/run_benchmarks.py --quick          # smaller sizes, a few seconds a run
 
-Larger sizes keep the target rank of the spec (so the compressed width r_hat = 2r stays fixed
+Larger sizes keep the reference target rank (so the compressed width r_hat = 2r stays fixed
 while d grows) and scale the learning rate like ``(d/100)^(4/3)``: the target's singular values
 grow like sqrt(d) and the mean loss divides the step by d^2, so this keeps the effective step
 ``lr/d^2 * s^(4/3)`` of a depth-3 network at its d = 100 value.
@@ -39,7 +40,8 @@ from lowdim_course.training import train
 
 HERE = Path(__file__).resolve().parent
 TARGET_ERROR = 1e-4
-# Reference figures of the paper's code on a 2-core CPU (spec Sec. 3), seconds per step.
+# The paper's own code (JAX, compiled loops, float64) measured by the project on a 2-core CPU at
+# the reference settings, seconds per step.
 REFERENCE_SECONDS_PER_STEP = {
     ("mf", "original"): 418e-6,
     ("mf", "compressed"): 126e-6,
@@ -48,7 +50,7 @@ REFERENCE_SECONDS_PER_STEP = {
 }
 SIZES = {"mf": (100, 200, 400), "mc": (100, 200, 400), "ms": (100, 200)}
 QUICK_SIZES = {"mf": (50, 100), "mc": (100,), "ms": (50,)}
-# Sensing stores m = 20 d measurements (the spec's m = 2000 at d = 100, 4000 at d = 200); its
+# Sensing stores m = 20 d measurements (m = 2000 at d = 100, 4000 at d = 200); its
 # operator is m d^2 numbers, so beyond d = 200 it no longer fits a laptop. At sizes above 100
 # only the seconds per step are measured for sensing: a full run would take many minutes.
 FULL_RUN_SIZES = {"mf": (100, 200, 400), "mc": (100, 200, 400), "ms": (100,)}
@@ -242,7 +244,7 @@ def markdown(rows, environment) -> str:
         if row["task"] == task and "reference_seconds_per_step" in row[name]
     ]
     if references:
-        lines += ["", "Per-step time against the paper's code (spec Sec. 3, 2-core CPU): "]
+        lines += ["", "Per-step time against the paper's code (measured on a 2-core CPU): "]
         lines += [f"- {text}" for text in references]
     return "\n".join(lines) + "\n"
 

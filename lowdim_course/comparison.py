@@ -3,7 +3,7 @@
 ``compare(task, ...)`` builds one problem, trains the original deep linear network (width d,
 orthogonal init) and the compressed one (width r_hat, spectral init, discrepant learning rate
 alpha on its first and last layers), and returns both histories with a JSON-ready summary.
-Defaults are the reference settings of ``../shared/spec/ALGORITHMS.md`` Sec. 3.
+Defaults are the reference settings (``TASK_DEFAULTS``: the paper's problem sizes).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from .problems import TASKS, make_problem
 from .training import train
 from .validation import check_choice, check_int
 
-# The reference settings (Kwon et al.'s notebooks, with lr = 50 for MF: see the spec's notes).
+# The reference settings: the problem sizes of Kwon et al.'s notebooks, with lr = 50 for MF (the
+# course's choice; the paper's MF notebook uses lr = 1).
 TASK_DEFAULTS = {
     "mf": {"d": 100, "r": 10, "lr": 50.0, "alpha": 1.0, "steps": 5000},
     "mc": {"d": 100, "r": 5, "p": 0.3, "lr": 10.0, "alpha": 5.0, "steps": 20000},

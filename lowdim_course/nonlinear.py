@@ -16,7 +16,7 @@ Three classifiers on scikit-learn's handwritten digits (8 x 8 images, 64 feature
 **How the compressed block is initialized.** The spectral initialization of
 :func:`lowdim_course.networks.spectral_init` needs a surrogate matrix whose top singular vectors
 point where the block's end-to-end map ``B = W_{L:1}`` will learn. For the three recovery tasks
-of the course the spec's surrogates (``M*``, ``P_Omega(M*)/p``, ``(1/m) sum_i y_i A_i``) are all
+of the course the surrogates (``M*``, ``P_Omega(M*)/p``, ``(1/m) sum_i y_i A_i``) are all
 proportional to **minus the gradient of the training loss with respect to the end-to-end matrix
 at zero**, ``-grad_W l(0)``. The nonlinear block uses the same definition: with every other layer
 at its (shared, seeded) initialization and ``B = 0``,
@@ -285,7 +285,7 @@ def block_surrogate(model: BlockMLP, x: torch.Tensor, y: torch.Tensor) -> torch.
     every sample, ``P = softmax(c)`` (one row per sample), and the chain rule gives the formula
     (Phi: n x w features, Y: n x K one-hot labels, C: K x w output weights). For deep matrix
     factorization, completion and sensing the same definition gives, up to a positive factor,
-    the spec's surrogates ``M*``, ``P_Omega(M*)/p`` and ``(1/m) sum y_i A_i``.
+    the course's surrogates ``M*``, ``P_Omega(M*)/p`` and ``(1/m) sum y_i A_i``.
     """
     if not isinstance(model, BlockMLP):
         raise ValueError(f"model must be a BlockMLP (see build_model), got {model!r}")

@@ -11,8 +11,7 @@ Each problem holds a rank-r target ``M*`` (d x d) and the observations of it, an
   (Kwon et al. 2024, Sec. 3.2 "spectral initialization");
 * ``recovery_error(W) = ||W - M*||_F / ||M*||_F``, the one error every task reports.
 
-The losses are those of the paper's code, so its learning rates carry over
-(``../shared/spec/ALGORITHMS.md`` Sec. 1):
+The losses are those of the paper's code (Kwon et al. 2024), so its learning rates carry over:
 
 =========== ============================================== ================================
 task        training loss                                  surrogate
@@ -55,7 +54,7 @@ def spread_spectrum_indices(d: int, r: int) -> list[int]:
 
 
 def spread_spectrum_target(d: int, r: int, seed: int = 0) -> torch.Tensor:
-    """The spec's rank-r target: SVD of a d x d N(0,1) matrix, keep triplets at spread indices.
+    """The course's rank-r target: SVD of a d x d N(0,1) matrix, keep triplets at spread indices.
 
     With ``G = U diag(s) V^T`` and ``idx = floor(i d / 2r)`` for i < r, the target is
     ``M* = U[:, idx] diag(s[idx]) V[:, idx]^T``: its singular values are spread over the top half
@@ -243,7 +242,7 @@ class MatrixSensing(RecoveryProblem):
     The m matrices are stored as one ``m x d^2`` operator ``A`` (row i = vec(A_i)), so a step
     costs two matrix-vector products: residual ``A vec(W) - y`` and gradient
     ``A^T (A vec(W) - y)``. Loss ``1/2 ||A vec(W) - y||^2``; surrogate ``A^T y / m``, the
-    spec's ``(1/m) sum_i y_i A_i``. With this 1/m scale of A its mean is ``M* / m^2``, not M*
+    course's ``(1/m) sum_i y_i A_i``. With this 1/m scale of A its mean is ``M* / m^2``, not M*
     (``E[y_i A_i] = M* / m^2``): a positive multiple, so its singular vectors, which are all
     the spectral initialization uses, are those of the unbiased ``m sum_i y_i A_i``.
     """

@@ -1,8 +1,8 @@
 """Reproduce the paper's trajectory figures: original vs compressed, error against time.
 
 ``reproduce(task)`` trains the original deep linear network and the compressed one (spectral
-init, discrepant learning rate) on one problem at the reference settings of
-``../shared/spec/ALGORITHMS.md`` Sec. 3 and writes, into ``out_dir``,
+init, discrepant learning rate) on one problem at the reference settings (the paper's sizes;
+``REFERENCE`` below) and writes, into ``out_dir``,
 
 * ``<task>.png``: recovery error ``||W - M*||_F / ||M*||_F`` against iteration (left) and
   against compute seconds (right), both networks (Kwon et al. 2024, Figs. of Sec. 4);
@@ -41,7 +41,7 @@ from .validation import check_choice, check_int, resolve_device, resolve_dtype
 
 EXPERIMENTS = (*TASKS, "nonlinear")
 
-# The reference settings (spec Sec. 3); r_hat = 2r, depth 3, eps 1e-2 for all.
+# The reference settings (the paper's sizes, lr = 50 for MF); r_hat = 2r, depth 3, eps 1e-2.
 REFERENCE = {
     "mf": {"d": 100, "r": 10, "lr": 50.0, "alpha": 1.0, "steps": 5000, "tol": 1e-12},
     "mc": {"d": 100, "r": 5, "p": 0.3, "lr": 10.0, "alpha": 5.0, "steps": 20000, "tol": 1e-12},

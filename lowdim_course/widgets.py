@@ -1,6 +1,6 @@
 """Slider panels: a lesson's interactive demo is a plain function wired to sliders here.
 
-COURSE.md's rule: a widget callback is a library function with arguments that computes, then
+The course's rule: a widget callback is a library function with arguments that computes, then
 plots (and prints the numbers the plot shows); the notebook only wires sliders to it::
 
     from lowdim_course.demos.lesson01 import two_layer_demo

@@ -1,6 +1,6 @@
 """Binder's environment, rebuilt here: a fresh virtual environment from binder/requirements.txt.
 
-The Docker-based Binder build cannot run on the development machines (COURSE.md), so this test
+The Docker-based Binder build cannot run on the development machines, so this test
 installs the same requirements into a new virtual environment, with PyTorch's CPU index line
 swapped for this machine's local package source, and runs lesson 00 in it top to bottom.
 """

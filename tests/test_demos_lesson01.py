@@ -52,7 +52,7 @@ def test_stages_are_learned_strongest_first_as_the_closed_form_says():
 
 
 def test_spec_reference_table_at_small_learning_rate():
-    # ALGORITHMS.md Sec. 4: GD and the closed form differ by at most 0.027;
+    # Measured once and pinned: GD and the closed form differ by at most 0.027;
     # t_half theory/GD = 1082/1085, 1718/1721, 3205/3208, 5948/5951.
     result = stage_like_learning(u0=1e-4, lr=1e-3, max_steps=7000)
     assert result["max_gap"] < 0.028

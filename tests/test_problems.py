@@ -43,7 +43,7 @@ def test_random_orthogonal_is_orthogonal_and_seeded():
 
 
 def _explicit_losses(problem, w):
-    """The losses of the spec's table written entry by entry (numpy, independent of the core)."""
+    """The losses of the problems' table written entry by entry (numpy, independent of the core)."""
     residual = (w - problem.target).numpy()
     if problem.task == "mf":
         return 0.5 * np.mean(residual**2)

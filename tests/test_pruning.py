@@ -1,5 +1,5 @@
 """Train large, then prune (Chang et al. 2021): the risk formula, the double descent, the
-spec's numbers, retraining; CUDA tests skip without a GPU."""
+the reference numbers, retraining; CUDA tests skip without a GPU."""
 
 import pytest
 import torch

@@ -13,7 +13,7 @@ from lowdim_course.training import DivergenceError, layer_learning_rates, train
 
 @pytest.fixture(scope="module")
 def spec_mf_runs():
-    """The spec's MF setting (d=100, r=10, L=3, eps=1e-2, lr=50), 5000 steps, no early stop."""
+    """The reference MF setting (d=100, r=10, L=3, eps=1e-2, lr=50), 5000 steps, no early stop."""
     problem = make_problem("mf", 100, 10, seed=0)
     original = train(problem, original_network(100, 3, 1e-2, seed=0), lr=50, steps=5000)
     compressed_net = compressed_network(problem.surrogate(), 20, 3, 1e-2)
@@ -32,7 +32,7 @@ def test_compressed_error_is_at_most_the_original_at_every_iterate(spec_mf_runs)
 
 def test_error_floors_are_set_by_the_untouched_directions(spec_mf_runs):
     """After fitting, what remains is rho(t)^L on the directions the target never excites:
-    d - 2r of them in the original network, r_hat - r in the compressed one (spec Sec. 4)."""
+    d - 2r of them in the original network, r_hat - r in the compressed one."""
     problem, original, compressed = spec_mf_runs
     eta, rho = 50 / 100**2, 1e-2  # the step on the summed loss
     for _ in range(5000):

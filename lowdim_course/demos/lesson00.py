@@ -9,7 +9,7 @@ from ..plots import plot_error_curves, show_figure
 def first_look(depth: int = 3, eps: float = 0.03, steps: int = 1500, d: int = 30, r: int = 3):
     """Train both networks on a small factorization problem; plot and print their errors.
 
-    The learning rate follows the course's scaling ``lr = 50 (d/100)^(4/3)`` (the spec's lr = 50
+    The learning rate follows the course's scaling ``lr = 50 (d/100)^(4/3)`` (the course's lr = 50
     at d = 100; see ``benchmarks/run_benchmarks.py``). Returns the comparison's summary dict.
     """
     lr = 50.0 * (d / 100) ** (4 / 3)

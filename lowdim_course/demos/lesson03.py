@@ -41,7 +41,7 @@ _TOO_EARLY = (
 
 
 def course_learning_rate(d: int) -> float:
-    """``lr = 50 (d/100)^(4/3)`` for the core's mean MF loss: the spec's lr = 50 at d = 100.
+    """``lr = 50 (d/100)^(4/3)`` for the core's mean MF loss: the course's lr = 50 at d = 100.
 
     The scaling keeps ``eta = lr / d^2`` times the target's largest singular value (about
     ``2 sqrt(d)``) to the power ``4/3`` constant, so small demo problems train as fast and as

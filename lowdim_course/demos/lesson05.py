@@ -11,7 +11,7 @@
 Learning rates follow the course's scaling (``lesson03.course_learning_rate``, lr = 50 at
 d = 100 for the mean factorization loss): the effective step on ``W - M*`` is ``lr / d^2`` for
 factorization and completion and ``lr / m`` for sensing, so sensing uses
-``lr = m * course_learning_rate(d) / d^2`` (= 10 at the spec's d = 100, m = 2000).
+``lr = m * course_learning_rate(d) / d^2`` (= 10 at the reference sensing size d = 100, m = 2000).
 """
 
 from __future__ import annotations

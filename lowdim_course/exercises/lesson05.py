@@ -6,7 +6,7 @@
   ``E[y_i A_i] = sigma^2 M*``, so the unbiased surrogate is
   ``(1/m) sum_i y_i A_i / sigma^2 = m sum_i y_i A_i = m reshape(A^T y)``, with ``E = M*``.
   The core's :meth:`lowdim_course.problems.MatrixSensing.surrogate` returns ``(1/m) A^T y``
-  (the spec's formula, mean ``M*/m^2``): the same singular vectors, which is all the spectral
+  (mean ``M*/m^2``): the same singular vectors, which is all the spectral
   init uses. Reference: ``m^2`` times the core's surrogate.
 * ``05.completion_surrogate``: ``(target, mask, p) -> P_Omega(M*) / p``, the core's
   :meth:`lowdim_course.problems.MatrixCompletion.surrogate` (each entry is seen with chance p,

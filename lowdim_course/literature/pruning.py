@@ -36,7 +36,7 @@ from ..random_matrices import make_generator
 from ..training import cpu_threads
 from ..validation import check_float, check_int, resolve_device
 
-# The setting of the spec (ALGORITHMS.md Sec. 6): n = 100, keep s = 90, noise 1, D = 1000.
+# Lesson 08's setting: n = 100 samples, keep s = 90 weights, noise 1, D = 1000 features.
 N_SAMPLES = 100
 KEEP = 90
 NOISE = 1.0

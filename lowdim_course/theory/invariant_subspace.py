@@ -1,7 +1,7 @@
 """The invariant low-dimensional subspace of deep matrix factorization, and its scalar modes.
 
 Yaras, Wang, Hu, Zhu, Balzano & Qu (2023, "The law of parsimony in gradient descent for learning
-deep linear networks") and Kwon et al. (AISTATS 2024), Sec. 3; ALGORITHMS.md Sec. 4: for
+deep linear networks") and Kwon et al. (AISTATS 2024), Sec. 3: for
 matrix factorization with a rank-r target, ``d >= 2r`` and ``W_l(0) = eps O_l`` (O_l orthogonal),
 gradient descent with step eta on the summed loss ``1/2 ||W_{L:1} - M||_F^2`` and weight decay
 lam keeps every layer of the form

@@ -9,7 +9,7 @@ gradient steps,
 
     ``tau du/dt = 2 u (s - u)``,  so  ``u(t) = s e^{2st/tau} / (e^{2st/tau} - 1 + s/u0)``
 
-(Saxe et al. 2014, with ``u = a^2`` for per-layer strength a; ALGORITHMS.md Sec. 4). Strong
+(Saxe et al. 2014, with ``u = a^2`` for per-layer strength a). Strong
 modes are learned first and each one after a plateau: incremental, stage-like learning of
 principal components.
 """
