@@ -92,3 +92,18 @@ def test_erank_staircase_of_deep_factorization():
 def test_bad_inputs_name_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_the_stable_entry_family_has_full_rank_but_can_have_a_tiny_effective_rank():
+    # Lesson 11's words: every stable-entry matrix has rank 30, yet at alpha = 0.6 a few entries
+    # carry the norm (effective rank about 1.4) while Gaussian entries give about 24.
+    from lowdim_course.literature.compressibility import matrix_family
+    from lowdim_course.theory.rank_measures import effective_rank
+
+    matrices, labels = matrix_family()
+    stable = [(lab["parameter"], m) for m, lab in zip(matrices, labels, strict=True)
+              if lab["kind"] == "stable entries"]  # fmt: skip
+    assert all(torch.linalg.matrix_rank(m).item() == 30 for _, m in stable)
+    eranks = {round(alpha, 2): float(effective_rank(m)) for alpha, m in stable}
+    assert 1.3 < eranks[0.6] < 1.5 and min(eranks.values()) == eranks[0.6]
+    assert 22 < eranks[2.0] < 26

@@ -106,8 +106,9 @@ def matrix_family(
     """``count`` matrices (size x size) of varied low-rankness and entry sparsity.
 
     Half are ``U diag(s) V^T`` with Haar U, V and ``s_k = k^-p``, p in [0, 3] (low rank, dense
-    entries); half hold i.i.d. symmetric alpha-stable entries, alpha in [0.6, 2] (sparse-ish,
-    full rank). Returns the matrices and, for each, ``{"kind", "parameter"}``.
+    entries); half hold i.i.d. symmetric alpha-stable entries, alpha in [0.6, 2] (rank ``size``,
+    but at small alpha a few entries dominate: nearly sparse, effective rank down to about 1.4).
+    Returns the matrices and, for each, ``{"kind", "parameter"}``.
     """
     count = check_int("count", count, low=2)
     size = check_int("size", size, low=2)
