@@ -106,3 +106,62 @@ def test_moving_a_slider_recomputes():
     assert sensing.result["settings"]["m"] == 320
     sensing.kwargs_widgets[0].value = 640
     assert sensing.result["settings"]["m"] == 640
+
+
+def test_sensing_over_seeds_the_compressed_network_reaches_1e_3_first(capsys):
+    # Lesson 05's claim, over its five seeds: first to 1e-3 every time, by 1.05-1.21x, while the
+    # original ends lower in most seeds (both at their eps floor)
+    from lowdim_course.demos.lesson05 import sensing_over_seeds
+
+    summary = sensing_over_seeds(m=320, r_hat=4)
+    assert summary["wins"] == 5
+    assert 1.0 < min(summary["ratios"]) and max(summary["ratios"]) < 1.3
+    assert summary["original_lower_floor"] >= 3
+    assert "compressed first to 1e-3 in 5 of 5 seeds" in capsys.readouterr().out
+
+
+def test_sensing_floor_scales_like_eps_cubed_and_m_120_is_enough_information():
+    # The floor near 1e-4 is the small initialization's (eps^L, L = 3): 27x lower at eps/3...
+    from lowdim_course.demos.lesson05 import sensing_learning_rate
+    from lowdim_course.networks import compressed_network, original_network
+    from lowdim_course.training import train
+
+    problem = make_problem("ms", d=20, r=2, m=320, seed=0)
+    floors = {}
+    for eps in (0.03, 0.01):
+        networks = (
+            original_network(20, 3, eps, seed=0),
+            compressed_network(problem.surrogate(), 4, 3, eps),
+        )
+        floors[eps] = [
+            train(problem, network, lr=sensing_learning_rate(20, 320), steps=3000,
+                  stop_error=1e-12, tol=1e-20, log_every=3000).final_error
+            for network in networks
+        ]  # fmt: skip
+    for side in (0, 1):
+        assert 20 < floors[0.03][side] / floors[0.01][side] < 35
+    # ...and m = 120 (> r(2d - r) = 76) suffices once eps is small and the steps many
+    few = sensing_race(m=120, r_hat=4, eps=0.003, steps=20000)
+    assert few["original"]["iterations_to_1e-4"] and few["compressed"]["iterations_to_1e-4"]
+    stuck = sensing_race(m=120, r_hat=4, eps=0.03, steps=20000)
+    assert stuck["original"]["final_error"] > 1e-4 and stuck["compressed"]["final_error"] > 1e-4
+
+
+def test_sensing_discrepant_rate_helps_at_2_and_breaks_at_5():
+    from lowdim_course.demos.lesson05 import sensing_learning_rate
+    from lowdim_course.networks import compressed_network
+    from lowdim_course.training import train
+
+    speedups, misses = [], 0
+    for seed in range(5):
+        problem = make_problem("ms", d=20, r=2, m=320, seed=seed)
+        reached = {}
+        for alpha in (1.0, 2.0, 5.0):
+            network = compressed_network(problem.surrogate(), 4, 3, 0.03)
+            run = train(problem, network, alpha=alpha, lr=sensing_learning_rate(20, 320),
+                        steps=800, stop_error=1e-5, log_every=800)  # fmt: skip
+            reached[alpha] = run.iterations_to(1e-3)
+        speedups.append(reached[1.0] / reached[2.0])
+        misses += reached[5.0] is None
+    assert all(1.5 < speedup < 1.7 for speedup in speedups)
+    assert misses >= 4
