@@ -60,7 +60,8 @@ def test_each_measure_predicts_its_own_error():
 
 
 def test_erank_staircase_of_deep_factorization():
-    # spec: d=50, r=5, L=3: 50 -> ... -> 1.00 -> 2.98 -> 4.88 = erank(M*)
+    # d=50, r=5, L=3: 50 -> ... -> 1.00 -> 2.97 -> 4.88 = erank(M*), each plateau read halfway
+    # between two modes being learned (timed by the singular values, not by the curve)
     problem = make_problem("mf", d=50, r=5, seed=0)
     network = original_network(50, 3, 1e-2, seed=0)
     history = train(problem, network, lr=course_learning_rate(50), steps=3000, log_every=10)
@@ -72,6 +73,13 @@ def test_erank_staircase_of_deep_factorization():
     for measured, predicted in zip(stairs["plateaus"], stairs["predicted"], strict=True):
         assert measured == pytest.approx(predicted, abs=0.02)
     assert stairs["plateaus"][2] == pytest.approx(2.97, abs=0.02)
+    learned = stairs["learned_at"]
+    assert None not in learned and learned == sorted(learned)
+    # two layers separate the modes less: halfway readings are far above the prediction
+    shallow = train(problem, original_network(50, 2, 1e-2, seed=0), lr=course_learning_rate(50),
+                    steps=3000, log_every=10)  # fmt: skip
+    loose = erank_staircase(shallow, problem.target)
+    assert loose["plateaus"][0] > loose["predicted"][0] + 1.0
 
 
 @pytest.mark.parametrize(

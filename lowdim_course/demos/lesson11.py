@@ -74,8 +74,9 @@ def _run(depth: int, eps: float, d: int = 50, r: int = 5, steps: int = 3000):
 def erank_staircase_demo(depth: int = 3, eps: float = 0.01):
     """Effective rank of ``W_{L:1}`` over training (d = 50, r = 5, lr = 50 (d/100)^(4/3)).
 
-    Marks the predicted plateaus ``erank(s_1, ..., s_k)``; prints start, lowest, the measured
-    plateaus and the end against erank(M*) (spec: 50 -> 6.6 -> 1.00 -> 2.98 -> 4.88).
+    Marks the predicted plateaus ``erank(s_1, ..., s_k)``; prints start, lowest, the iteration at
+    which each mode is learned, the effective rank halfway between two such moments (the measured
+    plateaus, see ``erank_staircase``) and the end against erank(M*).
     """
     eps = round(eps, 6)
     problem, history = _run(depth, eps)
@@ -96,8 +97,10 @@ def erank_staircase_demo(depth: int = 3, eps: float = 0.01):
         f"effective rank: start {stairs['start']:.3g}, lowest {stairs['lowest']:.2f}, "
         f"end {stairs['end']:.2f} (erank(M*) = {stairs['target']:.2f})"
     )
-    print(f"plateaus measured: {plateaus}")
-    print(f"plateaus predicted erank(s_1..s_k): {predicted}")
+    learned = ", ".join("-" if t is None else f"{t:,}" for t in stairs["learned_at"])
+    print(f"mode k learned (sigma_k reaches s_k/2) at iteration: {learned}")
+    print(f"effective rank halfway between modes k and k+1: {plateaus}")
+    print(f"predicted erank(s_1..s_k):                     {predicted}")
     final = float(history.recovery_error[-1])
     print(f"recovery error after {history.steps:,} steps: {final:.1e}")
     return {key: value for key, value in stairs.items() if key != "erank"} | {

@@ -169,29 +169,37 @@ def prediction_table(matrices, keep: float = 0.2) -> dict:
 
 
 def erank_staircase(history, target) -> dict:
-    """The effective rank of ``W_{L:1}`` at each plateau of a factorization run.
+    """The effective rank of ``W_{L:1}`` between the moments its modes are learned.
 
     While k modes are learned and the others are still tiny, the end-to-end matrix is close to
-    the top-k part of the target, so ``erank`` sits near ``erank(s_1, ..., s_k)``. Returns
-    ``{"erank": curve over logs, "start", "lowest", "end", "target": erank(M*),
-    "plateaus": [median of the curve in [k - 1/2, k + 1/2) after its lowest point, k = 1..r],
-    "predicted": [erank(s_1..s_k)]}`` (a plateau the run never reached is None).
+    the top-k part of the target, so ``erank`` should sit near ``erank(s_1, ..., s_k)``. The
+    moments come from the singular values, not from the effective rank: mode k is *learned* at
+    the first log where ``sigma_k(W_{L:1}) >= s_k / 2``, and the k-th plateau is the effective
+    rank halfway (in logs) between mode k and mode k+1 being learned (for k = r: between mode r
+    and the end). Returns ``{"erank": curve over logs, "start", "lowest", "end", "target":
+    erank(M*), "learned_at": [iteration per mode], "plateaus": [...], "predicted":
+    [erank(s_1..s_k)]}`` (None where a mode was never learned).
     """
     curve = effective_rank_over_training(history)
     s = torch.linalg.svdvals(_matrix(target))
     rank = int((s > s[0] * 1e-10).sum()) if s[0] > 0 else 0
-    lowest_at = int(torch.argmin(curve))
-    after = curve[lowest_at:]
-    plateaus = []
-    for k in range(1, rank + 1):
-        inside = after[(after >= k - 0.5) & (after < k + 0.5)]
-        plateaus.append(float(inside.median()) if inside.numel() else None)
+    values = history.singular_value_matrix()
+    learned = []
+    for k in range(rank):
+        hit = torch.nonzero(values[:, k] >= s[k] / 2)
+        learned.append(int(hit[0, 0]) if hit.numel() else None)
+    ends = [*learned[1:], len(curve) - 1]
+    plateaus = [
+        None if start is None or end is None else float(curve[(start + end) // 2])
+        for start, end in zip(learned, ends, strict=True)
+    ]
     return {
         "erank": curve,
         "start": float(curve[0]),
-        "lowest": float(curve[lowest_at]),
+        "lowest": float(curve.min()),
         "end": float(curve[-1]),
         "target": effective_rank_of_spectrum(s),
+        "learned_at": [None if i is None else history.log_iterations[i] for i in learned],
         "plateaus": plateaus,
         "predicted": [effective_rank_of_spectrum(s[:k]) for k in range(1, rank + 1)],
     }
