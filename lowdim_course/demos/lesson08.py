@@ -3,8 +3,9 @@
 * ``pruning_panel``: the pruned model's risk against the model size p (min-norm least squares
   on the first p features, then keep the top s), the large model and the oracle small model;
   the chosen p marked; sliders for p, s, noise, correlation, retraining;
-* ``spec_numbers``: the spec's setting (n = 100, s = 90, noise 1) with 200 training sets: the
-  risks at p = 80, 105, 150, 300, the peak and the oracle, next to the closed forms;
+* ``risk_table``: the lesson's setting (n = 100, s = 90, noise 1) with 200 training sets: the
+  risks at p = 80, 105, 150, 300, the peak and the two oracles, next to the closed forms;
+* ``regime_table``: at p = 300, how the comparison turns with the number s of kept weights;
 * ``retraining_table``: pruned against retrained, with and without correlated features.
 """
 
@@ -20,8 +21,15 @@ from ..literature.pruning import (
 from ..plots import demo_figure, show_figure
 
 DEMO_SEEDS = 50
-SPEC_SEEDS = 200
-SPEC = {80: 6.6, 105: 28.0, 150: 4.7, 300: 4.1, "oracle": 11.4}
+TABLE_SEEDS = 200
+
+
+def best_k_oracle(keep: int = KEEP) -> tuple[int, float]:
+    """``(k, risk)``: least squares on the best k <= keep features, k chosen to minimise the
+    closed-form risk (an oracle that knows the features *and* how many to use)."""
+    risks = {k: expected_least_squares_risk(k) for k in range(1, keep + 1)}
+    k = min(risks, key=risks.get)
+    return k, risks[k]
 
 
 def _grid(keep: int) -> tuple:
@@ -79,20 +87,46 @@ def pruning_panel(
     return summary
 
 
-def spec_numbers(seeds: int = SPEC_SEEDS) -> dict:
-    """The spec's setting with 200 training sets, printed next to the spec's figures."""
+def risk_table(seeds: int = TABLE_SEEDS) -> dict:
+    """The lesson's setting with ``seeds`` training sets, next to the closed forms."""
     curve = cached_risk_curve(_grid(KEEP), KEEP, NOISE, 0.0, False, seeds)
     rows = {p: curve.at(p) for p in (80, 105, 150, 300)}
-    rows["oracle"] = curve.oracle
-    exact = {80: expected_least_squares_risk(80), "oracle": expected_least_squares_risk(KEEP)}
-    print(f"{'':>8} {'course':>8} {'spec':>6} {'closed form':>12}")
+    rows["best-90 oracle"] = curve.oracle
+    exact = {
+        80: expected_least_squares_risk(80),
+        "best-90 oracle": expected_least_squares_risk(KEEP),
+    }
+    k, best = best_k_oracle(KEEP)
+    print(f"{'':>15} {'average of ' + str(seeds):>14} {'closed form':>12}")
     for key, value in rows.items():
-        name = f"p={key}" if isinstance(key, int) else key
+        name = f"pruned, p={key}" if isinstance(key, int) else key
         closed = f"{exact[key]:.3g}" if key in exact else "-"
-        print(f"{name:>8} {value:>8.3g} {SPEC[key]:>6.3g} {closed:>12}")
+        print(f"{name:>15} {value:>14.3g} {closed:>12}")
+    print(f"{'best-k oracle':>15} {'-':>14} {best:>12.3g}   (k = {k} of the {KEEP} best features)")
     peak_p, peak = curve.peak
-    print(f"peak {peak:.3g} at p = {peak_p} (spec: 28 at p = 105)")
-    return {"risks": rows, "closed_form": exact, "peak_p": peak_p, "peak": peak}
+    print(f"peak of the average {peak:.3g} at p = {peak_p}")
+    return {"risks": rows, "closed_form": exact, "peak_p": peak_p, "peak": peak,
+            "best_k": k, "best_k_risk": best}  # fmt: skip
+
+
+def regime_table(p: int = 300, keeps=(10, 30, 60, 90), seeds: int = DEMO_SEEDS) -> dict:
+    """At model size ``p``, for each number ``keep`` of kept weights: pruned, retrained, the
+    best-s oracle (averages over ``seeds`` training sets) and the best-k oracle (closed form)."""
+    table = {}
+    print(f"p = {p}, n = 100: {'s':>3} {'pruned':>7} {'retrained':>10} {'best-s':>7} "
+          f"{'best-k':>7}  pruning beats")  # fmt: skip
+    for keep in keeps:
+        plain = cached_risk_curve((p,), keep, NOISE, 0.0, False, seeds)
+        again = cached_risk_curve((p,), keep, NOISE, 0.0, True, seeds)
+        best = best_k_oracle(keep)[1]
+        row = {"pruned": plain.pruned[0], "retrained": again.pruned[0],
+               "best_s": plain.oracle, "best_k": best}  # fmt: skip
+        beaten = [name for name in ("best_s", "best_k") if row["pruned"] < row[name]]
+        table[keep] = row | {"beats": beaten}
+        print(f"{'':>16}{keep:>3} {row['pruned']:>7.3g} {row['retrained']:>10.3g} "
+              f"{row['best_s']:>7.3g} {best:>7.3g}  "
+              f"{' and '.join(n.replace('_', '-') for n in beaten) or 'neither'}")  # fmt: skip
+    return table
 
 
 def retraining_table(p: int = 300, correlations=(0.0, 0.7)) -> dict:
