@@ -197,7 +197,7 @@ class Outcome:
 
     @property
     def exception_text(self) -> str:
-        return self.message if isinstance(self.exception, str) else _one_line(self.exception)
+        return self.message if isinstance(self.exception, str) else one_line(self.exception)
 
 
 def call_with_time_limit(function, args: tuple, seconds: float) -> Outcome:
@@ -292,7 +292,7 @@ def check(exercise_id: str, student_function, *, time_limit: float | None = None
             message = "interrupted before the check finished — hint: run the cell again"
         else:
             message = (
-                f"the check itself failed ({type(exc).__name__}: {_one_line(exc)}) — "
+                f"the check itself failed ({type(exc).__name__}: {one_line(exc)}) — "
                 "hint: please report this to the course authors"
             )
         exercise = REGISTRY.get(exercise_id) if isinstance(exercise_id, str) else None
@@ -380,7 +380,7 @@ def judge(exercise: Exercise, cases: list[Case], outcome_of, seconds: float) -> 
         try:
             problem = exercise.compare(expected, got, case)
         except Exception as exc:  # an unusual object (e.g. a failing __array__) from the student
-            problem = Problem(f"could not read the result ({type(exc).__name__}: {_one_line(exc)})")
+            problem = Problem(f"could not read the result ({type(exc).__name__}: {one_line(exc)})")
         if problem is not None:
             return failure(exercise, f"{problem.what} {where}", problem.hint)
     return CheckResult(
@@ -392,8 +392,9 @@ def judge(exercise: Exercise, cases: list[Case], outcome_of, seconds: float) -> 
     )
 
 
-def _one_line(exc: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(exc).split()) or "(no message)"
+def one_line(value, limit: int = 160) -> str:
+    """``str(value)`` on one line, whitespace collapsed, cut to ``limit`` characters."""
+    text = " ".join(str(value).split()) or "(no message)"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

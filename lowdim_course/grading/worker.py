@@ -32,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..exercises.framework import one_line
 from . import processes
 from .inspection import parse_notebook, read_notebook
 from .judging import NOT_RUN, score_exercise, unscored
@@ -75,7 +76,7 @@ def skeleton(label: str, text: str | None):
             raise ValueError("not a readable UTF-8 file")
         notebook = parse_notebook(text)
     except Exception as exc:
-        message = f"could not read the notebook: {type(exc).__name__}: {_one_line(exc)}"
+        message = f"could not read the notebook: {type(exc).__name__}: {one_line(exc, 200)}"
         return _unreadable(entry, label, message), None, None
     reading = read_notebook(label, notebook)
     entry["lesson"], entry["notes"], entry["flags"] = reading.lesson, reading.notes, reading.flags
@@ -178,7 +179,7 @@ def _run(notebook, reading, job, folder: Path, token: str, entry: dict):
                 reply = kernel.run(cell["source"], deadline=deadline)
                 if reply.get("status") != "ok":
                     name, value = reply.get("ename", "Error"), reply.get("evalue", "")
-                    entry["cell_errors"].append(f"cell {index}: {name}: {_one_line(value)}")
+                    entry["cell_errors"].append(f"cell {index}: {name}: {one_line(value, 200)}")
         except DeadlineReached:
             return None, (
                 f"the notebook did not finish within {timeout:g} s (endless loop?, stopped in "
@@ -228,13 +229,8 @@ def _collect(kernel, reading, job, entry):
         if records.get("nonce") != nonce or not isinstance(records.get("exercises"), dict):
             raise ValueError("the answer did not come from the grader's cell")
     except Exception as exc:
-        return None, f"{NOT_RUN}: the grader's checks failed in the kernel ({_one_line(exc)})"
+        return None, f"{NOT_RUN}: the grader's checks failed in the kernel ({one_line(exc, 200)})"
     return records, None
-
-
-def _one_line(value, limit: int = 200) -> str:
-    text = " ".join(str(value).split()) or "(no message)"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def main() -> int:
@@ -246,7 +242,7 @@ def main() -> int:
         entry = grade(job)
     except Exception as exc:  # the grader's own bug: this notebook's error, not the run's end
         entry = new_entry(job.get("label", "?"))
-        entry["error"] = f"internal grader error: {type(exc).__name__}: {_one_line(exc)}"
+        entry["error"] = f"internal grader error: {type(exc).__name__}: {one_line(exc, 200)}"
     processes.end_processes(root=os.getpid())
     line = json.dumps({"entry": entry, "mac": sign(job["secret"], entry)}, ensure_ascii=True)
     sys.stdout.write("\n" + line + "\n")
