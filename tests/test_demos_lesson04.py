@@ -5,14 +5,18 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pytest
+import torch
 
 from lowdim_course.demos.lesson04 import (
+    alpha_over_seeds,
     compression_race,
     discrepant_rate,
     parameter_counts,
+    race_over_seeds,
     scalar_modes,
     timing_report,
 )
+from lowdim_course.theory import mode_step_stability, scalar_mode_trajectory
 from lowdim_course.widgets import int_slider, log_slider, slider_panel
 
 
@@ -86,3 +90,46 @@ def test_moving_a_slider_recomputes():
     assert "compressed, alpha=5" in alpha_panel.result
     alpha_panel.kwargs_widgets[0].value = 2.0
     assert "compressed, alpha=2" in alpha_panel.result
+
+
+def test_step_stability_predicts_whether_the_top_mode_settles():
+    """The linearised bound against the recursion itself, on both sides of 2."""
+    s, depth = 13.4, 5
+    for eta, settles in ((0.004, True), (0.0075, False)):
+        number = mode_step_stability(s, eta, depth)
+        assert (number < 2) == settles
+        modes = scalar_mode_trajectory(torch.tensor([s]), 0.3, eta, depth, 4000)
+        last = modes.strengths[-200:, 0]
+        assert bool((last - s).abs().max() < 1e-6 * s) == settles
+        assert float(last.max()) > 0.5 * s  # the mode has arrived: an unsettled one oscillates
+    assert mode_step_stability(s, 0.004, 3) == pytest.approx(0.004 * 3 * s ** (4 / 3))
+
+
+def test_race_over_seeds_holds_in_the_stable_regime_and_fails_past_it(capsys):
+    rows = race_over_seeds(regimes=((3, 0.03, 1.0), (5, 0.3, 1.0), (5, 0.3, 0.5)))
+    default, unstable, halved = rows
+    assert default["holds"] == 5 and default["step_stability"] < 2
+    assert len(default["iterations_ratios"]) == 5
+    assert all(ratio > 1 for ratio in default["iterations_ratios"])
+    # depth 5 at the course's learning rate: past the step bound, and the check fails
+    assert unstable["step_stability"] > 2
+    assert unstable["holds"] == 0
+    assert halved["step_stability"] < 2 and halved["holds"] == 5 and halved["diverged"] == 0
+    assert "of 5" in capsys.readouterr().out
+
+
+def test_a_diverging_race_says_so_instead_of_raising(capsys):
+    summary = compression_race(depth=5, eps=0.3)
+    assert "diverged" in summary and summary["step_stability"] > 2
+    assert "lower the learning rate" in capsys.readouterr().out
+
+
+def test_alpha_over_seeds_speeds_up_until_it_stalls_in_some_seeds():
+    summary = alpha_over_seeds(alphas=(1.0, 5.0, 10.0), seeds=range(10))
+    plain = summary["compressed, alpha=1"]["iterations_to_1e-4"]
+    fast = summary["compressed, alpha=5"]["iterations_to_1e-4"]
+    assert None not in plain and None not in fast
+    assert all(f * 2 < p for f, p in zip(fast, plain, strict=True))
+    too_large = summary["compressed, alpha=10"]["iterations_to_1e-4"]
+    assert 0 < too_large.count(None) < 10  # stalls in some seeds, not in all
+    assert summary["seeds_faster_with_every_larger_alpha"] == 10

@@ -7,13 +7,17 @@
   ``timing_report`` prints the seconds, which change from machine to machine;
 * ``scalar_modes``: the scalar recursion ``a_i(t+1) = a_i + eta a_i^{L-1} (s_i - a_i^L)``
   against the trained compressed network;
+* ``race_over_seeds``: the same check over five seeds in chosen regimes (depth, eps, learning
+  rate), with the step-stability number ``eta L s_1^(2-2/L)`` that tells where it fails;
 * ``discrepant_rate``: the factor alpha on the first and last layers, on a small completion
-  problem where it matters.
+  problem where it matters; ``alpha_over_seeds`` repeats it over five seeds.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+import statistics
 
 import matplotlib.pyplot as plt
 import torch
@@ -28,8 +32,8 @@ from ..networks import (
 )
 from ..plots import STYLE, demo_figure, plot_error_curves, show_figure
 from ..problems import make_problem
-from ..theory.invariant_subspace import scalar_mode_trajectory
-from ..training import train
+from ..theory.invariant_subspace import mode_step_stability, scalar_mode_trajectory
+from ..training import DivergenceError, train
 from .lesson03 import course_learning_rate
 
 TARGET_ERROR = 1e-4
@@ -37,6 +41,14 @@ TARGET_ERROR = 1e-4
 RTOL, ATOL = 1e-9, 1e-14
 # The small completion problem of the alpha demo: fast on a laptop, and alpha visibly matters.
 MC_SETTINGS = {"d": 30, "r": 2, "p": 0.5, "lr": 5.0, "depth": 3, "eps": 1e-2, "steps": 4000}
+SEEDS = (0, 1, 2, 3, 4)
+# (depth, eps, learning-rate factor): the default, two deeper settings inside the stable step,
+# and depth 5 where the course's learning rate is too large for the top mode (then halved).
+RACE_REGIMES = ((3, 0.03, 1.0), (4, 0.1, 1.0), (5, 0.1, 1.0), (5, 0.2, 1.0), (5, 0.3, 1.0),
+                (5, 0.3, 0.5))  # fmt: skip
+ALPHAS = (1.0, 2.0, 5.0, 8.0, 10.0)
+# Ten seeds for alpha: the failures near alpha = 10 come in some seeds, not all.
+ALPHA_SEEDS = tuple(range(10))
 
 
 def parameter_counts(d: int = 100, r_hat: int = 20, depth: int = 3):
@@ -66,11 +78,32 @@ def parameter_counts(d: int = 100, r_hat: int = 20, depth: int = 3):
 
 
 @functools.lru_cache(maxsize=4)
-def _race(d, r, r_hat, depth, eps, steps):
-    lr = course_learning_rate(d)
+def _race(d, r, r_hat, depth, eps, steps, lr_factor=1.0, seed=0):
+    lr = lr_factor * course_learning_rate(d)
     return compare(
-        "mf", d=d, r=r, r_hat=r_hat, depth=depth, eps=eps, lr=lr, steps=steps, tol=0.0
+        "mf", d=d, r=r, r_hat=r_hat, depth=depth, eps=eps, lr=lr, steps=steps, tol=0.0, seed=seed
     )  # fmt: skip
+
+
+def _below_at_every_iteration(result) -> tuple[bool, int | None]:
+    """Is the compressed error <= the original's (up to rounding) at every iteration? And where
+    it is first not."""
+    pairs = zip(result.compressed.recovery_error, result.original.recovery_error, strict=True)
+    first_above = next(
+        (t for t, (c, o) in enumerate(pairs) if c > o * (1 + RTOL) + ATOL), None
+    )  # fmt: skip
+    return first_above is None, first_above
+
+
+def step_stability(d: int, r: int, depth: int, lr_factor: float = 1.0, seed: int = 0) -> float:
+    """``eta L s_1^(2-2/L)`` for the race's problem: < 2 means the top mode can settle.
+
+    ``eta = lr / d^2`` is the step on the summed loss and ``s_1`` the target's largest singular
+    value (``theory.invariant_subspace.mode_step_stability``).
+    """
+    problem = make_problem("mf", d=d, r=r, seed=seed)
+    top = float(torch.linalg.svdvals(problem.target)[0])
+    return mode_step_stability(top, lr_factor * course_learning_rate(d) / d**2, depth)
 
 
 def compression_race(
@@ -82,7 +115,13 @@ def compression_race(
     errors, and whether the compressed error is <= the original's at every iteration (Kwon et
     al. 2024, Sec. 3). The returned dict also holds the seconds (see ``timing_report``).
     """
-    result = _race(d, r, r_hat, depth, eps, steps)
+    stability = step_stability(d, r, depth)
+    try:
+        result = _race(d, r, r_hat, depth, eps, steps)
+    except DivergenceError as error:
+        print(f"{error}\nstep check: eta L s_1^(2-2/L) = {stability:.2f} (the top mode settles "
+              "only below 2)")  # fmt: skip
+        return {"diverged": str(error), "step_stability": stability}
     original, compressed = result.original, result.compressed
     figure, axes = demo_figure(2, 10, 3.6)
     plot_error_curves(
@@ -93,17 +132,16 @@ def compression_race(
     figure.axes[0].axhline(TARGET_ERROR, color="0.6", lw=0.6)
     show_figure(figure)
 
-    pairs = zip(compressed.recovery_error, original.recovery_error, strict=False)
-    below = [c <= o * (1 + RTOL) + ATOL for c, o in pairs]
-    first_above = next((t for t, ok in enumerate(below) if not ok), None)
+    below, first_above = _below_at_every_iteration(result)
     summary = result.to_dict()
     key = "iterations_to_1e-4"
     iterations = (summary["original"][key], summary["compressed"][key])
     summary.update(
         {
-            "compressed_below_original": all(below),
+            "compressed_below_original": below,
             "first_iteration_above": first_above,
-            "iterations_compared": len(below),
+            "iterations_compared": len(compressed.recovery_error),
+            "step_stability": stability,
             "params_ratio": original.num_params / compressed.num_params,
             "iterations_ratio": None if None in iterations else iterations[0] / iterations[1],
         }
@@ -117,16 +155,67 @@ def compression_race(
             f"final error {values['final_error']:.2e}"
         )
     print(
-        f"compressed error <= original error at every one of the {len(below):,} iterations: "
-        f"{summary['compressed_below_original']}"
+        f"compressed error <= original error at every one of the "
+        f"{summary['iterations_compared']:,} iterations: {below}"
         + ("" if first_above is None else f" (first exception at iteration {first_above})")
     )
+    print(f"step check: eta L s_1^(2-2/L) = {stability:.2f} (the top mode settles only below 2)")
     ratio = summary["iterations_ratio"]
     print(
         f"ratios original / compressed: parameters {summary['params_ratio']:.3g}, iterations to "
         f"1e-4 {'-' if ratio is None else f'{ratio:.3g}'}"
     )
     return summary
+
+
+def _mean_sd(values, digits: int = 2) -> str:
+    if not values:
+        return "-"
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.{digits}f} +- {spread:.{digits}f}"
+
+
+def race_over_seeds(
+    regimes=RACE_REGIMES, seeds=SEEDS, r_hat: int = 10, steps: int = 1000, d: int = 50, r: int = 5
+) -> list[dict]:
+    """The race repeated over ``seeds`` (target and original initialization) in each regime.
+
+    ``regimes`` holds ``(depth, eps, lr_factor)``; the learning rate is ``lr_factor`` times the
+    course's ``50 (d/100)^(4/3)``. Prints, per regime, the step-stability number (largest over
+    the seeds), in how many seeds the compressed error stays <= the original's at every
+    iteration, how many runs diverged, and the original / compressed ratio of iterations to
+    1e-4 (mean +- sd over the seeds where both reach it).
+    """
+    rows = []
+    for depth, eps, lr_factor in regimes:
+        holds, diverged, ratios = 0, 0, []
+        for seed in seeds:
+            try:
+                result = _race(d, r, r_hat, depth, eps, steps, lr_factor, int(seed))
+            except DivergenceError:
+                diverged += 1
+                continue
+            holds += _below_at_every_iteration(result)[0]
+            reached = (result.original.iterations_to(TARGET_ERROR),
+                       result.compressed.iterations_to(TARGET_ERROR))  # fmt: skip
+            if None not in reached:
+                ratios.append(reached[0] / reached[1])
+        stability = max(step_stability(d, r, depth, lr_factor, int(seed)) for seed in seeds)
+        rows.append({"depth": depth, "eps": eps, "lr_factor": lr_factor, "seeds": len(seeds),
+                     "step_stability": stability, "holds": holds, "diverged": diverged,
+                     "iterations_ratios": ratios})  # fmt: skip
+    print(f"factorization d={d}, r={r}, r_hat={r_hat}, {steps:,} steps, {len(seeds)} seeds; "
+          "lr = factor x 50 (d/100)^(4/3)")  # fmt: skip
+    print("depth   eps   lr factor   eta L s_1^(2-2/L)   compressed <= original   diverged"
+          "   iterations to 1e-4, original / compressed")  # fmt: skip
+    for row in rows:
+        ratios = row["iterations_ratios"]
+        ratio_text = f"{_mean_sd(ratios)} ({len(ratios)} seeds)" if ratios else "-"
+        print(f"{row['depth']:>5}  {row['eps']:>4g}   {row['lr_factor']:>9g}   "
+              f"{row['step_stability']:>17.2f}   {row['holds']:>9} of {row['seeds']:<10}"
+              f"{row['diverged']:>10}   {ratio_text}")  # fmt: skip
+    print("('-': not reached by both networks within the run)")
+    return rows
 
 
 def timing_report(summary: dict) -> dict:
@@ -216,12 +305,12 @@ def scalar_modes(
     return summary
 
 
-@functools.lru_cache(maxsize=16)
-def _completion_run(network: str, alpha: float):
+@functools.lru_cache(maxsize=32)
+def _completion_run(network: str, alpha: float, seed: int = 0):
     settings = MC_SETTINGS
-    problem = make_problem("mc", d=settings["d"], r=settings["r"], p=settings["p"], seed=0)
+    problem = make_problem("mc", d=settings["d"], r=settings["r"], p=settings["p"], seed=seed)
     if network == "original":
-        model = original_network(settings["d"], settings["depth"], settings["eps"], seed=0)
+        model = original_network(settings["d"], settings["depth"], settings["eps"], seed=seed)
     else:
         model = compressed_network(
             problem.surrogate(), 2 * settings["r"], settings["depth"], settings["eps"]
@@ -274,3 +363,38 @@ def discrepant_rate(alpha: float = 5.0):
             f", final error {values['final_error']:.2e}"
         )
     return summary
+
+
+def alpha_over_seeds(alphas=ALPHAS, seeds=ALPHA_SEEDS) -> dict:
+    """``discrepant_rate``'s completion problem over ``seeds`` (target, mask, initialization).
+
+    Prints the iterations to 1e-4 of the original network and of the compressed one at each
+    alpha: mean +- sd over the seeds that reach it, and in how many seeds it is reached.
+    """
+    runs = {"original": [_completion_run("original", 1.0, int(seed)) for seed in seeds]}
+    for alpha in alphas:
+        runs[f"compressed, alpha={alpha:g}"] = [
+            _completion_run("compressed", float(alpha), int(seed)) for seed in seeds
+        ]  # fmt: skip
+    settings = MC_SETTINGS
+    print(f"completion d={settings['d']}, r={settings['r']}, p={settings['p']}, "
+          f"at most {settings['steps']:,} steps, {len(seeds)} seeds")  # fmt: skip
+    summary = {}
+    for name, histories in runs.items():
+        reached = [h.iterations_to(TARGET_ERROR) for h in histories]
+        hits = [it for it in reached if it is not None]
+        summary[name] = {"iterations_to_1e-4": reached,
+                         "final_errors": [h.final_error for h in histories]}  # fmt: skip
+        print(f"{name:>22}: iterations to 1e-4 {_mean_sd(hits, digits=0):>11}, reached in "
+              f"{len(hits):>2} of {len(seeds)} seeds")  # fmt: skip
+    per_seed = zip(*(summary[f"compressed, alpha={alpha:g}"]["iterations_to_1e-4"]
+                     for alpha in sorted(alphas)), strict=True)  # fmt: skip
+    falling = sum(_strictly_falling([it for it in row if it is not None]) for row in per_seed)
+    summary["seeds_faster_with_every_larger_alpha"] = falling
+    print(f"iterations fall with every larger alpha (among the runs that reach 1e-4) in {falling} "
+          f"of {len(seeds)} seeds")  # fmt: skip
+    return summary
+
+
+def _strictly_falling(values) -> bool:
+    return all(later < earlier for earlier, later in itertools.pairwise(values))

@@ -172,6 +172,22 @@ def scalar_mode_trajectory(
     )
 
 
+def mode_step_stability(singular_value, eta, depth) -> float:
+    """``eta L s^(2 - 2/L)``: the top mode's recursion settles at ``s^(1/L)`` only when this is < 2.
+
+    Linearising ``a <- a + eta a^{L-1} (s - a^L)`` (``scalar_mode_trajectory`` with alpha = 1)
+    at its fixed point ``a* = s^(1/L)`` gives the factor ``1 - eta L a*^(2L-2) =
+    1 - eta L s^(2-2/L)``, whose absolute value is below 1 exactly when the returned number is
+    below 2. Above 2 the mode overshoots and oscillates (or escapes) instead of converging: the
+    step is too large for that mode. With the largest singular value this bounds the usable step
+    for a given depth; it grows with depth at a fixed step because ``s^(2-2/L)`` does (s > 1).
+    """
+    s = check_positive("singular_value", check_scalar("singular_value", singular_value))
+    eta = check_positive("eta", check_scalar("eta", eta))
+    depth = check_depth(depth)
+    return eta * depth * s ** (2 - 2 / depth)
+
+
 @dataclass
 class SubspaceReport:
     """Per logged step (rows) and layer (columns) of an original network's training run.
