@@ -13,6 +13,8 @@ from lowdim_course.literature.pruning import (
     power_law_beta,
     pruned_risk_curve,
     retrain_on_support,
+    ridge,
+    ridge_oracle,
     sample_features,
 )
 from lowdim_course.random_matrices import make_generator
@@ -175,3 +177,30 @@ def test_the_best_k_oracle_beats_pruning_and_small_s_turns_the_comparison():
         table[60]["retrained"] > table[60]["pruned"]
         and table[90]["retrained"] > table[90]["pruned"]
     )
+
+
+def test_ridge_solves_the_augmented_least_squares_problem():
+    """(X^T X + lambda I)^{-1} X^T y is least squares on [X; sqrt(lambda) I] against [y; 0]."""
+    generator = make_generator(3)
+    x = torch.randn(4, 30, 12, generator=generator, dtype=torch.float64)
+    y = torch.randn(4, 30, generator=generator, dtype=torch.float64)
+    for penalty in (0.01, 3.0, 400.0):
+        stacked = torch.cat(
+            [x, penalty**0.5 * torch.eye(12, dtype=torch.float64).expand(4, 12, 12)], 1
+        )
+        target = torch.cat([y, torch.zeros(4, 12, dtype=torch.float64)], 1)
+        expected = torch.linalg.lstsq(stacked, target[..., None]).solution[..., 0]
+        assert torch.allclose(ridge(x, y, penalty), expected, atol=1e-10)
+    with pytest.raises(ValueError, match="penalty must be"):
+        ridge(x, y, 0.0)
+
+
+def test_ridge_oracle_uses_the_curves_training_sets_and_shrinking_helps():
+    # a vanishing penalty is the best-s least-squares oracle on the very same training sets
+    curve = pruned_risk_curve((150,), 60, seeds=20)
+    _, nearly_ols = ridge_oracle(60, seeds=20, penalties=(1e-9,))
+    assert nearly_ols == pytest.approx(curve.oracle, rel=1e-6)
+    penalty, risk = ridge_oracle(60, seeds=20)
+    assert risk < curve.oracle and penalty > 1e-2
+    with pytest.raises(ValueError, match="at least one"):
+        ridge_oracle(60, seeds=5, penalties=())

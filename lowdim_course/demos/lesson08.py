@@ -5,11 +5,14 @@
   the chosen p marked; sliders for p, s, noise, correlation, retraining;
 * ``risk_table``: the lesson's setting (n = 100, s = 90, noise 1) with 200 training sets: the
   risks at p = 80, 105, 150, 300, the peak and the two oracles, next to the closed forms;
-* ``regime_table``: at p = 300, how the comparison turns with the number s of kept weights;
+* ``regime_table``: at p = 300, how the comparison turns with the number s of kept weights,
+  against three oracles (best-s least squares, best-k least squares, ridge on the best s);
 * ``retraining_table``: pruned against retrained, with and without correlated features.
 """
 
 from __future__ import annotations
+
+import functools
 
 from ..literature.pruning import (
     KEEP,
@@ -17,8 +20,10 @@ from ..literature.pruning import (
     P_GRID,
     cached_risk_curve,
     expected_least_squares_risk,
+    ridge_oracle,
 )
 from ..plots import demo_figure, show_figure
+from ..training import cpu_threads
 
 DEMO_SEEDS = 50
 TABLE_SEEDS = 200
@@ -30,6 +35,12 @@ def best_k_oracle(keep: int = KEEP) -> tuple[int, float]:
     risks = {k: expected_least_squares_risk(k) for k in range(1, keep + 1)}
     k = min(risks, key=risks.get)
     return k, risks[k]
+
+
+@functools.lru_cache(maxsize=16)
+def _ridge(keep: int, seeds: int) -> tuple[float, float]:
+    with cpu_threads(1):
+        return ridge_oracle(keep, seeds=seeds)
 
 
 def _grid(keep: int) -> tuple:
@@ -103,28 +114,33 @@ def risk_table(seeds: int = TABLE_SEEDS) -> dict:
         closed = f"{exact[key]:.3g}" if key in exact else "-"
         print(f"{name:>15} {value:>14.3g} {closed:>12}")
     print(f"{'best-k oracle':>15} {'-':>14} {best:>12.3g}   (k = {k} of the {KEEP} best features)")
+    penalty, ridge_risk = _ridge(KEEP, seeds)
+    print(f"{'ridge oracle':>15} {ridge_risk:>14.3g} {'-':>12}   (the {KEEP} best features, "
+          f"lambda = {penalty:.3g} chosen on these training sets)")  # fmt: skip
     peak_p, peak = curve.peak
     print(f"peak of the average {peak:.3g} at p = {peak_p}")
     return {"risks": rows, "closed_form": exact, "peak_p": peak_p, "peak": peak,
-            "best_k": k, "best_k_risk": best}  # fmt: skip
+            "best_k": k, "best_k_risk": best, "ridge_risk": ridge_risk,
+            "ridge_penalty": penalty}  # fmt: skip
 
 
 def regime_table(p: int = 300, keeps=(10, 30, 60, 90), seeds: int = DEMO_SEEDS) -> dict:
     """At model size ``p``, for each number ``keep`` of kept weights: pruned, retrained, the
-    best-s oracle (averages over ``seeds`` training sets) and the best-k oracle (closed form)."""
+    best-s oracle, ridge on the best s with its best penalty (averages over ``seeds`` training
+    sets) and the best-k oracle (closed form)."""
     table = {}
     print(f"p = {p}, n = 100: {'s':>3} {'pruned':>7} {'retrained':>10} {'best-s':>7} "
-          f"{'best-k':>7}  pruning beats")  # fmt: skip
+          f"{'best-k':>7} {'ridge-s':>8}  pruning beats")  # fmt: skip
     for keep in keeps:
         plain = cached_risk_curve((p,), keep, NOISE, 0.0, False, seeds)
         again = cached_risk_curve((p,), keep, NOISE, 0.0, True, seeds)
         best = best_k_oracle(keep)[1]
-        row = {"pruned": plain.pruned[0], "retrained": again.pruned[0],
-               "best_s": plain.oracle, "best_k": best}  # fmt: skip
-        beaten = [name for name in ("best_s", "best_k") if row["pruned"] < row[name]]
+        row = {"pruned": plain.pruned[0], "retrained": again.pruned[0], "best_s": plain.oracle,
+               "best_k": best, "ridge_s": _ridge(keep, seeds)[1]}  # fmt: skip
+        beaten = [name for name in ("best_s", "best_k", "ridge_s") if row["pruned"] < row[name]]
         table[keep] = row | {"beats": beaten}
         print(f"{'':>16}{keep:>3} {row['pruned']:>7.3g} {row['retrained']:>10.3g} "
-              f"{row['best_s']:>7.3g} {best:>7.3g}  "
+              f"{row['best_s']:>7.3g} {best:>7.3g} {row['ridge_s']:>8.3g}  "
               f"{' and '.join(n.replace('_', '-') for n in beaten) or 'neither'}")  # fmt: skip
     return table
 

@@ -46,6 +46,8 @@ BETA_NORM = 2.0
 # Model sizes of the risk curve: around the peak at p = n (p = n itself has infinite mean risk).
 P_GRID = (20, 40, 60, 80, 90, 95, 105, 110, 120, 150, 200, 300)
 DRAWN = 300
+# The ridge oracle's grid of penalties (absolute, on the summed squared error).
+RIDGE_PENALTIES = tuple(10.0**k for k in (-2, -1, -0.5, 0, 0.5, 1, 1.5, 2, 2.5, 3))
 
 
 def power_law_beta(
@@ -250,20 +252,10 @@ def pruned_risk_curve(
         p_values, keep, n, noise, correlation, num_features, seeds
     )
     device = resolve_device(device)
-    generator = make_generator(seed)
     beta = power_law_beta(num_features)
     # Always draw at least DRAWN features: the training sets do not depend on p_values.
     seen = max(max(p_values), keep, DRAWN)
-    x, factor = _sample_with_factor(n, seen, correlation, generator, seeds)
-    rest = beta[seen:]
-    rest_term = (1 - correlation) ** 0.5 * torch.linalg.vector_norm(rest) * torch.randn(
-        seeds, n, generator=generator, dtype=torch.float64
-    ) + correlation**0.5 * factor * rest.sum()
-    y = (
-        x @ beta[:seen]
-        + rest_term
-        + noise * torch.randn(seeds, n, generator=generator, dtype=torch.float64)
-    )
+    x, y = _training_sets(beta, n, seen, noise, correlation, seeds, seed)
     x, y, beta = x.to(device), y.to(device), beta.to(device)
 
     def mean_risk(beta_hat):
@@ -290,6 +282,68 @@ def pruned_risk_curve(
         "seed": seed,
     }
     return RiskCurve(tuple(p_values), tuple(pruned), tuple(large), oracle, settings)
+
+
+def _training_sets(beta, n, seen, noise, correlation, seeds, seed):
+    """``seeds`` training sets ``(x, y)``: the first ``seen`` features drawn, the rest of
+    ``x^T beta`` drawn from its exact law given the common factor (see ``pruned_risk_curve``)."""
+    generator = make_generator(seed)
+    x, factor = _sample_with_factor(n, seen, correlation, generator, seeds)
+    rest = beta[seen:]
+    rest_term = (1 - correlation) ** 0.5 * torch.linalg.vector_norm(rest) * torch.randn(
+        seeds, n, generator=generator, dtype=torch.float64
+    ) + correlation**0.5 * factor * rest.sum()
+    y = (
+        x @ beta[:seen]
+        + rest_term
+        + noise * torch.randn(seeds, n, generator=generator, dtype=torch.float64)
+    )
+    return x, y
+
+
+def ridge(features: torch.Tensor, labels: torch.Tensor, penalty: float) -> torch.Tensor:
+    """``beta_hat = (X^T X + lambda I)^{-1} X^T y``: least squares shrunk towards zero.
+
+    Batched like :func:`min_norm_least_squares`; ``penalty`` (lambda) > 0 weighs ``||b||^2``
+    against the summed squared error ``||X b - y||^2``.
+    """
+    penalty = check_float("penalty", penalty, low=0.0, low_open=True)
+    xt = features.transpose(-1, -2)
+    eye = torch.eye(features.shape[-1], dtype=features.dtype, device=features.device)
+    return torch.linalg.solve(xt @ features + penalty * eye, xt @ labels[..., None])[..., 0]
+
+
+def ridge_oracle(
+    keep: int = KEEP,
+    *,
+    n: int = N_SAMPLES,
+    noise: float = NOISE,
+    correlation: float = 0.0,
+    num_features: int = NUM_FEATURES,
+    seeds: int = 100,
+    seed: int = 0,
+    penalties=RIDGE_PENALTIES,
+) -> tuple[float, float]:
+    """``(lambda, risk)``: ridge on the ``keep`` truly best features, with the penalty from
+    ``penalties`` that gives the lowest average risk over the training sets.
+
+    An oracle twice over: it knows which features matter and how much to shrink. It uses the
+    same training sets as :func:`pruned_risk_curve` with the same ``seed`` and ``seeds``.
+    """
+    _, keep, n, noise, correlation, num_features, seeds = _check_setting(
+        (keep,), keep, n, noise, correlation, num_features, seeds
+    )
+    penalties = tuple(check_float("penalty", lam, low=0.0, low_open=True) for lam in penalties)
+    if not penalties:
+        raise ValueError("penalties must hold at least one value")
+    beta = power_law_beta(num_features)
+    x, y = _training_sets(beta, n, max(keep, DRAWN), noise, correlation, seeds, seed)
+    risks = {
+        lam: float(population_risk(ridge(x[..., :keep], y, lam), beta, noise, correlation).mean())
+        for lam in penalties
+    }
+    best = min(risks, key=risks.get)
+    return best, risks[best]
 
 
 def _fits_for_every_size(x, y, p_values) -> dict:
