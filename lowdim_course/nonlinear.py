@@ -77,6 +77,9 @@ from .validation import (
 KINDS = ("mlp", "dln", "cdln")
 LABELS = {"mlp": "Original (MLP)", "dln": "Original + DLN", "cdln": "Original + C-DLN"}
 OPTIMIZERS = ("adam", "gd")
+# Which layers of the compressed block step with alpha lr: "first" (W_1, as Kwon et al. describe
+# their nonlinear experiment) or "ends" (W_1 and W_L, as in their matrix experiments).
+ALPHA_LAYERS = ("first", "ends")
 CLAIM_POINTS = 0.5  # the claim: the same accuracy within 0.5 points ...
 CLAIM_SPEEDUP = 2.0  # ... in at least 2x less training time
 
@@ -88,6 +91,7 @@ DEFAULTS = {
     "eps": 1.0,
     "lr": 1e-3,
     "alpha": 3.0,
+    "alpha_layers": "first",
     "steps": 100,
     "eval_every": 5,
     "hidden_layers": 1,
@@ -433,14 +437,16 @@ class ClassifierHistory:
 class _Trainer:
     """One model's optimizer and its step; ``step()`` returns the loss before the update."""
 
-    def __init__(self, model, data, lr, alpha, optimizer, batch_size, seed, divergence_factor):
+    def __init__(
+        self, model, data, lr, alpha, alpha_layers, optimizer, batch_size, seed, divergence_factor
+    ):
         self.model, self.data = model, data
         groups = [
             {"params": [p for layer in model.hidden for p in layer.parameters()], "lr": lr},
             {"params": list(model.output.parameters()), "lr": lr},
         ]
         if model.depth:
-            rates = block_learning_rates(model.depth, lr, alpha)
+            rates = block_learning_rates(model.depth, lr, alpha, alpha_layers)
             groups += [
                 {"params": [w], "lr": rate}
                 for w, rate in zip(model.block_layers(), rates, strict=True)
@@ -486,10 +492,21 @@ class _Trainer:
         return value
 
 
-def block_learning_rates(depth: int, lr: float, alpha: float = 1.0) -> list[float]:
-    """The block's per-layer rates ``[alpha lr, lr, ..., lr, alpha lr]`` (the core's convention:
-    first and last layer of the block get ``alpha lr``; training.layer_learning_rates)."""
-    return layer_learning_rates(depth, lr, alpha)
+def block_learning_rates(
+    depth: int, lr: float, alpha: float = 1.0, alpha_layers: str = "first"
+) -> list[float]:
+    """The block's per-layer rates, input side first.
+
+    ``alpha_layers="first"``: ``[alpha lr, lr, ..., lr]``, the discrepant rate on the block's
+    first layer only, as Kwon et al. (2024, Sec. 5) describe their nonlinear experiment.
+    ``"ends"``: ``[alpha lr, lr, ..., lr, alpha lr]``, first and last layer, as in their matrix
+    experiments (``training.layer_learning_rates``).
+    """
+    check_choice("alpha_layers", alpha_layers, ALPHA_LAYERS)
+    rates = layer_learning_rates(depth, lr, alpha)
+    if alpha_layers == "first":
+        rates[-1] = lr
+    return rates
 
 
 @torch.no_grad()
@@ -505,6 +522,7 @@ def train_models(
     *,
     lr: float = DEFAULTS["lr"],
     alpha: float = DEFAULTS["alpha"],
+    alpha_layers: str = DEFAULTS["alpha_layers"],
     steps: int = DEFAULTS["steps"],
     eval_every: int = DEFAULTS["eval_every"],
     optimizer: str = DEFAULTS["optimizer"],
@@ -518,8 +536,9 @@ def train_models(
     """Train the models side by side (one step of each in turn) and record their histories.
 
     Interleaving the steps means a busy machine slows every model alike, so the seconds compare.
-    ``alpha`` multiplies the learning rate of the first and last layer of the *compressed*
-    block; a full-width block trains with ``alpha = 1``. Mini-batches (``batch_size``) are drawn
+    ``alpha`` multiplies the learning rate of the *compressed* block's first layer
+    (``alpha_layers="first"``) or of its first and last (``"ends"``); a full-width block trains
+    with ``alpha = 1``. Mini-batches (``batch_size``) are drawn
     from a generator seeded by ``seed``; ``None`` is full-batch. Evaluates the test accuracy at
     iteration 0 and every ``eval_every`` steps (and at the last). Raises ``DivergenceError``
     (a ValueError) when a loss is not finite or exceeds ``divergence_factor`` times its first
@@ -535,6 +554,7 @@ def train_models(
     steps = check_int("steps", steps, low=1)
     eval_every = check_int("eval_every", eval_every, low=1)
     check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_choice("alpha_layers", alpha_layers, ALPHA_LAYERS)
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size, low=1)
     seed = check_int("seed", seed, low=0)
@@ -546,8 +566,9 @@ def train_models(
             raise ValueError(f"models[{name!r}] must be a BlockMLP, got {model!r}")
         rate_factor = alpha if model.kind == "cdln" else 1.0
         trainers[name] = _Trainer(
-            model, data, lr, rate_factor, optimizer, batch_size, seed, divergence_factor
-        )
+            model, data, lr, rate_factor, alpha_layers, optimizer, batch_size, seed,
+            divergence_factor,
+        )  # fmt: skip
         clocks[name] = float(setup_seconds.get(name, 0.0))
         histories[name] = ClassifierHistory(
             kind=model.kind,
@@ -555,6 +576,7 @@ def train_models(
                 "lr": lr,
                 "alpha": alpha,
                 "block_alpha": rate_factor,
+                "alpha_layers": alpha_layers,
                 "optimizer": optimizer,
                 "batch_size": batch_size,
                 "seed": seed,
@@ -649,7 +671,8 @@ def run_nonlinear(
 ) -> dict[str, ClassifierHistory]:
     """Build the requested models on one data split and train them side by side.
 
-    ``overrides`` are any of ``DEFAULTS``' keys (width, depth, r_hat, eps, lr, alpha, steps,
+    ``overrides`` are any of ``DEFAULTS``' keys (width, depth, r_hat, eps, lr, alpha,
+    alpha_layers, steps,
     eval_every, hidden_layers, optimizer, batch_size, test_fraction, seed). Each model's build
     time is counted in its seconds. ``threads`` CPU threads build and train the models (see
     ``train_models``).
@@ -668,6 +691,7 @@ def run_nonlinear(
         data,
         lr=settings["lr"],
         alpha=settings["alpha"],
+        alpha_layers=settings["alpha_layers"],
         steps=settings["steps"],
         eval_every=settings["eval_every"],
         optimizer=settings["optimizer"],

@@ -115,14 +115,21 @@ def test_compressed_block_init_matches_its_definition(data, depth, eps):
     assert torch.allclose(model.block_end_to_end(), expected, atol=1e-8 * eps**depth)
 
 
-def test_discrepant_rate_on_the_first_and_last_block_layers(data):
+@pytest.mark.parametrize(
+    ("alpha_layers", "fast_layers"),
+    [("ends", ("block.0.weight", "block.3.weight")), ("first", ("block.0.weight",))],
+)
+def test_discrepant_rate_on_the_chosen_block_layers(data, alpha_layers, fast_layers):
     lr, alpha = 0.05, 3.0
     model = build_model("cdln", data, width=16, depth=4, r_hat=5)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     loss = torch.nn.functional.cross_entropy(model(data.x_train), data.y_train)
     gradients = dict(zip(before, torch.autograd.grad(loss, list(model.parameters())), strict=True))
-    train_models({"cdln": model}, data, lr=lr, alpha=alpha, steps=1, optimizer="gd")
-    rates = {"block.0.weight": alpha * lr, "block.3.weight": alpha * lr}
+    train_models(
+        {"cdln": model}, data, lr=lr, alpha=alpha, alpha_layers=alpha_layers, steps=1,
+        optimizer="gd",
+    )  # fmt: skip
+    rates = dict.fromkeys(fast_layers, alpha * lr)
     for name, parameter in model.named_parameters():
         rate = rates.get(name, lr)
         assert torch.allclose(parameter, before[name] - rate * gradients[name], atol=1e-14), name
@@ -188,6 +195,10 @@ def test_claim_check_reads_the_histories():
             "batch_size must be",
         ),
         (lambda d: train_models({}, d), "models must be"),
+        (
+            lambda d: train_models({"m": build_model("mlp", d, width=8)}, d, alpha_layers="last"),
+            "alpha_layers must be one of",
+        ),
         (lambda d: run_nonlinear(widht=10), "unknown setting"),
         (lambda d: run_nonlinear(kinds=("mlp", "rnn")), "kinds must be one of"),
     ],

@@ -8,7 +8,9 @@
 * ``why_compressible``: the surrogate's singular values (rank <= K - 1) and those of how much the
   trained full-width block's end-to-end map moved, ``W_{L:1}(T) - W_{L:1}(0)``;
 * ``compressed_block_demo``: retrain only the compressed model for a width r_hat, a factor
-  alpha and a block depth, against the cached full-width run.
+  alpha and a block depth, against the cached full-width run;
+* ``claim_over_splits`` and ``claim_timing_over_splits``: the claim's verdict over five data
+  splits, its accuracy half (machine-independent) and its time half.
 
 The default runs are cached, so a panel opens at once; moving a slider retrains the small model.
 """
@@ -32,6 +34,7 @@ from ..nonlinear import (
     plot_accuracy,
     train_models,
 )
+from ..nonlinear_seeds import SEEDS, accuracy_summary, claim_over_seeds, time_summary
 from ..plots import demo_figure, show_figure
 
 
@@ -47,6 +50,7 @@ def _default_run(steps: int = DEFAULTS["steps"]):
         data,
         lr=DEFAULTS["lr"],
         alpha=DEFAULTS["alpha"],
+        alpha_layers=DEFAULTS["alpha_layers"],
         steps=steps,
         eval_every=DEFAULTS["eval_every"],
         setup_seconds=setup,
@@ -89,9 +93,9 @@ def three_models(steps: int = DEFAULTS["steps"]):
         print(f"{histories[kind].label:>17} reaches it at {text}")
     gap = claim["accuracy_gap"]
     print(
-        f"C-DLN minus DLN, final accuracy: {gap:+.1f} points -> within {CLAIM_POINTS} points: "
-        f"{gap >= -CLAIM_POINTS}; parameters {claim['params_ratio']:.2f}x fewer "
-        f"(block {claim['block_params_ratio']:.1f}x)"
+        f"C-DLN minus DLN, final accuracy on this split: {gap:+.1f} points -> within "
+        f"{CLAIM_POINTS} points: {gap >= -CLAIM_POINTS}; parameters "
+        f"{claim['params_ratio']:.2f}x fewer (block {claim['block_params_ratio']:.1f}x)"
     )
     return {
         "histories": histories,
@@ -114,7 +118,7 @@ def timing_report(summary: dict) -> dict:
     print(
         f"speed-up DLN / C-DLN: per step {claim['per_step_speedup']:.2g}x, to the target "
         f"{'-' if speedup is None else f'{speedup:.2g}x'} -> the claim (within {CLAIM_POINTS} "
-        f"points, at least {CLAIM_SPEEDUP:g}x faster) holds here: {claim['holds']}"
+        f"points, at least {CLAIM_SPEEDUP:g}x faster) holds on this split: {claim['holds']}"
     )
     return {
         "speedup": speedup,
@@ -192,6 +196,7 @@ def _compressed_run(r_hat: int, alpha: float, depth: int, steps: int):
         data,
         lr=DEFAULTS["lr"],
         alpha=alpha,
+        alpha_layers=DEFAULTS["alpha_layers"],
         steps=steps,
         eval_every=DEFAULTS["eval_every"],
         setup_seconds=setup,
@@ -238,3 +243,48 @@ def compressed_block_demo(
         "gap": gap,
         "seconds": compressed.seconds[-1],
     }
+
+
+@functools.lru_cache(maxsize=2)
+def _rows_over_splits(seeds=SEEDS):
+    return claim_over_seeds(seeds)
+
+
+def _pm(pair, digits: int = 1) -> str:
+    return "-" if pair is None else f"{pair[0]:.{digits}f} +- {pair[1]:.{digits}f}"
+
+
+def claim_over_splits(seeds=SEEDS) -> dict:
+    """The three-model race on ``seeds`` splits (new test set and initial weights each time).
+
+    Prints the machine-independent half of the claim: final test accuracies (mean +- sd), C-DLN
+    minus DLN (mean +- sd, min..max), in how many splits C-DLN comes within 0.5 points of DLN,
+    and the ratio of iterations to that target. ``claim_timing_over_splits`` adds the seconds.
+    """
+    rows = _rows_over_splits(tuple(seeds))
+    summary = accuracy_summary(rows)
+    print(f"{summary['seeds']} splits of the digits (seeds {', '.join(str(r.seed) for r in rows)})"
+          f", defaults: lr={DEFAULTS['lr']:g}, alpha={DEFAULTS['alpha']:g} on the block's "
+          f"{DEFAULTS['alpha_layers']} layer, {DEFAULTS['steps']} Adam steps")  # fmt: skip
+    for kind, label in (("mlp", "Original (MLP)"), ("dln", "Original + DLN"),
+                        ("cdln", "Original + C-DLN")):  # fmt: skip
+        print(f"{label:>17}: final test accuracy {_pm(summary['accuracy'][kind])} %")
+    low, high = summary["gap_range"]
+    print(f"C-DLN minus DLN: {_pm(summary['gap'], 2)} points (min {low:+.1f}, max {high:+.1f})")
+    holds = summary["accuracy_holds"]
+    print(f"C-DLN reaches DLN's final accuracy minus {CLAIM_POINTS} points and ends within "
+          f"{CLAIM_POINTS} points in {holds} of {summary['seeds']} splits")  # fmt: skip
+    print(f"iterations to that target, DLN / C-DLN: {_pm(summary['iterations_ratio'], 2)} "
+          f"({summary['iterations_ratio_seeds']} splits where both reach it)")  # fmt: skip
+    return summary
+
+
+def claim_timing_over_splits(seeds=SEEDS) -> dict:
+    """The machine-dependent half over the same splits: speed-ups and the whole verdict."""
+    rows = _rows_over_splits(tuple(seeds))
+    summary = time_summary(rows)
+    print(f"speed-up DLN / C-DLN per step: {_pm(summary['per_step_speedup'], 2)}x; to the "
+          f"target: {_pm(summary['speedup'], 2)}x ({summary['speedup_seeds']} splits)")  # fmt: skip
+    print(f"the whole claim (within {CLAIM_POINTS} points, at least {CLAIM_SPEEDUP:g}x faster) "
+          f"holds in {summary['holds']} of {summary['seeds']} splits on this machine")  # fmt: skip
+    return summary
