@@ -115,3 +115,23 @@ def test_the_stable_entry_family_has_full_rank_but_can_have_a_tiny_effective_ran
     eranks = {round(alpha, 2): float(effective_rank(m)) for alpha, m in stable}
     assert 1.3 < eranks[0.6] < 1.5 and min(eranks.values()) == eranks[0.6]
     assert 22 < eranks[2.0] < 26
+
+
+def test_no_measure_of_the_spectrum_clearly_beats_the_others_at_predicting_rank_k_error():
+    """Lesson 11's reading of the survey's claim: over five families the effective rank does not
+    outperform the l1/l2 ratio of the singular values (nuclear / Frobenius), and the stable
+    rank is the weakest predictor at the larger budgets."""
+    from lowdim_course.literature.compressibility import spectral_prediction_over_seeds
+
+    table = spectral_prediction_over_seeds(keeps=(0.1, 0.3))
+    small, large = table["correlation"][0.1], table["correlation"][0.3]
+    assert small["l1/l2 (nuclear / Frobenius)"][0] >= small["effective rank"][0]
+    assert table["best_counts"][0.1]["effective rank"] == 0
+    assert large["minus Gini"][0] >= large["effective rank"][0] - 0.005
+    for keep in (0.1, 0.3):
+        means = {name: mean for name, (mean, _) in table["correlation"][keep].items()}
+        assert all(mean > 0.9 for mean in means.values())
+        assert sum(table["best_counts"][keep].values()) == 5
+    assert min(large, key=lambda name: large[name][0]) == "stable rank"
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        spectral_prediction_over_seeds(seeds=(0,))

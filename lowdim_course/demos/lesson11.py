@@ -3,6 +3,8 @@
 * ``measures_vs_errors``: effective rank, stable rank, Hoyer and Gini of 40 matrices (decaying
   spectra and heavy-tailed entries) against the errors of their best rank-k and k-sparse
   compressions; the Spearman correlations say which measure predicts which error;
+* ``rank_surrogates``: the survey's claim that the effective rank beats l1-type measures of the
+  singular values, tested as a predictor of the rank-k error on five such families;
 * ``erank_staircase_demo``: the effective rank of the end-to-end matrix while a deep linear
   network fits a rank-5 target (d = 50), plateau by plateau.
 """
@@ -13,14 +15,17 @@ import functools
 
 import torch
 
-from ..literature.compressibility import erank_staircase, matrix_family, prediction_table
+from ..literature.compressibility import (
+    erank_staircase,
+    matrix_family,
+    prediction_table,
+    spectral_prediction_over_seeds,
+)
 from ..networks import original_network
 from ..plots import demo_figure, show_figure
 from ..problems import make_problem
 from ..training import train
 from .lesson03 import course_learning_rate
-
-SPEC_STAIRCASE = "50 -> 6.6 -> 1.00 -> 2.98 -> 4.88"
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,6 +66,34 @@ def measures_vs_errors(keep: float = 0.2):
     for measure, row in table["correlation"].items():
         print(f"{measure:>15} | {row['rank-k']:>7.2f} | {row['k-sparse']:>8.2f}")
     return table["correlation"]
+
+
+@functools.lru_cache(maxsize=2)
+def _spectral(seeds: tuple, keeps: tuple) -> dict:
+    return spectral_prediction_over_seeds(seeds=seeds, keeps=keeps)
+
+
+def rank_surrogates(seeds=(0, 1, 2, 3, 4), keeps=(0.1, 0.2, 0.3)) -> dict:
+    """Spearman correlation of each measure of the singular values with the rank-k error.
+
+    One family of 40 matrices per seed (``matrix_family``); prints, per budget ``keep``, each
+    measure's correlation as mean +- sd over the seeds, and which measure was best in each seed.
+    Sparsity measures are turned so that larger means less compressible, like the ranks.
+    """
+    table = _spectral(tuple(seeds), tuple(keeps))
+    names = list(table["correlation"][keeps[0]])
+    print(f"Spearman correlation with the rank-k error, {len(seeds)} families of 40 matrices "
+          "(mean +- sd over the families)")  # fmt: skip
+    print(f"{'measure of the singular values':>32} | "
+          + " | ".join(f"k = {round(keep * 30):>2} of 30" for keep in keeps))  # fmt: skip
+    for name in names:
+        cells = [table["correlation"][keep][name] for keep in keeps]
+        print(f"{name:>32} | " + " | ".join(f"{m:.3f} +- {sd:.3f}" for m, sd in cells))
+    for keep in keeps:
+        wins = table["best_counts"][keep]
+        shown = ", ".join(f"{name} {count}" for name, count in wins.items() if count)
+        print(f"best measure per family at k = {round(keep * 30)}: {shown}")
+    return table
 
 
 @functools.lru_cache(maxsize=8)

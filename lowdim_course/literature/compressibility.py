@@ -77,6 +77,14 @@ def gini_index(values) -> float:
 
 SPARSITY_MEASURES = {"Hoyer": hoyer_sparsity, "l1/l2": l1_l2_ratio, "Gini": gini_index}
 RANK_MEASURES = {"effective rank": effective_rank, "stable rank": stable_rank}
+# Rank surrogates: measures of the singular values sigma. The sparsity ones are signed so that,
+# like a rank, a larger value means a flatter spectrum (less compressible by low rank).
+SPECTRAL_MEASURES = {
+    "effective rank": effective_rank_of_spectrum,
+    "stable rank": lambda s: float((s * s).sum() / s.max() ** 2),
+    "l1/l2 (nuclear / Frobenius)": l1_l2_ratio,  # Hoyer's sparsity of sigma orders as this does
+    "minus Gini": lambda s: -gini_index(s),
+}
 
 
 def rank_k_error(matrix, k: int) -> float:
@@ -166,6 +174,45 @@ def prediction_table(matrices, keep: float = 0.2) -> dict:
         m: {e: spearman(measures[m], errors[e]) for e in errors} for m in measures
     }  # fmt: skip
     return {"measures": measures, "errors": errors, "correlation": correlation}
+
+
+def spectral_prediction_over_seeds(
+    seeds=(0, 1, 2, 3, 4), keeps=(0.1, 0.2, 0.3), count: int = 40, size: int = 30
+) -> dict:
+    """How well each rank surrogate (``SPECTRAL_MEASURES``, computed on the singular values)
+    orders ``matrix_family(count, size, seed)`` by its best rank-k error, for each seed.
+
+    Ou et al. (survey, abstract): "the effective rank ... outperforms other conventional sparse
+    measures such as the l1 norm for network compression". Read as a prediction of the rank-k
+    error (one reading of "for compression"), this returns ``{"correlation": {keep: {measure:
+    (mean, sd)}}, "per_seed": {keep: {measure: [rho per seed]}}, "best_counts": {keep:
+    {measure: seeds in which it had the highest correlation}}}``, with ``k = round(keep * size)``.
+    """
+    seeds = [check_int("seed", seed, low=0) for seed in seeds]
+    if len(seeds) < 2:
+        raise ValueError("seeds must hold at least 2 seeds (the spread needs two)")
+    keeps = [check_float("keep", keep, low=0.0, high=1.0, low_open=True) for keep in keeps]
+    per_seed = {keep: {name: [] for name in SPECTRAL_MEASURES} for keep in keeps}
+    for seed in seeds:
+        matrices, _ = matrix_family(count, size, seed)
+        spectra = [torch.linalg.svdvals(w) for w in matrices]
+        values = {name: [f(s) for s in spectra] for name, f in SPECTRAL_MEASURES.items()}
+        for keep in keeps:
+            k = max(1, round(keep * size))
+            errors = [rank_k_error(w, k) for w in matrices]
+            for name in SPECTRAL_MEASURES:
+                per_seed[keep][name].append(spearman(values[name], errors))
+    correlation, best_counts = {}, {}
+    for keep in keeps:
+        rows = per_seed[keep]
+        correlation[keep] = {
+            name: (sum(r) / len(r), float(torch.tensor(r).std())) for name, r in rows.items()
+        }  # fmt: skip
+        counts = dict.fromkeys(rows, 0)
+        for i in range(len(seeds)):
+            counts[max(rows, key=lambda name, i=i: rows[name][i])] += 1
+        best_counts[keep] = counts
+    return {"correlation": correlation, "per_seed": per_seed, "best_counts": best_counts}
 
 
 def erank_staircase(history, target) -> dict:
