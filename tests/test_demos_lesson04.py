@@ -133,3 +133,10 @@ def test_alpha_over_seeds_speeds_up_until_it_stalls_in_some_seeds():
     too_large = summary["compressed, alpha=10"]["iterations_to_1e-4"]
     assert 0 < too_large.count(None) < 10  # stalls in some seeds, not in all
     assert summary["seeds_faster_with_every_larger_alpha"] == 10
+    # the control: alpha speeds up the original network nearly as much (the Think! answer)
+    plain_original = summary["original"]["iterations_to_1e-4"]
+    fast_original = summary["original, alpha=5"]["iterations_to_1e-4"]
+    assert None not in fast_original
+    pairs = [(f, p) for f, p in zip(fast_original, plain_original, strict=True) if p is not None]
+    assert all(f * 2 < p for f, p in pairs)
+    assert sum(fast) < sum(fast_original) < 1.3 * sum(fast)

@@ -365,13 +365,19 @@ def discrepant_rate(alpha: float = 5.0):
     return summary
 
 
-def alpha_over_seeds(alphas=ALPHAS, seeds=ALPHA_SEEDS) -> dict:
+def alpha_over_seeds(alphas=ALPHAS, seeds=ALPHA_SEEDS, original_alphas=(1.0, 5.0)) -> dict:
     """``discrepant_rate``'s completion problem over ``seeds`` (target, mask, initialization).
 
-    Prints the iterations to 1e-4 of the original network and of the compressed one at each
-    alpha: mean +- sd over the seeds that reach it, and in how many seeds it is reached.
+    Prints the iterations to 1e-4 of the original network at each of ``original_alphas`` (the
+    control: does alpha help a network with no surrogate?) and of the compressed one at each of
+    ``alphas``: mean +- sd over the seeds that reach it, and in how many seeds it is reached.
     """
-    runs = {"original": [_completion_run("original", 1.0, int(seed)) for seed in seeds]}
+    runs = {
+        ("original" if alpha == 1.0 else f"original, alpha={alpha:g}"): [
+            _completion_run("original", float(alpha), int(seed)) for seed in seeds
+        ]
+        for alpha in original_alphas
+    }
     for alpha in alphas:
         runs[f"compressed, alpha={alpha:g}"] = [
             _completion_run("compressed", float(alpha), int(seed)) for seed in seeds
