@@ -1,48 +1,110 @@
-"""Lesson 09's demos, called as their slider panels call them (no kernel)."""
+"""Lesson 09's demos, called as their slider panels call them (no kernel).
+
+Each test recomputes a claim the lesson's text makes from the printed numbers.
+"""
 
 import itertools
+import statistics
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import pytest
+
 from lowdim_course.demos.lesson09 import (
+    SIZES,
     SWEEP_RATES,
+    ratio_sweep,
+    same_ratio,
     stable_pruning,
     tail_index,
-    trained_network,
 )
 from lowdim_course.widgets import choice, float_slider, int_slider, slider_panel
 
 
-def test_tail_index_falls_with_the_step_and_rises_with_the_batch(capsys):
+def test_both_estimators_miss_the_exact_index_of_light_tails(capsys):
     default = tail_index()
     assert default["lr"] == 0.15 and default["batch_size"] == 1
+    assert default["exact"] == pytest.approx(4.54, abs=0.01)
     sweep = default["sweep"]
-    indices = [sweep[lr] for lr in SWEEP_RATES]
-    assert all(a > b for a, b in itertools.pairwise(indices))
-    assert sweep[0.17] < 2.0 and 4.5 < sweep[0.10] < 8.0
-    assert tail_index(lr=0.15, batch_size=4)["tail_index"] > default["tail_index"] + 2
-    assert "batch 1 sweep: lr 0.10:" in capsys.readouterr().out
+    exact = [sweep[lr]["exact"] for lr in SWEEP_RATES]
+    assert all(a > b for a, b in itertools.pairwise(exact))
+    # lr = 0.10: exact 12.8, Hill about 6 and the block estimate about 2 in every seed
+    assert exact[0] == pytest.approx(12.83, abs=0.01)
+    assert max(sweep[0.10]["hill"]) < 7.5 and min(sweep[0.10]["hill"]) > 5.5
+    assert max(sweep[0.10]["block"]) < 2.1
+    # every seed underestimates at 0.10, 0.13 and 0.15, with both estimators
+    for lr in SWEEP_RATES[:3]:
+        assert max(sweep[lr]["hill"] + sweep[lr]["block"]) < sweep[lr]["exact"]
+    # lr = 0.17 (exact 1.49 < 2): both land within 0.5 of it in every seed
+    assert exact[-1] == pytest.approx(1.49, abs=0.01)
+    assert all(abs(v - exact[-1]) < 0.5 for v in sweep[0.17]["hill"] + sweep[0.17]["block"])
+    out = capsys.readouterr().out
+    assert "exact 12.8, Hill 6.44 ± 0.39" in out and "block 1.95 ± 0.047" in out
+
+
+def test_same_ratio_does_not_mean_same_tail(capsys):
+    rows = same_ratio()
+    exact = [rows[b]["exact"] for b in (1, 2, 4, 8)]
+    chances = [rows[b]["expansion"] for b in (1, 2, 4, 8)]
+    assert all(a > b for a, b in itertools.pairwise(exact))
+    assert all(a < b for a, b in itertools.pairwise(chances))
+    assert exact[0] == pytest.approx(17.7, abs=0.05) and exact[-1] == pytest.approx(8.0, abs=0.05)
+    assert "lr=0.16, b=2 (lr/b=0.08): exact index 16" in capsys.readouterr().out
 
 
 def test_stable_weights_are_more_prunable_when_heavier(capsys):
-    gaussian = stable_pruning(alpha=2.0)
-    heavy = stable_pruning(alpha=1.2)
-    assert abs(gaussian["prunable"] - 0.266) < 0.005  # Gaussian weights: about 27%
-    assert heavy["prunable"] > 0.99
-    for name, error in heavy["half_pruning_errors"].items():
-        assert error < gaussian["half_pruning_errors"][name] / 3
-    assert "median of 5 seeds" in capsys.readouterr().out
+    result = stable_pruning(alpha=1.5)
+    table = result["median_table"]
+    # Gaussian weights: about 27% at every n; the 20 draws at n = 1e5 within 0.263..0.266
+    assert all(abs(table[2.0][n] - 0.266) < 0.006 for n in SIZES)
+    # alpha < 2: the median grows with n and with a heavier tail
+    for alpha in (1.75, 1.5, 1.2):
+        medians = [table[alpha][n] for n in SIZES]
+        assert all(a < b for a, b in itertools.pairwise(medians))
+    assert table[1.75][SIZES[-1]] < table[1.5][SIZES[-1]] < table[1.2][SIZES[-1]]
+    # one draw (seed 0) lies inside the 20-seed range, which is wide for alpha = 1.5
+    draws = result["prunable"][SIZES[-1]]
+    assert max(draws) - min(draws) > 0.3
+    # every heavy-tailed matrix beats every Gaussian one, for all three schemes
+    heavy, gaussian = result["half_pruning_errors"], result["gaussian_half_pruning_errors"]
+    for name in heavy:
+        assert max(heavy[name]) < min(gaussian[name])
+    # gains rank magnitude > node > singular value in all 10 matrices at alpha = 1.5
+    assert set(result["gain_ranking"]) == {("magnitude", "node", "singular value")}
+    out = capsys.readouterr().out
+    assert "over 20 seeds" in out and "in 10 of 10 matrices" in out
 
 
-def test_trained_network_reports_both_settings(capsys):
-    results = trained_network()
-    assert set(results) == {"small lr/b", "large lr/b"}
-    for values in results.values():
-        assert 0 < values["prunable"] < 1 and values["tail_index"] > 0
-    assert results["large lr/b"]["tail_index"] < results["small lr/b"]["tail_index"]
-    assert "Hill index" in capsys.readouterr().out
+@pytest.mark.slow
+def test_ratio_sweep_claims(capsys):
+    result = ratio_sweep()
+    # heavier / more compressible at the largest ratio than at the smallest, same run:
+    # every run for the block estimate and the four compressibility measures, not for Hill
+    heavier = result["heavier_runs"]
+    for measure in ("block", "prunable", "magnitude", "singular value", "node"):
+        assert heavier[measure] == 5
+    assert heavier["Hill"] < 5
+    # only the node error's mean moves one way across all six ratios
+    assert result["monotone_means"] == {
+        "Hill": False,
+        "block": False,
+        "prunable": False,
+        "magnitude": False,
+        "singular value": False,
+        "node": True,
+    }
+    # same ratio, same lr x steps, half the steps at twice the lr: within one sd
+    sweep, check = result["sweep"], result["check"]
+    for b, partner in ((2, 1), (8, 4)):
+        ours = [r["singular value"] for r in check[b]]
+        theirs = [r["singular value"] for r in sweep[partner]]
+        assert abs(statistics.mean(ours) - statistics.mean(theirs)) < statistics.stdev(theirs)
+    # training itself compresses: the untrained (Gaussian) W loses far more
+    untrained = statistics.mean(r["singular value"] for r in result["initial"])
+    assert untrained > 1.5 * max(statistics.mean(r["singular value"] for r in sweep[1]), 0.3)
+    assert "heavier / more compressible at lr/b=0.05" in capsys.readouterr().out
 
 
 def test_moving_a_slider_recomputes(capsys):
@@ -51,9 +113,12 @@ def test_moving_a_slider_recomputes(capsys):
         lr=float_slider(0.15, 0.05, 0.18, step=0.01),
         batch_size=int_slider(1, 1, 8),
     )
-    before = panel.result["tail_index"]
+    before = panel.result["exact"]
     panel.kwargs_widgets[0].value = 0.17
-    assert panel.result["lr"] == 0.17 and panel.result["tail_index"] < before
+    assert panel.result["lr"] == 0.17 and panel.result["exact"] < before
+    panel.kwargs_widgets[0].value = 0.18  # no stationary law at batch 1
+    assert panel.result["exact"] is None
+    assert "no stationary law" in capsys.readouterr().out
     pruning = slider_panel(stable_pruning, alpha=choice([1.5, 1.2, 2.0]))
     pruning.kwargs_widgets[0].value = 2.0
     assert pruning.result["alpha"] == 2.0

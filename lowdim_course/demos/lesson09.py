@@ -1,86 +1,235 @@
 """Lesson 09 demos: heavy-tailed SGD and compressibility (Barsbey et al., NeurIPS 2021).
 
-* ``tail_index``: SGD on linear regression (d = 10) at a step size and batch size; the tail of
-  its iterates on a log-log plot and Hill's index, with a sweep of the step size at batch 1;
-* ``stable_pruning``: alpha-stable weights, the fraction prunable at 10% relative error, and the
-  three pruning schemes (magnitude, singular value, node) on a matrix of such weights;
-* ``trained_network``: a small two-layer network trained by SGD at two step/batch ratios, the
-  Hill index of its hidden weights and its pruning errors.
+* ``estimators_on_known_laws``: Hill's and the block estimator on samples of known index
+  (alpha-stable, Gaussian, Student t), 5 seeds each;
+* ``estimators_on_known_laws``: Hill's and the block estimator on samples of known index
+  (alpha-stable, Gaussian, Student t), 5 seeds each;
+* ``tail_index``: SGD on linear regression (d = 10) at a step size and batch size; the exact
+  stationary tail index (Kesten condition) next to Hill's estimate and the block estimator
+  that Barsbey et al. use, each over 5 seeds; a sweep of the step size at batch 1;
+* ``same_ratio``: the exact index and the chance that one step expands the error, for several
+  (step, batch) pairs with the same ratio step / batch;
+* ``stable_pruning``: alpha-stable weights, the fraction prunable at 10% relative error over
+  20 seeds and three sizes n, and the three pruning schemes (magnitude, singular value, node)
+  on 200 x 200 matrices of such weights over 10 seeds;
+* ``ratio_sweep``: small two-layer networks trained by SGD at six ratios step / batch with the
+  same training time step x steps, 5 runs each: tail estimates and pruning errors.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 import statistics
 
+import matplotlib.ticker
 import torch
 
 from ..literature.heavy_tails import (
     PRUNERS,
+    expansion_probability,
     hill_estimator,
+    kesten_tail_index,
     prunable_fraction,
     sgd_iterates,
     stable_samples,
-    train_two_layer_network,
+    stable_tail_index,
+    train_two_layer_networks,
 )
 from ..plots import demo_figure, show_figure
+from ..training import cpu_threads
 
 SWEEP_RATES = (0.10, 0.13, 0.15, 0.17)
+CHAINS, STEPS, SGD_SEEDS = 1000, 500, 5
 TABLE_ALPHAS = (2.0, 1.75, 1.5, 1.2)
-CHAINS, STEPS = 1000, 500
-SAMPLES, SEEDS = 100_000, 5
+SIZES, PRUNE_SEEDS, MATRIX_SEEDS = (1_000, 10_000, 100_000), 20, 10
+SAMPLES = SIZES[-1]
 
 
-@functools.lru_cache(maxsize=16)
-def _iterates(lr: float, batch_size: int) -> torch.Tensor:
-    return sgd_iterates(lr, batch_size, chains=CHAINS, steps=STEPS, seed=0).flatten()
+def spread(values) -> str:
+    """``mean ± sd (min..max)`` of a few numbers, to 3 significant digits."""
+    values = [float(v) for v in values]
+    mean, sd = statistics.mean(values), statistics.stdev(values)
+    return f"{mean:.3g} ± {sd:.2g} ({min(values):.3g}..{max(values):.3g})"
+
+
+def _exact(lr: float, batch_size: int) -> float | None:
+    """The exact tail index, or None where the chain has no stationary law."""
+    try:
+        return kesten_tail_index(lr, batch_size)
+    except ValueError:
+        return None
+
+
+def _exact_text(alpha: float | None) -> str:
+    if alpha is None:
+        return "none (E log||A e1|| >= 0: no stationary law)"
+    return "above 100" if math.isinf(alpha) else f"{alpha:.3g}"
+
+
+KNOWN_LAWS = {
+    "alpha-stable 1.5": 1.5,
+    "alpha-stable 1.8": 1.8,
+    "Gaussian (stable 2)": 2.0,
+    "Student t, 5 d.o.f.": 5.0,
+}
+
+
+def _known_law(name: str, n: int, seed: int) -> torch.Tensor:
+    if name.startswith("Student"):
+        generator = torch.Generator().manual_seed(seed)
+        z = torch.randn(n, generator=generator, dtype=torch.float64)
+        chi2 = (torch.randn(n, 5, generator=generator, dtype=torch.float64) ** 2).sum(1)
+        return z / torch.sqrt(chi2 / 5)
+    return stable_samples(KNOWN_LAWS[name], n, seed=seed)
 
 
 @functools.lru_cache(maxsize=1)
-def _sweep() -> dict:
-    return {lr: hill_estimator(_iterates(lr, 1)) for lr in SWEEP_RATES}
+@cpu_threads(1)
+def _known_estimates() -> dict:
+    return {
+        name: {
+            "hill": [hill_estimator(_known_law(name, 10_000, s)) for s in range(SGD_SEEDS)],
+            "block": [stable_tail_index(_known_law(name, 10_000, s)) for s in range(SGD_SEEDS)],
+        }
+        for name in KNOWN_LAWS
+    }
+
+
+def estimators_on_known_laws():
+    """Hill (k = 250) and the block estimator on 10,000 samples of known index, 5 seeds each."""
+    results = _known_estimates()
+    print("10,000 samples, mean ± sd (min..max) over 5 seeds:")
+    for name, values in results.items():
+        print(
+            f"  {name:<20} true index {KNOWN_LAWS[name]:g}: Hill {spread(values['hill'])}, "
+            f"block {spread(values['block'])}"
+        )
+    return results
+
+
+@functools.lru_cache(maxsize=32)
+def _iterates(lr: float, batch_size: int, seed: int) -> torch.Tensor:
+    """Final errors of the 1,000 chains, coordinate by coordinate (chains vary fastest)."""
+    return sgd_iterates(lr, batch_size, chains=CHAINS, steps=STEPS, seed=seed).T.flatten()
+
+
+@functools.lru_cache(maxsize=32)
+@cpu_threads(1)
+def _estimates(lr: float, batch_size: int) -> dict:
+    """Hill's and the block estimate over 5 seeds, and the exact index."""
+    runs = [_iterates(lr, batch_size, seed) for seed in range(SGD_SEEDS)]
+    return {
+        "exact": _exact(lr, batch_size),
+        "hill": [hill_estimator(x) for x in runs],
+        "block": [stable_tail_index(x) for x in runs],
+    }
+
+
+@functools.lru_cache(maxsize=1)
+@cpu_threads(1)
+def _exact_curve() -> tuple[list[float], list[float]]:
+    rates = [round(0.06 + 0.01 * i, 3) for i in range(12)]
+    return rates, [kesten_tail_index(lr, 1) for lr in rates]
 
 
 def tail_index(lr: float = 0.15, batch_size: int = 1):
-    """Hill's tail index of SGD iterates on linear regression; the tail on a log-log plot.
+    """Exact and estimated tail index of SGD iterates on linear regression; the tail on log axes.
 
-    Setting: d = 10, ``a ~ N(0, I)``, noise 1, 1,000 chains from 0 for 500 steps, Hill on the
-    10,000 coordinates of the final errors with k = 250 (the top 2.5%).
+    Setting: d = 10, ``a ~ N(0, I)``, noise 1, 1,000 chains from 0 for 500 steps, seeds 0-4.
+    Hill's estimator uses the 10,000 final coordinates with k = 250 (the top 2.5%); the block
+    estimator (median over block sizes) takes them coordinate by coordinate, so that every block
+    holds independent chains. The exact index solves E||A e1||^alpha = 1.
     """
-    x = _iterates(round(lr, 4), batch_size)
-    alpha = hill_estimator(x)
-    sweep = _sweep()
+    lr = round(lr, 4)
+    setting = _estimates(lr, batch_size)
+    sweep = {rate: _estimates(rate, 1) for rate in SWEEP_RATES}
     figure, (left, right) = demo_figure(2, 10, 3.6)
-    magnitudes = torch.sort(x.abs(), descending=True).values
+    magnitudes = torch.sort(_iterates(lr, batch_size, 0).abs(), descending=True).values
     survival = torch.arange(1, magnitudes.numel() + 1) / magnitudes.numel()
     left.loglog(magnitudes, survival, color="tab:red", label=f"lr={lr:.3g}, b={batch_size}")
-    gaussian = torch.sort(_iterates(0.05, 1).abs(), descending=True).values
-    left.loglog(gaussian, survival, color="0.6", label="lr=0.05, b=1 (light tail)")
+    light = torch.sort(_iterates(0.05, 1, 0).abs(), descending=True).values
+    left.loglog(light, survival, color="0.6", label="lr=0.05, b=1 (exact index 31)")
+    exact = setting["exact"]
+    if exact is not None and math.isfinite(exact):
+        start = float(magnitudes[249])
+        t = torch.logspace(math.log10(start), math.log10(float(magnitudes[0])) + 0.3, 20)
+        left.loglog(t, 0.025 * (t / start) ** -exact, "k--", lw=1, label=f"slope -{exact:.3g}")
     left.set(xlabel="|x - x*| (coordinates)", ylabel="P(|X| > t)", title="tail of the iterates")
+    left.set_ylim(1e-4 / 2, 1.2)
+    left.set_xlim(left=1e-2)
     left.legend(fontsize=8)
-    rates = list(sweep)
-    right.plot(rates, [sweep[r] for r in rates], "o-", color="tab:blue", label="b=1")
-    right.plot([lr], [alpha], "*", ms=12, color="tab:red", label="your setting")
-    right.set(xlabel="step size lr", ylabel="Hill tail index", title="heavier tails at larger lr/b")
+    rates, curve = _exact_curve()
+    right.semilogy(rates, curve, color="k", label="exact (Kesten condition)")
+    estimators = (("hill", "Hill", "tab:blue", -0.002), ("block", "block", "tab:green", 0.002))
+    for key, name, color, shift in estimators:
+        right.errorbar(
+            [r + shift for r in SWEEP_RATES],
+            [statistics.mean(sweep[r][key]) for r in SWEEP_RATES],
+            yerr=[statistics.stdev(sweep[r][key]) for r in SWEEP_RATES],
+            fmt="o",
+            color=color,
+            capsize=3,
+            label=f"{name} estimate (5 seeds)",
+        )
+    right.set(xlabel="step size lr (batch 1)", ylabel="tail index", title="exact vs estimated")
+    ticks = [1, 2, 5, 10, 20, 40]
+    right.set_yticks(ticks, [str(t) for t in ticks])
+    right.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     right.legend(fontsize=8)
     show_figure(figure)
     print(
-        f"lr={lr:.3g}, batch size {batch_size} (lr/b={lr / batch_size:.3g}): tail index {alpha:.3g}"
+        f"lr={lr:.3g}, batch size {batch_size} (lr/b={lr / batch_size:.3g}): exact index "
+        f"{_exact_text(exact)}; over {SGD_SEEDS} seeds Hill {spread(setting['hill'])}, "
+        f"block {spread(setting['block'])}"
     )
-    print("batch 1 sweep: " + ", ".join(f"lr {r:.2f}: {sweep[r]:.3g}" for r in rates))
-    return {"lr": lr, "batch_size": batch_size, "tail_index": alpha, "sweep": sweep}
+    print("batch 1 sweep (Hill and block: mean ± sd (min..max) over 5 seeds):")
+    for rate in SWEEP_RATES:
+        values = sweep[rate]
+        print(
+            f"  lr {rate:.2f}: exact {_exact_text(values['exact'])}, Hill {spread(values['hill'])}"
+            f", block {spread(values['block'])}"
+        )
+    return {
+        "lr": lr,
+        "batch_size": batch_size,
+        "exact": exact,
+        "hill": setting["hill"],
+        "block": setting["block"],
+        "sweep": sweep,
+    }
+
+
+@cpu_threads(1)
+def same_ratio(ratio: float = 0.08, batch_sizes=(1, 2, 4, 8)):
+    """Exact tail index and P(one step expands the error) at a fixed ratio lr / b (d = 10)."""
+    rows = {}
+    for b in batch_sizes:
+        lr = ratio * b
+        rows[b] = {"lr": lr, "exact": _exact(lr, b), "expansion": expansion_probability(lr, b)}
+        print(
+            f"lr={lr:.3g}, b={b} (lr/b={ratio:g}): exact index {_exact_text(rows[b]['exact'])}, "
+            f"P(a step expands the error) = {rows[b]['expansion']:.2g}"
+        )
+    return rows
+
+
+@functools.lru_cache(maxsize=32)
+@cpu_threads(1)
+def _prunable(alpha: float, n: int) -> tuple[float, ...]:
+    return tuple(prunable_fraction(stable_samples(alpha, n, seed=s)) for s in range(PRUNE_SEEDS))
 
 
 @functools.lru_cache(maxsize=8)
-def _prunable(alpha: float) -> tuple[float, float, float]:
-    values = [prunable_fraction(stable_samples(alpha, SAMPLES, seed=s)) for s in range(SEEDS)]
-    return statistics.median(values), min(values), max(values)
-
-
-@functools.lru_cache(maxsize=8)
+@cpu_threads(1)
 def _matrix_errors(alpha: float, fraction: float = 0.5) -> dict:
-    w = stable_samples(alpha, 200 * 200, seed=11).reshape(200, 200)
-    return {name: prune(w, fraction)[1] for name, prune in PRUNERS.items()}
+    errors = {name: [] for name in PRUNERS}
+    for seed in range(MATRIX_SEEDS):
+        w = stable_samples(alpha, 200 * 200, seed=100 + seed).reshape(200, 200)
+        for name, prune in PRUNERS.items():
+            errors[name].append(prune(w, fraction)[1])
+    return errors
 
 
 def stable_pruning(alpha: float = 1.5):
@@ -88,8 +237,9 @@ def stable_pruning(alpha: float = 1.5):
 
     Left: relative error against the fraction of the smallest weights removed, for alpha and
     for Gaussian weights (n = 100,000, seed 0). Right: the relative error of removing half the
-    entries / singular values / rows of a 200 x 200 matrix of i.i.d. alpha-stable entries.
-    Prints the median (and range) over 5 seeds of the prunable fraction, also for other alphas.
+    entries / singular values / rows of a 200 x 200 matrix of i.i.d. alpha-stable entries, mean
+    and sd over 10 matrices. Prints the median and range over 20 seeds of the prunable
+    fraction at n = 1,000, 10,000 and 100,000, for alpha and for the table's alphas.
     """
     alpha = round(alpha, 4)
     figure, (left, right) = demo_figure(2, 10, 3.6)
@@ -100,74 +250,174 @@ def stable_pruning(alpha: float = 1.5):
         left.plot(fraction, error, color=color, label=f"alpha={a:.3g}")
     left.axhline(0.1, color="k", lw=0.6, ls=":")
     left.set(xlabel="fraction of weights removed", ylabel="relative l2 error", ylim=(0, 0.5))
-    left.set_title("magnitude pruning of i.i.d. weights")
+    left.set_title("magnitude pruning of i.i.d. weights (one draw)")
     left.legend(fontsize=8)
-    errors = _matrix_errors(alpha)
-    gaussian = _matrix_errors(2.0)
+    errors, gaussian = _matrix_errors(alpha), _matrix_errors(2.0)
     names = list(errors)
     positions = torch.arange(len(names), dtype=torch.float64)
-    right.bar(
-        positions - 0.2,
-        [errors[n] for n in names],
-        0.4,
-        color="tab:red",
-        label=f"alpha={alpha:.3g}",
-    )
-    right.bar(positions + 0.2, [gaussian[n] for n in names], 0.4, color="0.6", label="alpha=2")
+    for values, shift, color, label in (
+        (errors, -0.2, "tab:red", f"alpha={alpha:.3g}"),
+        (gaussian, 0.2, "0.6", "alpha=2"),
+    ):
+        right.bar(
+            positions + shift,
+            [statistics.mean(values[n]) for n in names],
+            0.4,
+            yerr=[statistics.stdev(values[n]) for n in names],
+            color=color,
+            label=label,
+        )
     right.set_xticks(positions.tolist(), names)
-    right.set(ylabel="relative error", title="remove half of a 200 x 200 matrix")
+    right.set(ylabel="relative error", title="remove half of a 200 x 200 matrix (10 seeds)")
     right.legend(fontsize=8)
     show_figure(figure)
-    median, low, high = _prunable(alpha)
-    print(
-        f"alpha={alpha:.3g}: prunable at 10% error {median:.3g} "
-        f"(median of {SEEDS} seeds, range {low:.3g}-{high:.3g}; n={SAMPLES:,})"
-    )
-    print(
-        f"medians over {SEEDS} seeds: "
-        + ", ".join(f"alpha {a:g}: {_prunable(a)[0]:.3g}" for a in TABLE_ALPHAS)
-    )
-    print(
-        "error after removing half: "
-        + ", ".join(f"{n} {errors[n]:.3g} (Gaussian {gaussian[n]:.3g})" for n in names)
-    )
+
+    def median_range(a, n):
+        values = _prunable(a, n)
+        return f"{statistics.median(values):.3f} [{min(values):.3f}, {max(values):.3f}]"
+
+    print(f"prunable at 10% error, median [min, max] over {PRUNE_SEEDS} seeds:")
+    for a in dict.fromkeys((alpha, *TABLE_ALPHAS)):
+        print(f"  alpha {a:<4g}: " + ", ".join(f"n={n:,} {median_range(a, n)}" for n in SIZES))
+    print(f"error after removing half, mean ± sd over {MATRIX_SEEDS} matrices:")
+    gains = {}
+    for n in names:
+        reference = statistics.mean(gaussian[n])
+        gains[n] = [reference / e for e in errors[n]]
+        print(
+            f"  {n:>14}: alpha={alpha:g} {statistics.mean(errors[n]):.3g} ± "
+            f"{statistics.stdev(errors[n]):.2g}, Gaussian {reference:.3g} ± "
+            f"{statistics.stdev(gaussian[n]):.2g}: {reference / statistics.mean(errors[n]):.1f}x "
+            "smaller on average"
+        )
+    ranked = [tuple(sorted(names, key=lambda n: -gains[n][i])) for i in range(MATRIX_SEEDS)]
+    for order in sorted(set(ranked), key=ranked.count, reverse=True):
+        print(
+            f"  gain (Gaussian mean / error) ranks {' > '.join(order)} "
+            f"in {ranked.count(order)} of {MATRIX_SEEDS} matrices"
+        )
     return {
         "alpha": alpha,
-        "prunable": median,
-        "prunable_range": (low, high),
-        "median_table": {a: _prunable(a)[0] for a in TABLE_ALPHAS},
+        "prunable": {n: _prunable(alpha, n) for n in SIZES},
+        "median_table": {
+            a: {n: statistics.median(_prunable(a, n)) for n in SIZES} for a in TABLE_ALPHAS
+        },
         "half_pruning_errors": errors,
+        "gain_ranking": ranked,
+        "gaussian_half_pruning_errors": gaussian,
     }
 
 
-SETTINGS = {"small lr/b": (0.02, 10), "large lr/b": (0.1, 1)}
+SWEEP_LR, SWEEP_STEPS, RUNS = 0.05, 4000, 5
+SWEEP_BATCHES = (1, 2, 4, 8, 16, 32)
+# the same ratios reached with twice the step and half the steps (same lr x steps)
+CHECK_LR, CHECK_STEPS, CHECK_BATCHES = 0.1, 2000, (2, 8)
+MEASURES = ("Hill", "block", "prunable", "magnitude", "singular value", "node", "loss")
+
+
+def _measure(hidden: torch.Tensor, loss: float) -> dict:
+    columns = hidden.T.flatten()  # same input weight of consecutive neurons: independent
+    values = {
+        "Hill": hill_estimator(hidden.flatten(), k=50),
+        "block": stable_tail_index(columns),
+        "prunable": prunable_fraction(hidden),
+    }
+    values.update({name: prune(hidden, 0.5)[1] for name, prune in PRUNERS.items()})
+    values["loss"] = loss
+    return values
+
+
+@functools.lru_cache(maxsize=16)
+@cpu_threads(1)
+def _trained(lr: float, batch_size: int, steps: int) -> tuple[dict, ...]:
+    out = train_two_layer_networks(lr, batch_size, steps=steps, runs=RUNS, seed=0)
+    if not bool(torch.isfinite(out["loss"]).all()):
+        raise ValueError(f"a run diverged at lr={lr:g}, batch_size={batch_size}")
+    return tuple(
+        _measure(w, float(loss)) for w, loss in zip(out["hidden"], out["loss"], strict=True)
+    )
 
 
 @functools.lru_cache(maxsize=1)
-def _networks() -> dict:
-    return {name: train_two_layer_network(lr, b, seed=0) for name, (lr, b) in SETTINGS.items()}
+@cpu_threads(1)
+def _initial() -> tuple[dict, ...]:
+    out = train_two_layer_networks(SWEEP_LR, 1, steps=0, runs=RUNS, seed=0)
+    return tuple(
+        _measure(w, float(loss)) for w, loss in zip(out["hidden"], out["loss"], strict=True)
+    )
 
 
-def trained_network():
-    """Train the two-layer network at a small and a large lr/batch; Hill index and pruning errors.
+def _mean_sd(values) -> str:
+    values = [float(v) for v in values]
+    return f"{statistics.mean(values):.3g} ± {statistics.stdev(values):.2g}"
 
-    Width 200, 10 inputs, 400 samples, 10 epochs (``train_two_layer_network``'s defaults).
+
+def _paired_heavier(table: dict, measure: str) -> int:
+    """Runs whose measure points to heavier tails / more compressibility at the largest ratio.
+
+    That is: a lower tail index, a higher prunable fraction, a lower pruning error at
+    lr/b = 0.05 than at lr/b = 0.0016, for the same run (same data and initial weights).
     """
-    results = {}
-    for name, out in _networks().items():
-        w = out["hidden"]
-        results[name] = {
-            "tail_index": hill_estimator(w.flatten(), k=50),
-            "prunable": prunable_fraction(w),
-            "errors": {n: prune(w, 0.5)[1] for n, prune in PRUNERS.items()},
-            "loss": out["loss"],
-        }
-    for name, values in results.items():
-        lr, b = SETTINGS[name]
-        errors = ", ".join(f"{n} {e:.3g}" for n, e in values["errors"].items())
+    large, small = table[SWEEP_BATCHES[0]], table[SWEEP_BATCHES[-1]]
+    sign = -1 if measure == "prunable" else 1
+    return sum(sign * (large[r][measure] - small[r][measure]) < 0 for r in range(RUNS))
+
+
+def _monotone_means(table: dict, measure: str) -> bool:
+    means = [statistics.mean(r[measure] for r in table[b]) for b in SWEEP_BATCHES]
+    steps = [b - a for a, b in itertools.pairwise(means)]
+    return all(s > 0 for s in steps) or all(s < 0 for s in steps)
+
+
+def ratio_sweep():
+    """Two-layer networks trained at six ratios lr/b with the same lr x steps; 5 runs each.
+
+    Width 200, 10 inputs, 400 samples of a random teacher per run; lr = 0.05 for 4,000 steps
+    (lr x steps = 200) at b = 1, 2, 4, 8, 16, 32. Runs r = 0..4 share their data and initial
+    weights across the six settings (paired). Per run: Hill's index of the hidden weights W
+    (k = 50), the block estimate, the prunable fraction at 10% error, the errors of removing
+    half of W by magnitude, singular value and node, and the training loss. Two more settings
+    reach ratios 0.05 and 0.0125 with lr = 0.1 for 2,000 steps (same lr x steps).
+    """
+    table = {b: _trained(SWEEP_LR, b, SWEEP_STEPS) for b in SWEEP_BATCHES}
+    initial = _initial()
+    header = ("lr/b", "Hill", "block", "prunable", "magnitude", "sing. value", "node", "loss")
+    widths = (11, 13, 14, 16, 16, 15, 15, 0)
+    print(
+        f"lr={SWEEP_LR}, {SWEEP_STEPS:,} steps (lr x steps = {SWEEP_LR * SWEEP_STEPS:g}), "
+        f"mean ± sd over {RUNS} runs; errors after removing half of W"
+    )
+    print("".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    rows = [(f"{SWEEP_LR / b:.3g}", table[b]) for b in SWEEP_BATCHES]
+    rows.append(("untrained", initial))
+    for label, runs in rows:
+        cells = [label] + [_mean_sd(r[m] for r in runs) for m in MEASURES]
+        if label == "untrained":
+            cells[-1] = ""
+        print("".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+    print(
+        f"heavier / more compressible at lr/b={SWEEP_LR / SWEEP_BATCHES[0]:.2g} than at "
+        f"{SWEEP_LR / SWEEP_BATCHES[-1]:.2g} (same run): "
+        + ", ".join(f"{m} {_paired_heavier(table, m)} of {RUNS}" for m in MEASURES[:6])
+    )
+    print(
+        "means move one way across all six ratios: "
+        + ", ".join(f"{m} {'yes' if _monotone_means(table, m) else 'no'}" for m in MEASURES[:6])
+    )
+    check = {b: _trained(CHECK_LR, b, CHECK_STEPS) for b in CHECK_BATCHES}
+    for b in CHECK_BATCHES:
+        partner = round(b * SWEEP_LR / CHECK_LR)
         print(
-            f"{name} (lr={lr:g}, b={b}): train loss {values['loss']:.2g}, Hill index "
-            f"{values['tail_index']:.3g}, prunable at 10% {values['prunable']:.3g}; "
-            f"error after removing half: {errors}"
+            f"same ratio {CHECK_LR / b:g}, singular value error: "
+            f"{_mean_sd(r['singular value'] for r in check[b])} "
+            f"(lr={CHECK_LR}, b={b}, {CHECK_STEPS:,} steps) vs "
+            f"{_mean_sd(r['singular value'] for r in table[partner])} "
+            f"(lr={SWEEP_LR}, b={partner}, {SWEEP_STEPS:,} steps)"
         )
-    return results
+    return {
+        "sweep": table,
+        "check": check,
+        "initial": initial,
+        "heavier_runs": {m: _paired_heavier(table, m) for m in MEASURES[:6]},
+        "monotone_means": {m: _monotone_means(table, m) for m in MEASURES[:6]},
+    }
