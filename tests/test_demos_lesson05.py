@@ -165,3 +165,28 @@ def test_sensing_discrepant_rate_helps_at_2_and_breaks_at_5():
         misses += reached[5.0] is None
     assert all(1.5 < speedup < 1.7 for speedup in speedups)
     assert misses >= 4
+
+
+def test_completion_over_seeds_separates_alpha_from_compression(capsys):
+    """Lesson 05's five-seed completion table: alpha = 5 speeds both networks about threefold,
+    at equal alpha the compressed one is only slightly faster, and seed 1 stalls (r_hat = 4)."""
+    from lowdim_course.demos.lesson05 import (
+        _completion_settings,
+        _train_pair,
+        completion_over_seeds,
+    )
+    from lowdim_course.problems import make_problem
+
+    summary = completion_over_seeds(p=0.3, r_hat=4)
+    assert summary["wins"] == 4 and summary["stalled_seeds"] == [1]
+    assert all(3.0 < ratio < 3.6 for ratio in summary["ratios"])
+    assert all(1.0 < ratio < 1.2 for ratio in summary["equal_alpha_ratios"])
+    stalled = summary["rows"][1]
+    assert stalled["final_compressed_5"] > 1e-4 and stalled["final_loss_compressed_5"] < 1e-7
+    assert stalled["third_singular_value"] > 1e-3
+    assert "seed 1: the compressed network" in capsys.readouterr().out
+    # with no spare direction the same seed recovers
+    settings = _completion_settings(0.3, 2, 30, 2, 0.01, 8000)
+    problem = make_problem("mc", d=30, r=2, p=0.3, seed=1)
+    narrow = _train_pair(problem, settings, 5.0, which=("compressed",))["compressed"]
+    assert narrow.iterations_to(1e-4) is not None

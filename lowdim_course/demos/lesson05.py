@@ -33,6 +33,7 @@ from .lesson03 import course_learning_rate
 from .lesson04 import timing_report
 
 __all__ = [
+    "completion_over_seeds",
     "completion_race",
     "sensing_learning_rate",
     "sensing_race",
@@ -124,14 +125,19 @@ def subspace_angles(m: int = 160, p: float = 0.2, r_hat: int = 2, d: int = 20, r
 
 
 def _train_pair(
-    problem, settings, alpha, which=("original", "compressed"), seed: int = 0
+    problem,
+    settings,
+    alpha,
+    which=("original", "compressed"),
+    seed: int = 0,
+    original_alpha: float = 1.0,
 ) -> dict[str, History]:
     runs = {}
     common = {"lr": settings["lr"], "steps": settings["steps"], "stop_error": STOP_ERROR,
               "tol": 1e-14, "log_every": settings["steps"]}  # fmt: skip
     if "original" in which:
         network = original_network(settings["d"], settings["depth"], settings["eps"], seed=seed)
-        runs["original"] = train(problem, network, alpha=1.0, **common)
+        runs["original"] = train(problem, network, alpha=original_alpha, **common)
     if "compressed" in which:
         network = compressed_network(
             problem.surrogate(), settings["r_hat"], settings["depth"], settings["eps"]
@@ -313,3 +319,72 @@ def completion_race(
         print(f"{side:>10}: final error on the unobserved entries "
               f"{summary[side]['final_unobserved_error']:.2e}")  # fmt: skip
     return summary
+
+
+def _first(fast, slow) -> bool:
+    """Did the run that took ``fast`` iterations reach the target before the other one?"""
+    return fast is not None and (slow is None or fast < slow)
+
+
+@functools.lru_cache(maxsize=4)
+def _completion_seed(p, r_hat, d, r, eps, steps, seed):
+    settings = _completion_settings(p, r_hat, d, r, eps, steps)
+    problem = make_problem("mc", d=d, r=r, p=p, seed=seed)
+    runs = {}
+    for alpha in (1.0, 5.0):
+        pair = _train_pair(problem, settings, alpha, seed=seed, original_alpha=alpha)
+        runs[f"original, alpha={alpha:g}"] = pair["original"]
+        runs[f"compressed, alpha={alpha:g}"] = pair["compressed"]
+    with cpu_threads(1):
+        angle = math.degrees(subspace_angle(problem.surrogate(), problem.target, r, r_hat))
+    return runs, angle
+
+
+def completion_over_seeds(p: float = 0.3, r_hat: int = 4, seeds=SEEDS, d: int = 30, r: int = 2,
+                          eps: float = 0.01, steps: int = 8000) -> dict:  # fmt: skip
+    """The completion race over ``seeds`` (target, mask, original init), both networks at
+    alpha = 1 and 5 (alpha on the original network's end layers is the control).
+
+    Prints per seed the starting angle and the iterations to 1e-4 (``-``: not within ``steps``),
+    then in how many seeds the compressed network at alpha = 5 reaches 1e-4 first, the range of
+    the ratio original (alpha = 1) / compressed (alpha = 5), and the same at equal alpha = 5.
+    """
+    p = check_float("p", p, low=0.0, high=1.0, low_open=True)
+    names = ("original, alpha=1", "compressed, alpha=1", "original, alpha=5",
+             "compressed, alpha=5")  # fmt: skip
+    rows = []
+    for seed in seeds:
+        runs, angle = _completion_seed(p, r_hat, d, r, float(eps), steps, int(seed))
+        row = {"seed": int(seed), "angle": angle}
+        row |= {name: runs[name].iterations_to(TARGET_ERROR) for name in names}
+        stalled = runs["compressed, alpha=5"]
+        row["final_compressed_5"] = stalled.final_error
+        row["final_loss_compressed_5"] = stalled.train_loss[-1]
+        row["third_singular_value"] = float(stalled.singular_value_matrix()[-1][r])
+        rows.append(row)
+    print(f"completion d={d}, r={r}, p={p:g}, r_hat={r_hat}, at most {steps:,} steps, "
+          f"{len(rows)} seeds: iterations to 1e-4")  # fmt: skip
+    print(f"{'seed':>4} {'angle':>6} | " + " | ".join(f"{n:>19}" for n in names))
+    for row in rows:
+        cells = " | ".join(f"{'-' if row[n] is None else f'{row[n]:,}':>19}" for n in names)
+        print(f"{row['seed']:>4} {row['angle']:>5.0f}° | {cells}")
+
+    def ratios(slow, fast):
+        return [row[slow] / row[fast] for row in rows if row[slow] and row[fast]]
+
+    unequal = ratios("original, alpha=1", "compressed, alpha=5")
+    equal = ratios("original, alpha=5", "compressed, alpha=5")
+    stalled = [row for row in rows if row["compressed, alpha=5"] is None]
+    wins = sum(1 for row in rows if _first(row["compressed, alpha=5"], row["original, alpha=1"]))
+    print(
+        f"compressed (alpha=5) reaches 1e-4 before the original (alpha=1) in {wins} of "
+        f"{len(rows)} seeds; ratio {min(unequal):.2f} to {max(unequal):.2f} where both do"
+    )
+    print(f"at equal alpha = 5: ratio original / compressed {min(equal):.2f} to {max(equal):.2f}")
+    for row in stalled:
+        print(f"seed {row['seed']}: the compressed network (alpha=5) stops at error "
+              f"{row['final_compressed_5']:.1e}, above 1e-4, with training loss "
+              f"{row['final_loss_compressed_5']:.1e} and singular value {r + 1} of its W_L:1 at "
+              f"{row['third_singular_value']:.1e} (the target has {r})")  # fmt: skip
+    return {"rows": rows, "wins": wins, "ratios": unequal, "equal_alpha_ratios": equal,
+            "stalled_seeds": [row["seed"] for row in stalled]}  # fmt: skip
