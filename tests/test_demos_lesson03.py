@@ -49,7 +49,7 @@ def test_default_run_learns_the_target_and_rho_shrinks_with_large_eps():
 def test_moving_subspaces_are_fixed_while_modes_are_found_one_at_a_time(capsys):
     summary = moving_subspaces()
     printed = capsys.readouterr().out
-    assert summary["drift_is_zero"] and summary["largest_drift"] < 1e-8
+    assert summary["drift_is_zero"] and summary["largest_drift"] < 1e-9  # "about 1e-10"
     assert summary["chain_is_zero"]
     assert summary["random_angle"] > 1.0
     found = summary["found_at"]

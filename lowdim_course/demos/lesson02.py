@@ -68,6 +68,54 @@ def run_length(singular_values, u0: float, depth: int) -> int:
     return int(min(MAX_STEPS, max(100, math.ceil(steps))))
 
 
+def _incremental_run(depth: float, eps: float, gap: float, seed: int = 0):
+    """The training run behind :func:`incremental_demo` (target and initialization from seed)."""
+    d = SIZE
+    s = target_spectrum(gap)
+    steps = run_length(s, eps**depth, depth)
+    problem = make_problem("mf", d=d, singular_values=s, seed=seed)
+    network = original_network(d, depth, eps, seed=seed)
+    return train(
+        problem, network, lr=EFFECTIVE_LR * d * d, steps=steps, log_every=max(1, steps // 200)
+    )  # fmt: skip
+
+
+def _half_way_steps(history, singular_values, u0: float, depth: int) -> list[dict]:
+    """Each mode's first logged step with sigma_k >= s_k / 2 (GD) and the aligned ODE's."""
+    iterations = torch.tensor(history.log_iterations)
+    spectra = history.singular_value_matrix()
+    modes = []
+    for k, value in enumerate(singular_values):
+        reached = torch.nonzero(spectra[:, k] >= value / 2)
+        gd_half = int(iterations[reached[0, 0]]) if reached.numel() else None
+        modes.append({"s": value, "gd_half": gd_half, "ode_half": _ode_half(value, u0, depth)})
+    return modes
+
+
+def lag_over_seeds(depth: int = 3, eps: float = 0.1, gap: float = 2.0, seeds=range(5)) -> dict:
+    """How much later than the aligned ODE gradient descent reaches each mode's half-way point,
+    from a random orthogonal init, over ``seeds`` (target's singular vectors and init).
+
+    Prints per seed the ratio GD / ODE of the half-way steps for every mode; returns them.
+    """
+    s = target_spectrum(gap)
+    ratios = []
+    for seed in seeds:
+        modes = _half_way_steps(_incremental_run(depth, eps, gap, int(seed)), s, eps**depth, depth)
+        ratios.append([m["gd_half"] / m["ode_half"] if m["gd_half"] and m["ode_half"] else None
+                       for m in modes])  # fmt: skip
+    print(f"half-way step, gradient descent / aligned ODE, depth {depth}, eps {eps:g}, "
+          f"{len(ratios)} seeds")  # fmt: skip
+    print("seed   " + "   ".join(f"mode {k + 1} (s={v:.3g})" for k, v in enumerate(s)))
+    for seed, row in zip(seeds, ratios, strict=True):
+        print(f"{seed:>4}   " + "   ".join(f"{'-' if x is None else f'{x:.2f}':>15}" for x in row))
+    values = [x for row in ratios for x in row if x is not None]
+    later = sum(all(x is not None and x > 1 for x in row) for row in ratios)
+    print(f"gradient descent is later than the ODE for every mode in {later} of {len(ratios)} "
+          f"seeds; ratios {min(values):.2f} to {max(values):.2f}")  # fmt: skip
+    return {"ratios": ratios, "later_in_every_mode": later}
+
+
 def incremental_demo(depth: int = 3, eps: float = 0.1, gap: float = 2.0):
     """Train an L-layer 12 x 12 network on a rank-3 target with singular values (1, 1/g, 1/g^2).
 
@@ -81,25 +129,18 @@ def incremental_demo(depth: int = 3, eps: float = 0.1, gap: float = 2.0):
     d = SIZE
     s = target_spectrum(gap)
     u0 = eps**depth
-    steps = run_length(s, u0, depth)
-    log_every = max(1, steps // 200)
-    problem = make_problem("mf", d=d, singular_values=s, seed=0)
-    network = original_network(d, depth, eps, seed=0)
-    history = train(problem, network, lr=EFFECTIVE_LR * d * d, steps=steps, log_every=log_every)
+    history = _incremental_run(depth, eps, gap)
+    steps = history.steps
     iterations = torch.tensor(history.log_iterations)
     spectra = history.singular_value_matrix()
     erank = effective_rank_over_training(history)
 
     figure, (left, right) = demo_figure(2, 11, 3.6, title=False)
     left.plot(iterations, spectra[:, len(s) :], color="lightgray", lw=1)
-    modes = []
     for k, value in enumerate(s):
         left.plot(iterations, spectra[:, k], color=f"C{k}", lw=2, label=f"$\\sigma_{k + 1}$")
         left.axhline(value, color=f"C{k}", lw=0.8, ls=":")
-        reached = torch.nonzero(spectra[:, k] >= value / 2)
-        gd_half = int(iterations[reached[0, 0]]) if reached.numel() else None
-        ode_half = _ode_half(value, u0, depth)
-        modes.append({"s": value, "gd_half": gd_half, "ode_half": ode_half})
+    modes = _half_way_steps(history, s, u0, depth)
     left.set_xlabel("gradient step")
     left.set_ylabel("singular values of $W_{L:1}$")
     left.set_title(f"depth L={depth}, eps={eps:.3g}, gap={gap:.3g} (d={d})")
