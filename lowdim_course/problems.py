@@ -58,7 +58,7 @@ def spread_spectrum_target(d: int, r: int, seed: int = 0) -> torch.Tensor:
 
     With ``G = U diag(s) V^T`` and ``idx = floor(i d / 2r)`` for i < r, the target is
     ``M* = U[:, idx] diag(s[idx]) V[:, idx]^T``: its singular values are spread over the top half
-    of the Gaussian spectrum rather than being the r largest (as in Kwon et al.'s code).
+    of the Gaussian spectrum (as Kwon et al.'s code does) rather than being the r largest.
     """
     d = check_int("d", d, low=2)
     r = check_int("r", r, low=1, high=d // 2)

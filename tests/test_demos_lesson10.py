@@ -44,3 +44,14 @@ def test_over_seeds_the_span_matters_and_a_better_sgd_wins(capsys):
     for row in summary["rows"]:
         assert row["twa"] > row["random_span"] + 0.05
     assert "TWA beats SWA in 5 of 5 seeds" in capsys.readouterr().out
+
+
+def test_the_tuned_baseline_is_the_sweeps_best_and_twa_on_it_wins_only_sometimes(capsys):
+    from lowdim_course.demos.lesson10 import TUNED_SGD_LR, sgd_step_sweep, twa_over_seeds
+
+    sweep = sgd_step_sweep()
+    assert sweep["best"] == TUNED_SGD_LR
+    summary = twa_over_seeds(checkpoints=10, lr=0.5)
+    assert summary["tuned_sgd_beats_twa"] == 5
+    assert 0 < summary["tuned_twa_beats_tuned_sgd"] < 5
+    assert "TWA built on the step-0.1 run" in capsys.readouterr().out
