@@ -27,6 +27,7 @@ import torch
 
 from lowdim_course.nonlinear import DEFAULTS
 from lowdim_course.nonlinear_seeds import SEEDS, accuracy_summary, claim_over_seeds, time_summary
+from lowdim_course.spread import format_mean_sd
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEARNING_RATES = (1e-3, 3e-3)
@@ -35,7 +36,7 @@ ALPHA_LAYERS = ("first", "ends")
 
 
 def _pm(pair, digits=2) -> str:
-    return "-" if pair is None else f"{pair[0]:.{digits}f} +- {pair[1]:.{digits}f}"
+    return format_mean_sd(pair, digits)
 
 
 def sweep(settings) -> list[dict]:

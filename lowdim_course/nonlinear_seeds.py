@@ -9,10 +9,10 @@ verdict rests on. The accuracy half does not depend on the machine; the time hal
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 
 from .nonlinear import CLAIM_POINTS, CLAIM_SPEEDUP, claim_check, run_nonlinear
+from .spread import mean_sd
 from .validation import check_int
 
 SEEDS = (0, 1, 2, 3, 4)
@@ -38,15 +38,6 @@ class SeedRow:
     def holds(self) -> bool:
         """The whole claim: the accuracy half and at least 2x less time to the target."""
         return self.accuracy_holds and self.speedup is not None and self.speedup >= CLAIM_SPEEDUP
-
-
-def mean_sd(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value)."""
-    values = list(values)
-    if not values:
-        raise ValueError("values must hold at least one number")
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return statistics.fmean(values), spread
 
 
 def claim_over_seeds(seeds=SEEDS, **overrides) -> list[SeedRow]:

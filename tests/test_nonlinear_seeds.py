@@ -9,9 +9,9 @@ from lowdim_course.nonlinear_seeds import (
     SeedRow,
     accuracy_summary,
     claim_over_seeds,
-    mean_sd,
     time_summary,
 )
+from lowdim_course.spread import format_mean_sd, mean_sd
 
 
 def _row(seed, gap, dln_it, cdln_it, speedup):
@@ -29,6 +29,7 @@ def test_mean_sd_is_the_sample_mean_and_standard_deviation():
     assert mean_sd([5.0]) == (5.0, 0.0)
     with pytest.raises(ValueError, match="at least one"):
         mean_sd([])
+    assert format_mean_sd((1.234, 0.05), 1) == "1.2 +- 0.1" and format_mean_sd(None) == "-"
 
 
 def test_verdicts_count_each_half_of_the_claim():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import statistics
 
 import matplotlib.pyplot as plt
 import torch
@@ -32,6 +31,7 @@ from ..networks import (
 )
 from ..plots import STYLE, demo_figure, plot_error_curves, show_figure
 from ..problems import make_problem
+from ..spread import format_mean_sd, mean_sd
 from ..theory.invariant_subspace import mode_step_stability, scalar_mode_trajectory
 from ..training import DivergenceError, train
 from .lesson03 import course_learning_rate
@@ -169,10 +169,7 @@ def compression_race(
 
 
 def _mean_sd(values, digits: int = 2) -> str:
-    if not values:
-        return "-"
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.{digits}f} +- {spread:.{digits}f}"
+    return format_mean_sd(mean_sd(values) if values else None, digits)
 
 
 def race_over_seeds(

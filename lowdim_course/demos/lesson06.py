@@ -36,6 +36,7 @@ from ..nonlinear import (
 )
 from ..nonlinear_seeds import SEEDS, accuracy_summary, claim_over_seeds, time_summary
 from ..plots import demo_figure, show_figure
+from ..spread import format_mean_sd
 
 
 @functools.lru_cache(maxsize=2)
@@ -251,7 +252,7 @@ def _rows_over_splits(seeds=SEEDS):
 
 
 def _pm(pair, digits: int = 1) -> str:
-    return "-" if pair is None else f"{pair[0]:.{digits}f} +- {pair[1]:.{digits}f}"
+    return format_mean_sd(pair, digits)
 
 
 def claim_over_splits(seeds=SEEDS) -> dict:

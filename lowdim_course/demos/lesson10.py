@@ -24,6 +24,7 @@ from ..literature.weight_averaging import (
     twa,
 )
 from ..plots import demo_figure, show_figure
+from ..spread import mean_sd
 
 EPOCHS, HIDDEN, SGD_LR, TWA_EPOCHS = 20, 32, 0.05, 2
 TUNED_SGD_LR = 0.1  # the best mean of ``sgd_step_sweep`` (0.05, 0.1, 0.2, 0.5) on this task
@@ -170,8 +171,7 @@ def sgd_step_sweep(steps=SGD_STEPS, seeds=SEEDS, epochs: int = 12) -> dict:
         table[lr] = values
     print(f"plain SGD, test accuracy after {epochs} epochs, {len(seeds)} seeds")
     for lr, values in table.items():
-        mean = sum(values) / len(values)
-        sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+        mean, sd = mean_sd(values)
         print(
             f"  step {lr:<5g} {mean:.3f} +- {sd:.3f}  "
             f"(min {min(values):.3f}, max {max(values):.3f})"
