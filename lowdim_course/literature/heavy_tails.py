@@ -402,62 +402,6 @@ PRUNERS = {"magnitude": magnitude_prune, "singular value": singular_value_prune,
 
 
 @cpu_threads(1)
-def train_two_layer_network(
-    lr: float,
-    batch_size: int = 1,
-    *,
-    width: int = 200,
-    inputs: int = 10,
-    samples: int = 400,
-    epochs: int = 10,
-    seed: int = 0,
-    device="cpu",
-) -> dict:
-    """SGD on a two-layer ReLU network ``f(x) = (1/width) v^T relu(W x)`` (mean-field scaling).
-
-    The mean-field limit that Barsbey et al. assume is what makes the rows of W independent.
-    Data: ``x ~ N(0, I)``, labels from a random teacher of width 5 plus noise 0.1, all from
-    ``seed``. The step on the hidden layer is ``lr * width`` (the mean-field time scale), on
-    the mean squared loss of a batch. Returns ``{"hidden": W (width x inputs), "outer": v,
-    "loss": final training loss}``, on the CPU in float64.
-    """
-    lr = check_float("lr", lr, low=0.0, low_open=True)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    width = check_int("width", width, low=1)
-    inputs = check_int("inputs", inputs, low=1)
-    samples = check_int("samples", samples, low=batch_size)
-    epochs = check_int("epochs", epochs, low=1)
-    device = resolve_device(device)
-    generator = make_generator(seed)
-
-    def draw(*shape):
-        return torch.randn(*shape, generator=generator, dtype=torch.float64)
-
-    x = draw(samples, inputs)
-    teacher = draw(5, inputs)
-    y = torch.relu(x @ teacher.T).sum(1) / 5 + 0.1 * draw(samples)
-    hidden, outer = draw(width, inputs) / math.sqrt(inputs), draw(width)
-    x, y, hidden, outer = (t.to(device) for t in (x, y, hidden, outer))
-    for _ in range(epochs):
-        order = torch.randperm(samples, generator=generator).to(device)
-        for start in range(0, samples - batch_size + 1, batch_size):
-            index = order[start : start + batch_size]
-            xb, yb = x[index], y[index]
-            pre = xb @ hidden.T
-            act = torch.relu(pre)
-            residual = act @ outer / width - yb  # batch
-            grad_outer = act.T @ residual / batch_size / width
-            grad_hidden = ((residual[:, None] * outer[None, :] / width) * (pre > 0)).T @ xb
-            grad_hidden = grad_hidden / batch_size
-            outer = outer - lr * width * grad_outer
-            hidden = hidden - lr * width * grad_hidden
-        if not (torch.isfinite(hidden).all() and torch.isfinite(outer).all()):
-            raise ValueError(f"training diverged at lr={lr:g}: take a smaller lr")
-    loss = 0.5 * float(((torch.relu(x @ hidden.T) @ outer / width - y) ** 2).mean())
-    return {"hidden": hidden.cpu(), "outer": outer.cpu(), "loss": loss}
-
-
-@cpu_threads(1)
 def train_two_layer_networks(
     lr: float,
     batch_size: int = 1,
@@ -469,7 +413,7 @@ def train_two_layer_networks(
     samples: int = 400,
     seed: int = 0,
 ) -> dict:
-    """``runs`` independent copies of :func:`train_two_layer_network`'s problem, trained at once.
+    """``runs`` independent two-layer ReLU networks, each on its own teacher task, trained at once.
 
     Each run has its own data (``x ~ N(0, I)``, labels from its own random teacher of width 5
     plus noise 0.1) and its own initialization, all drawn first from one generator seeded
