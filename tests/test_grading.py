@@ -1,4 +1,4 @@
-"""Grading: notebooks built here with nbformat, executed headless, scored through the check log.
+"""Grading: notebooks built here with nbformat, executed headless, scored by the grader.
 
 Each executed notebook starts a kernel (a few seconds), so the notebooks that need one are graded
 together once per module.
@@ -9,7 +9,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import student_answers as answers
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from student_answers import IMPORT, checked
 
 from lowdim_course.cli import main
 from lowdim_course.exercises import exercise_ids
@@ -21,34 +23,10 @@ from lowdim_course.grading import (
 )
 from lowdim_course.grading.inspection import claimed_lesson, read_notebook
 
-IMPORT = "from lowdim_course.exercises import check"
-
-SPECTRAL_INIT = """
-import torch
-def spectral_init(surrogate, r_hat, depth, eps):
-    u, s, vh = torch.linalg.svd(surrogate)
-    middle = [eps * torch.eye(r_hat, dtype=surrogate.dtype) for _ in range(depth - 2)]
-    return [eps * vh[:r_hat], *middle, eps * u[:, :r_hat]]
-check("04.spectral_init", spectral_init)
-"""
-PARAM_COUNT = """
-def compressed_param_count(d, r_hat, depth):
-    return 2 * d * r_hat + (depth - 2) * r_hat ** 2
-check("04.compressed_param_count", compressed_param_count)
-"""
-RATES = """
-def layer_learning_rates(depth, lr, alpha):
-    return [alpha * lr] + [lr] * (depth - 2) + [alpha * lr]
-check("04.layer_learning_rates", layer_learning_rates)
-"""
-END_TO_END = """
-def end_to_end(layers):
-    product = layers[0]
-    for layer in layers[1:]:
-        product = layer @ product
-    return product
-check("00.end_to_end", end_to_end)
-"""
+SPECTRAL_INIT = checked(answers.SPECTRAL_INIT, "04.spectral_init")
+PARAM_COUNT = checked(answers.PARAM_COUNT, "04.compressed_param_count")
+RATES = checked(answers.RATES, "04.layer_learning_rates")
+END_TO_END = checked(answers.END_TO_END, "00.end_to_end")
 RECOVERY_WRONG = """
 def recovery_error(W, M_star):
     return (W - M_star).norm()

@@ -25,6 +25,15 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from student_answers import (
+    END_TO_END,
+    IMPORT,
+    PARAM_COUNT,
+    RATES,
+    RECOVERY,
+    SPECTRAL_INIT,
+    checked,
+)
 
 from lowdim_course.cli import main
 from lowdim_course.exercises import exercise_ids
@@ -37,41 +46,6 @@ TIMEOUT = 60  # seconds per notebook, as an instructor would set it
 # ---------------------------------------------------------------------------------------------
 # Honest answers
 # ---------------------------------------------------------------------------------------------
-
-IMPORT = "import torch\nfrom lowdim_course.exercises import check"
-
-SPECTRAL_INIT = """
-def spectral_init(surrogate, r_hat, depth, eps):
-    u, s, vh = torch.linalg.svd(surrogate, full_matrices=False)
-    middle = [eps * torch.eye(r_hat, dtype=surrogate.dtype) for _ in range(depth - 2)]
-    return [eps * vh[:r_hat], *middle, eps * u[:, :r_hat]]
-"""
-PARAM_COUNT = """
-def compressed_param_count(d, r_hat, depth):
-    return 2 * d * r_hat + (depth - 2) * r_hat ** 2
-"""
-RATES = """
-def layer_learning_rates(depth, lr, alpha):
-    return [alpha * lr] + [lr] * (depth - 2) + [alpha * lr]
-"""
-END_TO_END = """
-def end_to_end(layers):
-    product = layers[0]
-    for layer in layers[1:]:
-        product = layer @ product
-    return product
-"""
-RECOVERY = """
-def recovery_error(W, M_star):
-    return torch.linalg.matrix_norm(W - M_star) / torch.linalg.matrix_norm(M_star)
-"""
-
-
-def checked(definition: str, exercise_id: str) -> str:
-    """The answer cell as a student writes it: the def, then its check."""
-    name = exercise_id.split(".", 1)[1]
-    return f'{definition.strip()}\ncheck("{exercise_id}", {name})\n'
-
 
 LESSON_04 = [
     IMPORT,
