@@ -14,6 +14,15 @@ same indentation) and ``solutions/NN_name.ipynb`` gets the answer, so the two ca
 apart. ``build`` executes both top to bottom (``lowdim_course.headless``, a fresh kernel each),
 removes saved widget state (nbval compares outputs, not widget state) and writes them.
 
+A source may open with a front-matter block that the builder turns into the lesson's first
+and last words (see ``lesson_frame``)::
+
+    ---
+    prerequisites: the singular value decomposition; gradient descent
+    read_next:
+    - Saxe, McClelland, Ganguli (2019). *A mathematical theory of semantic development ...*
+    ---
+
     python -m lowdim_course.authoring            # every lesson
     python -m lowdim_course.authoring 01 04      # only these
 """
@@ -23,6 +32,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import time
 from pathlib import Path
 
 SOLUTION_BEGIN = "# BEGIN SOLUTION"
@@ -88,16 +98,30 @@ def render_code(source: str, solved: bool) -> str:
     return "\n".join(out)
 
 
-def make_notebook(source_path: Path, solved: bool):
-    """An unexecuted notebook for the lesson (``solved=False``) or its solution."""
+def make_notebook(source_path: Path, solved: bool, run_seconds: float | None = None):
+    """An unexecuted notebook for the lesson (``solved=False``) or its solution.
+
+    The front matter becomes a "Before you start" cell after the first cell (its time includes
+    ``run_seconds`` when the build measured it) and a "Read next" cell at the end.
+    """
     import nbformat
 
+    from .lesson_frame import before_you_start, read_next, split_front_matter
+
+    front, body_text = split_front_matter(source_path.read_text())
+    parsed = parse_source(body_text)
     cells = []
-    for kind, body in parse_source(source_path.read_text()):
+    for kind, body in parsed:
         if kind == "markdown":
             cells.append(nbformat.v4.new_markdown_cell(body))
         else:
             cells.append(nbformat.v4.new_code_cell(render_code(body, solved)))
+    if front.prerequisites or front.read_next:
+        header = before_you_start(front, parsed, run_seconds)
+        cells.insert(1, nbformat.v4.new_markdown_cell(header))
+        closing = read_next(front)
+        if closing:
+            cells.append(nbformat.v4.new_markdown_cell(closing))
     notebook = nbformat.v4.new_notebook(cells=cells)
     lesson = source_path.name[:2]
     notebook.metadata["kernelspec"] = KERNEL
@@ -151,7 +175,12 @@ def build(root: Path, lessons: list[str] | None = None, run: bool = True) -> lis
             target.parent.mkdir(exist_ok=True)
             if run:
                 print(f"executing {target.relative_to(root)}", file=sys.stderr, flush=True)
+                started = time.perf_counter()
                 execute(notebook, target.parent)
+                timed = make_notebook(source, solved, run_seconds=time.perf_counter() - started)
+                for cell, ran in zip(timed.cells, notebook.cells, strict=True):
+                    if cell.cell_type == "markdown":  # the header now holds the measured time
+                        ran.source = cell.source
             strip_widget_state(notebook)
             nbformat.write(notebook, target)
             written.append(target)

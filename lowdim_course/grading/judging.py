@@ -33,6 +33,8 @@ def decode(data):
         return int(data["value"])
     if kind == "float":
         return _number(data["value"])
+    if kind == "str":
+        return str(data["value"])
     if kind in ("tensor", "ndarray"):
         numbers = [_number(x) for x in data["data"]]
         shape = [int(n) for n in data["shape"]]

@@ -243,6 +243,7 @@ class _Watch:
 # ---------------------------------------------------------------------------------------------
 
 _MAX_DEPTH = 8
+_MAX_STRING = 200  # characters of a returned string the grader reads
 
 
 def _encode_outcome(outcome) -> dict:
@@ -278,6 +279,8 @@ def encode(value, depth: int = 0):
         return {"kind": "int", "value": int(value)}
     if isinstance(value, float | np.floating):
         return {"kind": "float", "value": _number(float(value))}
+    if isinstance(value, str):  # a self-check answer such as "b"; only a short plain copy travels
+        return {"kind": "str", "value": str.__str__(value)[:_MAX_STRING]}
     if isinstance(value, torch.Tensor):
         with torch._C.DisableTorchFunction():
             plain = torch.Tensor.detach(value).cpu()

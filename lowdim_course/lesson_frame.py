@@ -1,0 +1,133 @@
+"""A lesson's first and last words: time, prerequisites and glossary up front, read-next at the end.
+
+The lesson source (``lessons/src/NN_name.md``) may open with a front-matter block::
+
+    ---
+    prerequisites: the singular value decomposition; gradient descent
+    read_next:
+    - Saxe, McClelland, Ganguli (2019). *A mathematical theory of semantic development in deep
+      neural networks.* PNAS 116(23). The modes of Lesson 01 on a hierarchy of living things.
+    ---
+
+``prerequisites`` is one line (items separated by ``;``); ``read_next`` is a list whose items
+start with ``- `` and may continue on indented lines. The builder puts a "Before you start" cell
+after the lesson's first cell and a "Read next" cell at the end.
+
+The time is an estimate from the lesson itself, written out so a reader can judge it:
+reading at ``READING_WORDS_PER_MINUTE`` (a pace for text with formulas), the minutes each kind of
+exercise takes (``EXERCISE_MINUTES``, by the exercise's tag), and the seconds the build measured
+for running every cell, rounded up to a minute.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+READING_WORDS_PER_MINUTE = 100
+EXERCISE_MINUTES = {"warm-up": 5, "capstone": 15, "self-check": 2}
+GLOSSARY_LINK = "../lessons/glossary.md"  # the same path works from lessons/ and solutions/
+
+_CHECK_ID = re.compile(r"""check\(\s*["'](\d\d\.\w+)["']""")
+_FENCE = "---"
+
+
+@dataclass
+class FrontMatter:
+    """What the source's front matter says; empty when it has none."""
+
+    prerequisites: list[str] = field(default_factory=list)
+    read_next: list[str] = field(default_factory=list)
+
+
+def split_front_matter(text: str) -> tuple[FrontMatter, str]:
+    """``(front matter, the rest of the source)``; ValueError names a malformed block."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != _FENCE:
+        return FrontMatter(), text
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == _FENCE)
+    except StopIteration:
+        raise ValueError("the front matter opened with '---' is not closed by '---'") from None
+    front, key = FrontMatter(), None
+    for number, line in enumerate(lines[1:end], start=2):
+        if not line.strip():
+            continue
+        if line.startswith("prerequisites:"):
+            value = line.partition(":")[2]
+            front.prerequisites = [item.strip() for item in value.split(";") if item.strip()]
+            key = None
+        elif line.rstrip() == "read_next:":
+            key = "read_next"
+        elif key == "read_next" and line.startswith("- "):
+            front.read_next.append(line[2:].strip())
+        elif key == "read_next" and line.startswith("  ") and front.read_next:
+            front.read_next[-1] += " " + line.strip()
+        else:
+            raise ValueError(
+                f"front matter line {number}: expected 'prerequisites: ...', 'read_next:' or "
+                f"a '- ' item under read_next, got {line!r}"
+            )
+    return front, "\n".join(lines[end + 1 :])
+
+
+def markdown_words(cells: list[tuple[str, str]]) -> int:
+    """Words of running text in the Markdown cells (formulas count as one word per token)."""
+    return sum(len(body.split()) for kind, body in cells if kind == "markdown")
+
+
+def exercise_kinds(cells: list[tuple[str, str]]) -> list[str]:
+    """The kind (``warm-up``, ``capstone``, ``self-check``) of each exercise the lesson checks."""
+    from .exercises import REGISTRY
+
+    ids = dict.fromkeys(
+        found for kind, body in cells if kind == "code" for found in _CHECK_ID.findall(body)
+    )
+    kinds = []
+    for exercise_id in ids:
+        tags = REGISTRY[exercise_id].tags if exercise_id in REGISTRY else ()
+        kinds.append(next((tag for tag in EXERCISE_MINUTES if tag in tags), "warm-up"))
+    return kinds
+
+
+def _count(kinds: list[str], kind: str) -> str:
+    n = kinds.count(kind)
+    name = {"warm-up": "warm-up", "capstone": "capstone", "self-check": "self-check question"}
+    return f"{n} {name[kind]}{'s' if n != 1 else ''}"
+
+
+def before_you_start(
+    front: FrontMatter, cells: list[tuple[str, str]], run_seconds: float | None
+) -> str:
+    """The "Before you start" Markdown: time (with how it is estimated), needs, glossary."""
+    reading = math.ceil(markdown_words(cells) / READING_WORDS_PER_MINUTE)
+    kinds = exercise_kinds(cells)
+    exercising = sum(EXERCISE_MINUTES[kind] for kind in kinds)
+    running = 0 if run_seconds is None else max(1, math.ceil(run_seconds / 60))
+    total = reading + exercising + running
+    parts = [f"about {reading} min reading ({READING_WORDS_PER_MINUTE} words a minute)"]
+    if kinds:
+        counts = ", ".join(_count(kinds, kind) for kind in EXERCISE_MINUTES if kind in kinds)
+        parts.append(f"{exercising} min exercises ({counts})")
+    if run_seconds is not None:
+        parts.append(f"{running} min running every cell (measured: {run_seconds:.0f} s)")
+    lines = [
+        "## Before you start",
+        "",
+        f"* **Time:** about {total} minutes: {'; '.join(parts)}.",
+    ]
+    if front.prerequisites:
+        lines.append(f"* **You need:** {'; '.join(front.prerequisites)}.")
+    lines.append(
+        f"* **Words** such as *mode*, *surrogate* or *tail index* are explained in the "
+        f"[glossary]({GLOSSARY_LINK})."
+    )
+    return "\n".join(lines)
+
+
+def read_next(front: FrontMatter) -> str | None:
+    """The closing "Read next" Markdown, or None when the source lists nothing."""
+    if not front.read_next:
+        return None
+    return "\n".join(["## Read next", "", *(f"* {item}" for item in front.read_next)])
