@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
-from .cli import write_atomically
 from .comparison import REPORTED_ERROR, Comparison
+from .files import save_figure_atomically, write_atomically
 from .history import History
 from .networks import compressed_network, original_network
 from .problems import TASKS, make_problem
@@ -122,20 +120,6 @@ def sensing_fits(d: int, m: int, dtype, device) -> tuple[bool, str]:
 # --------------------------------------------------------------------------------------------
 # Writing files
 # --------------------------------------------------------------------------------------------
-
-
-def save_figure_atomically(figure, path: Path, dpi: int = 120) -> None:
-    """``figure.savefig`` to a temporary file in ``path``'s folder, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        figure.savefig(temporary, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def subsample_curve(history: History, points: int = CURVE_POINTS) -> dict[str, list]:
