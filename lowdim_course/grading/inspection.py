@@ -27,7 +27,7 @@ _FORGERY_PATTERNS = [
     (r"\.reference\b", "reads an exercise's reference answer (.reference)"),
     (r"\bmake_cases\b", "reads the hidden cases (make_cases)"),
     (r"\bget_exercise\b|\bREGISTRY\b", "reads the exercise registry"),
-    (r"lowdim_course\.exercises\.(lesson\d\d|framework)|from\s+lowdim_course\.exercises\.",
+    (r"lowdim_course\.exercises\.(?!check\b)\w+|from\s+lowdim_course\.exercises\.",
      "imports the course's exercise modules (they hold the answers)"),
     (r"\bjudge\s*\(|\bcompare_arrays\b|\bcompare_integers\b",
      "calls the checker's comparison"),

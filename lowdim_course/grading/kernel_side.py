@@ -45,7 +45,7 @@ def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
     function was defined), ``outcomes`` (one per case until the first that raised or ran over),
     ``core_calls`` and ``suspicious`` (what the watch saw), or ``missing`` / ``not_callable``.
     """
-    from lowdim_course.exercises import framework
+    from lowdim_course.exercises import calling, framework
 
     namespace = _user_namespace()
     report = {"nonce": nonce, "exercises": {}, "flags": _hook_flags()}
@@ -68,7 +68,7 @@ def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
             continue
         seconds = exercise.time_limit if time_limit is None else time_limit
         allowed = set(getattr(exercise, "allowed_core_calls", ()))
-        watch = _Watch(core_dir, cell_dir, _entry_points(framework), allowed)
+        watch = _Watch(core_dir, cell_dir, _entry_points(calling), allowed)
         outcomes = []
         with watch:
             for case in exercise.make_cases():
@@ -143,12 +143,12 @@ def _hook_flags() -> list[str]:
     return sorted(set(flags))
 
 
-def _entry_points(framework) -> set:
+def _entry_points(calling) -> set:
     """The code through which the course itself enters its own code while an answer runs: the
-    time limit's signal handler and thread target (nested in the framework's callers)."""
+    time limit's signal handler and thread target (nested in ``calling``'s callers)."""
     codes, stack = set(), []
     for name in ("_call_with_alarm", "_call_in_thread"):
-        function = getattr(framework, name, None)
+        function = getattr(calling, name, None)
         if isinstance(function, types.FunctionType):
             stack.append(function.__code__)
     while stack:
