@@ -27,6 +27,7 @@ COMMON_DEFAULTS = {
     "depth": 3,
     "eps": 1e-2,
     "tol": 1e-12,
+    "stop_error": None,  # stop once the recovery error is below this (None: run to tol or steps)
     "seed": 0,
     "device": "cpu",
     "dtype": None,
@@ -35,6 +36,10 @@ COMMON_DEFAULTS = {
 }
 # Options that only one task reads: p (observed fraction) and m (measurements).
 TASK_ONLY = {"p": "mc", "m": "ms"}
+# Every setting a caller may give (r_hat defaults to 2r).
+SETTING_NAMES = tuple(
+    sorted({*COMMON_DEFAULTS, *(key for task in TASK_DEFAULTS.values() for key in task), "r_hat"})
+)
 REPORTED_ERROR = 1e-4
 
 
@@ -85,8 +90,17 @@ class Comparison:
 
 
 def resolve_settings(task: str, **overrides) -> dict:
-    """The reference settings for ``task`` with every non-None override applied."""
+    """The reference settings for ``task`` with every non-None override applied.
+
+    This is the one place settings are made: ``compare``, ``reproduce``, the command line and
+    the benchmarks all start here. A name that is not a setting is a ValueError listing them.
+    """
     check_choice("task", task, TASKS)
+    unknown = sorted(key for key in overrides if key not in SETTING_NAMES)
+    if unknown:
+        raise ValueError(
+            f"{unknown[0]} is not a setting; the settings are {', '.join(SETTING_NAMES)}"
+        )
     settings = {"task": task, **COMMON_DEFAULTS, **TASK_DEFAULTS[task]}
     for key, value in overrides.items():
         if value is None:
@@ -137,25 +151,42 @@ def build_networks(problem, settings: dict) -> dict:
     return {"original": (original, 1.0), "compressed": (compressed, settings["alpha"])}
 
 
-def compare(task: str = "mf", *, progress: bool = False, **overrides) -> Comparison:
-    """Train the original and the compressed network on one problem (see module docstring).
+def run_both(
+    problem, settings: dict, *, progress: bool = False, log_every: int = 100, label: str = ""
+) -> Comparison:
+    """Train both networks of ``build_networks`` on ``problem``; a Ctrl-C stops both.
 
-    Keyword overrides: d, r, r_hat (default 2r), depth, eps, lr, alpha, steps, tol, p, m, seed,
-    device, dtype, init, optimizer. Both networks stop when the training loss falls below tol.
+    The settings returned record the device and dtype the problem actually used.
     """
-    settings = resolve_settings(task, **overrides)
-    problem = build_problem(settings)
     common = {
         "lr": settings["lr"],
         "steps": settings["steps"],
         "tol": settings["tol"],
+        "stop_error": settings["stop_error"],
         "optimizer": settings["optimizer"],
         "progress": progress,
+        "log_every": log_every,
     }
-    histories = {
-        name: train(problem, network, alpha=alpha, description=name, **common)
-        for name, (network, alpha) in build_networks(problem, settings).items()
+    histories = {}
+    for name, (network, alpha) in build_networks(problem, settings).items():
+        description = f"{label} {name}".strip()
+        histories[name] = train(problem, network, alpha=alpha, description=description, **common)
+        if histories[name].stopped_reason == "interrupted":
+            raise KeyboardInterrupt
+    settings = {
+        **settings,
+        "device": str(problem.device),
+        "dtype": str(problem.dtype).removeprefix("torch."),
     }
-    settings["device"] = str(problem.device)
-    settings["dtype"] = str(problem.dtype).removeprefix("torch.")
-    return Comparison(task, settings, histories["original"], histories["compressed"])
+    return Comparison(settings["task"], settings, histories["original"], histories["compressed"])
+
+
+def compare(task: str = "mf", *, progress: bool = False, **overrides) -> Comparison:
+    """Train the original and the compressed network on one problem (see module docstring).
+
+    Keyword overrides (``SETTING_NAMES``): d, r, r_hat (default 2r), depth, eps, lr, alpha,
+    steps, tol, stop_error, p, m, seed, device, dtype, init, optimizer. Both networks stop when
+    the training loss falls below tol; any other name is a ValueError.
+    """
+    settings = resolve_settings(task, **overrides)
+    return run_both(build_problem(settings), settings, progress=progress)

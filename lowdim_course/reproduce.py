@@ -2,7 +2,7 @@
 
 ``reproduce(task)`` trains the original deep linear network and the compressed one (spectral
 init, discrepant learning rate) on one problem at the reference settings (the paper's sizes;
-``REFERENCE`` below) and writes, into ``out_dir``,
+``comparison.TASK_DEFAULTS`` with ``REFERENCE_SIZES`` below) and writes, into ``out_dir``,
 
 * ``<task>.png``: recovery error ``||W - M*||_F / ||M*||_F`` against iteration (left) and
   against compute seconds (right), both networks (Kwon et al. 2024, Figs. of Sec. 4);
@@ -29,39 +29,28 @@ from pathlib import Path
 
 import torch
 
-from .comparison import REPORTED_ERROR, Comparison
+from .comparison import (
+    REPORTED_ERROR,
+    Comparison,
+    build_problem,
+    resolve_settings,
+    run_both,
+)
 from .files import save_figure_atomically, write_atomically
 from .history import History
-from .networks import compressed_network, original_network
-from .problems import TASKS, make_problem
-from .training import train
-from .validation import check_choice, check_int, resolve_device, resolve_dtype
+from .problems import TASKS
+from .validation import check_choice, resolve_device, resolve_dtype
 
 EXPERIMENTS = (*TASKS, "nonlinear")
 
-# The reference settings (the paper's sizes, lr = 50 for MF); r_hat = 2r, depth 3, eps 1e-2.
-REFERENCE = {
-    "mf": {"d": 100, "r": 10, "lr": 50.0, "alpha": 1.0, "steps": 5000, "tol": 1e-12},
-    "mc": {"d": 100, "r": 5, "p": 0.3, "lr": 10.0, "alpha": 5.0, "steps": 20000, "tol": 1e-12},
-    # Sensing stops a decade below the reported error: a step at d=200 reads 1.28 GB twice.
-    "ms": {
-        "d": 200,
-        "r": 5,
-        "m": 4000,
-        "lr": 10.0,
-        "alpha": 1.0,
-        "steps": 4000,
-        "tol": 1e-12,
-        "stop_error": 1e-5,
-    },
-}
-COMMON = {"depth": 3, "eps": 1e-2, "seed": 0}
+# Where reproduce departs from compare's defaults (``comparison.TASK_DEFAULTS``, the one table):
+# sensing at the paper's size, stopping a decade below the reported error, because a step at
+# d = 200 reads a 1.28 GB operator twice.
+REFERENCE_SIZES = {"ms": {"d": 200, "m": 4000, "stop_error": 1e-5}}
 SENSING_FALLBACK = {"d": 100, "m": 2000}
 # Free memory must exceed the operator by this factor plus this many bytes.
 MEMORY_FACTOR, MEMORY_MARGIN = 1.25, 512 * 2**20
 CURVE_POINTS = 500
-OVERRIDABLE = ("d", "r", "r_hat", "depth", "eps", "lr", "alpha", "steps", "tol", "p", "m",
-               "seed", "stop_error")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,20 +135,9 @@ def _ratio(a, b):
 
 
 def reference_settings(task: str, **overrides) -> dict:
-    """The reference settings of ``task`` with every non-None override applied."""
-    check_choice("task", task, TASKS)
-    settings = {**COMMON, "stop_error": None, **REFERENCE[task]}
-    for key, value in overrides.items():
-        if key not in OVERRIDABLE:
-            raise ValueError(f"{key} is not a setting of reproduce; use one of {OVERRIDABLE}")
-        if value is None:
-            continue
-        if (key == "p" and task != "mc") or (key == "m" and task != "ms"):
-            raise ValueError(f"{key} applies to task {'mc' if key == 'p' else 'ms'!r} only")
-        settings[key] = value
-    if settings.get("r_hat") is None:
-        settings["r_hat"] = 2 * check_int("r", settings["r"], low=1)
-    return settings
+    """``comparison.resolve_settings`` with ``REFERENCE_SIZES`` for ``task`` under the overrides."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return resolve_settings(task, **{**REFERENCE_SIZES.get(task, {}), **given})
 
 
 def run_experiment(
@@ -193,48 +171,19 @@ def run_experiment(
             settings.update(fallback)
     say(
         f"reproduce {task}: "
-        + ", ".join(f"{key}={value}" for key, value in settings.items() if value is not None)
+        + ", ".join(
+            f"{key}={value}"
+            for key, value in settings.items()
+            if value is not None and key not in ("task", "device", "dtype")
+        )
         + f", device={device}, dtype={str(dtype).removeprefix('torch.')}"
     )
-    problem = make_problem(
-        task,
-        settings["d"],
-        settings["r"],
-        **({"p": settings["p"]} if task == "mc" else {}),
-        **({"m": settings["m"]} if task == "ms" else {}),
-        seed=settings["seed"],
-        device=device,
-        dtype=dtype,
+    settings.update(device=device, dtype=dtype)
+    log_every = max(1, settings["steps"] // 50)
+    comparison = run_both(
+        build_problem(settings), settings, progress=progress, log_every=log_every, label=task
     )
-    original = original_network(
-        settings["d"], settings["depth"], settings["eps"], seed=settings["seed"],
-        device=problem.device, dtype=problem.dtype,
-    )  # fmt: skip
-    compressed = compressed_network(
-        problem.surrogate(), settings["r_hat"], settings["depth"], settings["eps"],
-        rank=settings["r"],
-    )  # fmt: skip
-    common = {
-        "lr": settings["lr"],
-        "steps": settings["steps"],
-        "tol": settings["tol"],
-        "stop_error": settings["stop_error"],
-        "progress": progress,
-        "log_every": max(1, settings["steps"] // 50),
-    }
-    histories = {}
-    for name, network, alpha in (
-        ("original", original, 1.0),
-        ("compressed", compressed, settings["alpha"]),
-    ):
-        histories[name] = train(
-            problem, network, alpha=alpha, description=f"{task} {name}", **common
-        )
-        if histories[name].stopped_reason == "interrupted":
-            raise KeyboardInterrupt
-    settings["device"] = str(problem.device)
-    settings["dtype"] = str(problem.dtype).removeprefix("torch.")
-    return Comparison(task, settings, histories["original"], histories["compressed"]), notes
+    return comparison, notes
 
 
 def summarize(comparison: Comparison, notes: dict) -> dict:

@@ -101,14 +101,16 @@ def test_free_memory_is_read_from_proc_meminfo():
 
 
 def test_a_failure_mid_run_keeps_finished_files_and_leaves_no_temporary_ones(tmp_path, monkeypatch):
-    real_train = rp.train
+    import lowdim_course.comparison as comparison
+
+    real_train = comparison.train
 
     def failing_train(problem, network, **kwargs):
         if problem.task == "mc":
             raise RuntimeError("boom")
         return real_train(problem, network, **kwargs)
 
-    monkeypatch.setattr(rp, "train", failing_train)
+    monkeypatch.setattr(comparison, "train", failing_train)
     with pytest.raises(RuntimeError, match="boom"):
         rp.reproduce_many(
             ["mf", "mc"], out_dir=tmp_path, progress=False, say=lambda _: None, d=20, r=2,
@@ -138,7 +140,7 @@ def test_bad_settings_name_the_argument(tmp_path):
         rp.reproduce("mx", out_dir=tmp_path)
     with pytest.raises(ValueError, match="p applies to task 'mc' only"):
         rp.reference_settings("mf", p=0.5)
-    with pytest.raises(ValueError, match="not a setting of reproduce"):
+    with pytest.raises(ValueError, match="width is not a setting; the settings are"):
         rp.reference_settings("mf", width=3)
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="out_dir must be a folder"):
