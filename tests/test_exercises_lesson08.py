@@ -70,3 +70,96 @@ def test_wrong_pruning_is_named(student, words, capsys):
 def test_wrong_risks_are_named(student, words, capsys):
     result = check("08.pruned_risk", student)
     assert not result.passed and words in result.message, result.message
+
+
+# ---------------------------------------------------------------------------------------------
+# Capstone 08.prune_and_retrain and self-check 08.why_more_steps_hurt
+# ---------------------------------------------------------------------------------------------
+
+
+def prune_and_retrain(X, y, weights, keep, lr, steps):  # numpy, a loop over the kept entries
+    X, y, w0 = (np.asarray(a, dtype=float) for a in (X, y, weights))
+    kept = np.argsort(-np.abs(w0))[:keep]
+    w = np.zeros_like(w0)
+    w[kept] = w0[kept]
+    for _ in range(steps):
+        residual = X @ w - y
+        for j in kept:
+            w[j] -= lr * (X[:, j] @ residual) / len(y)
+    return w
+
+
+def prune_and_retrain_on_columns(X, y, weights, keep, lr, steps):  # torch, only the kept columns
+    kept = torch.topk(weights.abs(), keep).indices
+    small, v = X[:, kept], weights[kept].clone()
+    for _ in range(steps):
+        v = v - lr * small.T @ (small @ v - y) / X.shape[0]
+    out = torch.zeros_like(weights)
+    out[kept] = v
+    return out
+
+
+def _retrain(X, y, weights, keep, lr, steps, *, start=None, masked=True, moving=False, n=None):
+    X, y, w0 = (np.asarray(a, dtype=float) for a in (X, y, weights))
+    mask = np.zeros_like(w0)
+    mask[np.argsort(-np.abs(w0))[:keep]] = 1.0
+    w = mask * w0 if start is None else start(w0, mask)
+    for _ in range(steps):
+        step = lr * X.T @ (X @ w - y) / (len(y) if n is None else n)
+        w = w - (mask * step if masked else step)
+        if moving:
+            moved = np.zeros_like(w)
+            moved[np.argsort(-np.abs(w))[:keep]] = 1.0
+            w = moved * w
+    return w
+
+
+def test_capstone_solutions_pass(capsys):
+    assert check("08.prune_and_retrain", prune_and_retrain).passed
+    assert check("08.prune_and_retrain", prune_and_retrain_on_columns).passed
+
+
+def test_capstone_stub_is_rejected(capsys):
+    result = check("08.prune_and_retrain", stub)
+    assert not result.passed and "not implemented yet" in result.message
+
+
+@pytest.mark.parametrize(
+    ("student", "words"),
+    [
+        (lambda X, y, w, k, lr, t: _retrain(X, y, w, k, lr, 0), "did not retrain"),
+        (lambda *a: _retrain(*a, masked=False), "pruned weights were updated too"),
+        (lambda *a: _retrain(*a, masked=False, moving=True), "mask was recomputed"),
+        (lambda *a: _smallest(*a), "SMALLEST"),
+        (lambda *a: _retrain(*a, start=lambda w0, m: np.zeros_like(w0)), "retrained from zero"),
+        (lambda *a: _retrain(*a, n=1), "SUMMED squared error"),
+        (lambda *a: _retrain(*a) + 1e-3 * (np.asarray(a[2]) != 0), "pruned weight is not 0"),
+    ],
+)
+def test_wrong_retraining_is_named(student, words, capsys):
+    result = check("08.prune_and_retrain", student)
+    assert not result.passed and words in result.message, result.message
+
+
+def _smallest(X, y, weights, keep, lr, steps):
+    X, y, w0 = (np.asarray(a, dtype=float) for a in (X, y, weights))
+    mask = np.zeros_like(w0)
+    mask[np.argsort(np.abs(w0))[:keep]] = 1.0
+    w = mask * w0
+    for _ in range(steps):
+        w = w - lr * mask * (X.T @ (X @ w - y)) / len(y)
+    return w
+
+
+@pytest.mark.parametrize("answer", ["b", "B", "(b)", " b "])
+def test_self_check_right_letter_passes(answer, capsys):
+    assert check("08.why_more_steps_hurt", lambda: answer).passed
+
+
+@pytest.mark.parametrize(
+    ("letter", "words"),
+    [("a", "training loss falls at every step"), ("c", "mask is fixed"), ("d", "convex")],
+)
+def test_self_check_wrong_letters_explain(letter, words, capsys):
+    result = check("08.why_more_steps_hurt", lambda: letter)
+    assert not result.passed and f"not ({letter})" in result.message and words in result.message

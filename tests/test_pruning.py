@@ -12,10 +12,12 @@ from lowdim_course.literature.pruning import (
     population_risk,
     power_law_beta,
     pruned_risk_curve,
+    retrain_by_gradient_descent,
     retrain_on_support,
     ridge,
     ridge_oracle,
     sample_features,
+    training_sets,
 )
 from lowdim_course.random_matrices import make_generator
 
@@ -126,6 +128,28 @@ def test_retrain_on_support_is_least_squares_on_the_kept_columns():
     assert torch.allclose(refit[[1, 4, 7]], expected) and (refit[~support] == 0).all()
 
 
+def test_retraining_by_gradient_descent_keeps_the_mask_and_reaches_the_refit():
+    x, y, _ = training_sets(150, seeds=4)
+    fits = min_norm_least_squares(x, y)
+    support = magnitude_prune(fits, 20) != 0
+    assert torch.equal(retrain_by_gradient_descent(x, y, fits, 20, 0.2, 0), fits * support)
+    few = retrain_by_gradient_descent(x, y, fits, 20, 0.2, 5)
+    assert (few[~support] == 0).all() and not torch.allclose(few, fits * support)
+    # batched = one training set at a time
+    one = retrain_by_gradient_descent(x[2], y[2], fits[2], 20, 0.2, 5)
+    assert torch.allclose(one, few[2], rtol=1e-12, atol=1e-14)
+    # many steps: least squares on the kept features
+    many = retrain_by_gradient_descent(x, y, fits, 20, 0.2, 2000)
+    assert torch.allclose(many, retrain_on_support(x, y, support), atol=1e-10)
+
+
+def test_training_sets_are_the_curves_training_sets():
+    x, y, beta = training_sets(300, seeds=6)
+    curve = pruned_risk_curve((300,), 90, seeds=6)
+    pruned = magnitude_prune(min_norm_least_squares(x, y), 90)
+    assert float(population_risk(pruned, beta, 1.0).mean()) == pytest.approx(curve.pruned[0])
+
+
 @pytest.mark.parametrize(
     ("call", "words"),
     [
@@ -139,6 +163,25 @@ def test_retrain_on_support_is_least_squares_on_the_kept_columns():
         (lambda: expected_least_squares_risk(2000), "p must be"),
         (lambda: min_norm_least_squares(torch.ones(5, 3), torch.ones(4)), "labels must have"),
         (lambda: population_risk(torch.ones(5), torch.ones(3), 1.0), "beta_hat must have"),
+        (
+            lambda: retrain_by_gradient_descent(
+                torch.ones(4, 3), torch.ones(4), torch.ones(3), 4, 0.1, 1
+            ),
+            "keep must be",
+        ),
+        (
+            lambda: retrain_by_gradient_descent(
+                torch.ones(4, 3), torch.ones(4), torch.ones(3), 2, 0.0, 1
+            ),
+            "lr must be",
+        ),
+        (
+            lambda: retrain_by_gradient_descent(
+                torch.ones(4, 3), torch.ones(4), torch.ones(2), 2, 0.1, 1
+            ),
+            "weights must have",
+        ),
+        (lambda: training_sets(0), "p must be"),
         (
             lambda: pruned_risk_curve(
                 (50,), device="cuda:99" if torch.cuda.is_available() else "cuda"

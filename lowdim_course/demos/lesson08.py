@@ -7,20 +7,30 @@
   risks at p = 80, 105, 150, 300, the peak and the two oracles, next to the closed forms;
 * ``regime_table``: at p = 300, how the comparison turns with the number s of kept weights,
   against three oracles (best-s least squares, best-k least squares, ridge on the best s);
-* ``retraining_table``: pruned against retrained, with and without correlated features.
+* ``retraining_table``: pruned against retrained, with and without correlated features;
+* ``retraining_capstone``: the student's ``prune_and_retrain`` (capstone 08) on the lesson's
+  training sets at p = 300: the risk after retraining by gradient descent against s, over the
+  course's own, next to pruning alone, the least-squares refit and the best-k and ridge oracles.
 """
 
 from __future__ import annotations
 
 import functools
 
+import torch
+
+from ..exercises.capstone import run_student_code
 from ..literature.pruning import (
     KEEP,
     NOISE,
     P_GRID,
     cached_risk_curve,
     expected_least_squares_risk,
+    min_norm_least_squares,
+    population_risk,
+    retrain_by_gradient_descent,
     ridge_oracle,
+    training_sets,
 )
 from ..plots import demo_figure, show_figure
 from ..training import cpu_threads
@@ -162,3 +172,157 @@ def retraining_table(p: int = 300, correlations=(0.0, 0.7)) -> dict:
             f"{plain.oracle:>8.3g}"
         )
     return table
+
+
+# Capstone 08: retraining by gradient descent, 100 steps of 0.2 (below 2 / lambda_max, about 0.5
+# for 90 kept Gaussian features and 100 samples), on the lesson's training sets at p = 300.
+CAPSTONE_P, CAPSTONE_KEEPS = 300, (10, 30, 60, 90)
+RETRAIN_LR, RETRAIN_STEPS = 0.2, 100
+STEP_COUNTS = (10, 100, 1000)
+AGREEMENT = 1e-6  # largest relative difference between two risks that still counts as equal
+
+
+@functools.lru_cache(maxsize=4)
+@cpu_threads(1)
+def _large_models(p: int, seeds: int):
+    """The lesson's training sets and their min-norm fits on the first p features."""
+    features, labels, beta = training_sets(p, seeds=seeds)
+    return features, labels, beta, min_norm_least_squares(features, labels)
+
+
+def _mean_risk(weights, beta) -> float:
+    return float(population_risk(weights, beta, NOISE).mean())
+
+
+@cpu_threads(1)
+def _course_retrained(p, keeps, lr, steps, seeds) -> dict:
+    features, labels, beta, fits = _large_models(p, seeds)
+    return {
+        keep: _mean_risk(retrain_by_gradient_descent(features, labels, fits, keep, lr, steps), beta)
+        for keep in keeps
+    }
+
+
+@cpu_threads(1)
+def _student_retrained(student, p, keeps, lr, steps, seeds) -> dict:
+    """The student's function on every training set, one at a time; its mean risk per s."""
+    features, labels, beta, fits = _large_models(p, seeds)
+    risks = {}
+    for keep in keeps:
+        retrained = []
+        for x, y, w in zip(features, labels, fits, strict=True):
+            out = torch.as_tensor(student(x.clone(), y.clone(), w.clone(), keep, lr, steps))
+            if tuple(out.shape) != (p,):
+                raise ValueError(f"returned shape {tuple(out.shape)}, expected ({p},)")
+            retrained.append(out.detach().to("cpu", torch.float64))
+        risks[keep] = _mean_risk(torch.stack(retrained), beta)
+    return risks
+
+
+@cpu_threads(1)
+def _kept_spectrum(p: int, keep: int, seeds: int) -> tuple[list[float], list[float]]:
+    """Smallest and largest eigenvalue of ``X_S^T X_S / n`` on each set's kept features ``S``.
+
+    Gradient descent on the kept weights moves along an eigenvector at the rate ``lr *
+    eigenvalue`` per step: the smallest eigenvalue says how slowly the last directions are
+    fitted, the largest bounds the stable step (``lr < 2 / largest``).
+    """
+    features, _, _, fits = _large_models(p, seeds)
+    low, high = [], []
+    for x, w in zip(features, fits, strict=True):
+        kept = x[:, torch.topk(w.abs(), keep).indices]
+        values = torch.linalg.eigvalsh(kept.T @ kept / x.shape[0])
+        low.append(float(values[0]))
+        high.append(float(values[-1]))
+    return low, high
+
+
+def retraining_capstone(
+    prune_and_retrain,
+    lr: float = RETRAIN_LR,
+    steps: int = RETRAIN_STEPS,
+    p: int = CAPSTONE_P,
+    keeps=CAPSTONE_KEEPS,
+    seeds: int = DEMO_SEEDS,
+) -> dict:
+    """Risk after pruning to s and retraining by gradient descent, the student's and the course's.
+
+    On the lesson's ``seeds`` training sets (n = 100, isotropic features), the large model is
+    min-norm least squares on ``p`` features; for each s in ``keeps`` the student's
+    ``prune_and_retrain(X, y, weights, s, lr, steps)`` runs on every set (through
+    ``run_student_code``: a stub or a bug prints one line and the figure shows the course's
+    curves only). Drawn against s: pruning alone, the course's retraining by gradient descent
+    (:func:`retrain_by_gradient_descent`), the student's, the least-squares refit on the kept
+    features (the limit of many steps), the best-k oracle (closed form) and ridge on the best s.
+    Then the course's retraining at s = 90 after 10, 100 and 1000 steps.
+    """
+    keeps = tuple(int(k) for k in keeps)
+    course = _course_retrained(p, keeps, lr, steps, seeds)
+    student = run_student_code(
+        lambda: _student_retrained(prune_and_retrain, p, keeps, lr, steps, seeds),
+        name="prune_and_retrain",
+    )
+    pruned = {k: cached_risk_curve((p,), k, NOISE, 0.0, False, seeds).pruned[0] for k in keeps}
+    refit = {k: cached_risk_curve((p,), k, NOISE, 0.0, True, seeds).pruned[0] for k in keeps}
+    best_k = {k: best_k_oracle(k)[1] for k in keeps}
+    ridge_s = {k: _ridge(k, seeds)[1] for k in keeps}
+
+    figure, (ax,) = demo_figure(1, 7, 3.8)
+    ax.plot(keeps, [pruned[k] for k in keeps], "o--", color="0.5", label="pruned, no retraining")
+    ax.plot(keeps, [refit[k] for k in keeps], "s-", color="tab:purple", ms=4,
+            label="least squares on the kept features (steps → ∞)")  # fmt: skip
+    ax.plot(keeps, [course[k] for k in keeps], "-", color="k", lw=2,
+            label=f"course: {steps} steps of lr {lr:g}")  # fmt: skip
+    if student.ok:
+        ax.plot(keeps, [student.value[k] for k in keeps], "x", color="tab:red", ms=10, mew=2,
+                label="your prune_and_retrain")  # fmt: skip
+    ax.plot(keeps, [best_k[k] for k in keeps], ":", color="tab:green", label="best-k oracle")
+    ax.plot(keeps, [ridge_s[k] for k in keeps], "-.", color="tab:green", label="ridge on best s")
+    ax.set(xlabel="kept weights s", ylabel=f"test risk (exact, mean of {seeds} sets)")
+    ax.set_title(f"train large (p={p}), prune to s, retrain by gradient descent")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    show_figure(figure)
+
+    columns = {"pruned": pruned}
+    if student.ok:
+        columns["yours"] = student.value
+    columns |= {"course": course, "refit": refit, "best-k": best_k, "ridge-s": ridge_s}
+    print(f"p = {p}, n = 100, {seeds} training sets; retraining: {steps} steps of lr {lr:g}")
+    print(f"{'s':>4}" + "".join(f"{name:>9}" for name in columns))
+    for k in keeps:
+        print(f"{k:>4}" + "".join(f"{values[k]:>9.2f}" for values in columns.values()))
+    agree = None
+    if student.ok:
+        gaps = {k: abs(student.value[k] - course[k]) / course[k] for k in keeps}
+        worst = max(gaps, key=gaps.get)
+        agree = gaps[worst] <= AGREEMENT
+        if agree:
+            print(f"your retrained risks agree with the course's at every s (to {AGREEMENT:g})")
+        else:
+            print(f"your retrained risks differ from the course's: at s = {worst} yours "
+                  f"{student.value[worst]:.4g}, the course's {course[worst]:.4g}")  # fmt: skip
+    top = max(keeps)
+    by_steps = {count: _course_retrained(p, (top,), lr, count, seeds)[top] for count in STEP_COUNTS}
+    print(f"the course's retraining at s = {top} after "
+          + ", ".join(f"{c}" for c in STEP_COUNTS) + " steps: "
+          + ", ".join(f"{by_steps[c]:.3g}" for c in STEP_COUNTS)
+          + f"; least squares on the kept features (steps → ∞): {refit[top]:.3g}")  # fmt: skip
+    low, high = _kept_spectrum(p, top, seeds)
+    print(
+        f"at s = {top}, eigenvalues of X_S^T X_S / n over the {seeds} sets: smallest "
+        f"{min(low):.2g} to {max(low):.2g}, largest {min(high):.2g} to {max(high):.2g}"
+    )
+    return {
+        "course": course,
+        "student": student.value,
+        "smallest_eigenvalues": low,
+        "largest_eigenvalues": high,
+        "message": student.message,
+        "agree": agree,
+        "pruned": pruned,
+        "refit": refit,
+        "best_k": best_k,
+        "ridge_s": ridge_s,
+        "by_steps": by_steps,
+    }

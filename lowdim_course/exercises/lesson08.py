@@ -7,21 +7,31 @@
   ``X^+ y`` on the given features, prune it to ``keep`` entries and return its exact risk on
   isotropic features, ``noise^2 + ||beta_pruned - beta||^2``; reference built from
   :func:`min_norm_least_squares`, :func:`magnitude_prune` and :func:`population_risk`.
+* ``08.prune_and_retrain`` (capstone): ``prune_and_retrain(X, y, weights, keep, lr, steps)``:
+  keep the ``keep`` largest-magnitude entries of ``weights`` (the mask is then fixed) and
+  retrain only those by ``steps`` steps of gradient descent on ``(1/2n) ||X w - y||^2``; the
+  pruned entries stay exactly 0. Reference
+  :func:`lowdim_course.literature.pruning.retrain_by_gradient_descent`.
+* ``08.why_more_steps_hurt`` (self-check): why more retraining steps raise the risk at s = 90.
 """
 
 from __future__ import annotations
 
 import torch
 
+from .capstone import CAPSTONE_TAG
 from .framework import (
     Case,
     Exercise,
     Mistake,
+    Problem,
     compare_arrays,
     random_matrix,
     register,
     seeded_generator,
+    to_tensor,
 )
+from .self_check import choice_question
 
 
 def reference_magnitude_prune(weights, keep):
@@ -79,7 +89,8 @@ MAGNITUDE_PRUNE = register(
         compare=lambda expected, got, case: compare_arrays(
             expected, got, case, mistakes=_PRUNE_MISTAKES, name="the pruned weights"
         ),
-        hint="idx = torch.topk(weights.abs(), keep).indices; copy weights[idx] into zeros",
+        hint="rank the entries by their absolute value; the `keep` highest-ranked stay where they "
+        "are, with their signs, and every other entry becomes 0",
     )
 )
 
@@ -167,7 +178,175 @@ PRUNED_RISK = register(
         compare=lambda expected, got, case: compare_arrays(
             expected, got, case, mistakes=_RISK_MISTAKES, name="the risk", rtol=1e-6
         ),
-        hint="b = torch.linalg.pinv(X) @ y; prune b to `keep` entries; pad with zeros to "
-        "len(beta); return noise**2 + ||b - beta||^2",
+        hint="fit the min-norm least squares on the given features (the pseudoinverse), prune "
+        "the fit, and compare it with beta on ALL its entries (the features the model never saw "
+        "count as fitted zeros); a fresh label adds its noise variance",
+    )
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Capstone: prune, then retrain the kept weights by gradient descent
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_prune_and_retrain(X, y, weights, keep, lr, steps):
+    from ..literature.pruning import retrain_by_gradient_descent
+
+    return retrain_by_gradient_descent(X, y, weights, keep, lr, steps)
+
+
+def _retrain_cases() -> list[Case]:
+    # seed 8202: in the first case the mask of a re-pruning student moves (it does not always)
+    generator = seeded_generator(8202)
+    cases = []
+    for n, p, keep, lr, steps in [
+        (10, 12, 4, 0.1, 50),
+        (8, 12, 6, 0.2, 100),
+        (12, 6, 3, 0.2, 30),
+        (10, 12, 8, 0.1, 200),
+    ]:
+        beta = torch.arange(1, p + 1, dtype=torch.float64) ** -0.75
+        X = random_matrix(n, p, generator)
+        y = X @ beta + 0.5 * random_matrix(n, 1, generator)[:, 0]
+        weights = torch.linalg.pinv(X) @ y  # the large model: min-norm least squares
+        cases.append(
+            Case(
+                (X, y, weights, keep, lr, steps),
+                f"n={n}, p={p}, keep={keep}, lr={lr:g}, steps={steps}",
+            )
+        )
+    return cases
+
+
+def _top(weights, keep, smallest=False):
+    """A 0/1 mask of the ``keep`` largest (or smallest) |weights|."""
+    score = -weights.abs() if smallest else weights.abs()
+    return torch.zeros_like(weights).scatter_(-1, torch.topk(score, keep).indices, 1.0)
+
+
+def _retrain_variant(X, y, weights, keep, lr, steps, *, variant):
+    """The retraining with one named mistake (``variant``); written without the core."""
+    n = X.shape[0]
+    mask = _top(weights, keep, smallest=variant == "smallest")
+    w = torch.zeros_like(weights) if variant == "from zero" else mask * weights
+    if variant == "no retraining":
+        return w
+    scale = 1.0 if variant == "summed" else 1.0 / n
+    for _ in range(steps):
+        gradient = scale * X.T @ (X @ w - y)
+        if variant == "all updated":
+            w = w - lr * gradient
+        elif variant == "moving mask":
+            w = w - lr * gradient
+            w = _top(w, keep) * w
+        else:
+            w = w - lr * mask * gradient
+    return w
+
+
+def _variant(name):
+    return lambda *args: _retrain_variant(*args, variant=name)
+
+
+_RETRAIN_MISTAKES = (
+    Mistake(
+        _variant("no retraining"),
+        "did not retrain: these are the pruned weights before any gradient step",
+        "after pruning, take `steps` gradient steps of the mean squared error, moving only the "
+        "kept weights",
+    ),
+    Mistake(
+        _variant("all updated"),
+        "the pruned weights were updated too: they are no longer 0 after retraining",
+        "let the step move only the kept entries: zero the gradient outside the mask before "
+        "each step, so that a pruned weight stays exactly 0",
+    ),
+    Mistake(
+        _variant("moving mask"),
+        "the mask was recomputed during retraining: a pruned weight came back in place of a "
+        "kept one",
+        "choose the mask once, from the given weights, before the first step; retraining "
+        "trains the survivors, it does not choose them again",
+    ),
+    Mistake(
+        _variant("smallest"),
+        "kept the SMALLEST magnitudes",
+        "magnitude pruning keeps the entries of largest |w_i|",
+    ),
+    Mistake(
+        _variant("from zero"),
+        "retrained from zero (a rewind to the start of training) instead of from the pruned "
+        "weights",
+        "start from the pruned weights themselves: the kept values in place, zeros elsewhere",
+    ),
+    Mistake(
+        _variant("summed"),
+        "used the gradient of the SUMMED squared error (no 1/n): the steps are n times too long",
+        "the loss is the mean (1/2n) ||X w - y||^2: its gradient carries a factor 1/n",
+    ),
+)
+
+
+def _compare_retrained(expected, got, case):
+    problem = compare_arrays(
+        expected, got, case, mistakes=_RETRAIN_MISTAKES, name="the retrained weights", rtol=1e-6
+    )
+    if problem is None or not problem.what.startswith("wrong values"):
+        return problem
+    got = to_tensor(got)
+    _, _, weights, keep, _, _ = case.args
+    pruned = _top(weights, keep) == 0
+    if bool((got[pruned] != 0).any()):
+        return Problem(
+            "a pruned weight is not 0 after retraining",
+            "the mask of the `keep` largest |weights| is fixed before retraining; only the kept "
+            "entries may move",
+        )
+    return problem
+
+
+PRUNE_AND_RETRAIN = register(
+    Exercise(
+        id="08.prune_and_retrain",
+        title="Capstone: prune, then retrain the kept weights",
+        signature="prune_and_retrain(X, y, weights, keep, lr, steps) -> retrained weights (p,)",
+        make_cases=_retrain_cases,
+        reference=reference_prune_and_retrain,
+        compare=_compare_retrained,
+        hint="three stages: choose the mask once (the `keep` largest |weights|); start from the "
+        "weights with everything outside the mask set to 0; then repeat the gradient step of "
+        "the mean squared error, letting only the masked entries move",
+        tags=(CAPSTONE_TAG,),
+    )
+)
+
+
+WHY_MORE_STEPS_HURT = register(
+    choice_question(
+        id="08.why_more_steps_hurt",
+        title="Why more retraining can hurt",
+        options={
+            "a": "the step size is too large, so gradient descent slowly diverges",
+            "b": "more steps fit more of the training noise along the directions that X_S "
+            "barely sees; stopping early leaves them near their pruned values",
+            "c": "the mask drifts during retraining and brings back pruned weights",
+            "d": "retraining converges to a poor local minimum of the least-squares loss",
+        },
+        correct="b",
+        why_wrong={
+            "a": "tempting because the risk keeps growing with the steps, but the training loss "
+            "falls at every step (0.2 is below 2 / lambda_max, about 0.5 for 90 Gaussian features "
+            "and 100 samples) and the iterates converge: to the least-squares refit, whose risk "
+            "is where the curve is heading",
+            "c": "that is the capstone's wrong answer, not what the course does: the mask is "
+            "fixed and the pruned weights stay exactly 0, so the growth happens inside the 90 "
+            "kept weights",
+            "d": "on the kept weights the loss is a convex quadratic; with 90 weights and 100 "
+            "samples it has one minimum, the least-squares refit. Reaching it lowers the "
+            "TRAINING error, and that is exactly what raises the test risk",
+        },
+        hint="look at where the iterates go as steps grow (the least-squares refit on the kept "
+        "features) and at how many spare samples that refit has at s = 90",
     )
 )

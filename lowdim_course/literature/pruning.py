@@ -301,6 +301,30 @@ def _training_sets(beta, n, seen, noise, correlation, seeds, seed):
     return x, y
 
 
+def training_sets(
+    p: int,
+    *,
+    n: int = N_SAMPLES,
+    noise: float = NOISE,
+    correlation: float = 0.0,
+    num_features: int = NUM_FEATURES,
+    seeds: int = 100,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(features, labels, beta)``: the training sets of :func:`pruned_risk_curve`.
+
+    ``features`` ``(seeds, n, p)`` holds the first ``p`` features, ``labels`` ``(seeds, n)``,
+    ``beta`` the true coefficients of all ``num_features``; the same ``seed`` and ``seeds`` give
+    the very training sets on which :func:`pruned_risk_curve` and :func:`ridge_oracle` average.
+    """
+    (p,), _, n, noise, correlation, num_features, seeds = _check_setting(
+        (p,), 1, n, noise, correlation, num_features, seeds
+    )
+    beta = power_law_beta(num_features)
+    x, y = _training_sets(beta, n, max(p, DRAWN), noise, correlation, seeds, seed)
+    return x[..., :p].contiguous(), y, beta
+
+
 def ridge(features: torch.Tensor, labels: torch.Tensor, penalty: float) -> torch.Tensor:
     """``beta_hat = (X^T X + lambda I)^{-1} X^T y``: least squares shrunk towards zero.
 
@@ -391,6 +415,54 @@ def retrain_on_support(
     refit = min_norm_least_squares(chosen, labels)
     out = torch.zeros(support.shape, dtype=features.dtype, device=features.device)
     return out.scatter_(-1, index, refit)
+
+
+def retrain_by_gradient_descent(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor,
+    keep: int,
+    lr: float,
+    steps: int,
+) -> torch.Tensor:
+    """Prune ``weights`` to its ``keep`` largest magnitudes, then retrain the kept ones by GD.
+
+    The mask ``m`` of kept entries is chosen once, before retraining, and never changes. From
+    ``w_0 = m * weights`` (:func:`magnitude_prune`), ``steps`` steps of gradient descent on the
+    mean squared error ``L(w) = (1/2n) ||X w - y||^2`` move the kept weights only:
+
+        w_{t+1} = w_t - lr * m * (1/n) X^T (X w_t - y),
+
+    so the pruned weights stay exactly 0. This is the retraining of Han, Pool, Tran, Dally
+    (NeurIPS 2015): continue training the surviving weights from their pruned values. When
+    ``keep < n`` and ``lr < 2 / lambda_max(X_S^T X_S / n)`` it converges, as ``steps`` grows, to
+    least squares on the kept features (:func:`retrain_on_support`, the retraining of Chang et
+    al. 2021, Sec. 3); a finite ``steps`` stops on the way there. Batched over leading
+    dimensions like :func:`min_norm_least_squares`: ``features`` ``(..., n, p)``, ``labels``
+    ``(..., n)``, ``weights`` ``(..., p)``.
+    """
+    p = features.shape[-1]
+    keep = check_int("keep", keep, low=1, high=p)
+    lr = check_float("lr", lr, low=0.0, low_open=True)
+    steps = check_int("steps", steps, low=0)
+    if labels.shape != features.shape[:-1]:
+        raise ValueError(
+            f"labels must have shape {tuple(features.shape[:-1])}, got {tuple(labels.shape)}"
+        )
+    expected = (*features.shape[:-2], p)
+    if tuple(weights.shape) != expected:
+        raise ValueError(f"weights must have shape {expected}, got {tuple(weights.shape)}")
+    # the same entries as magnitude_prune keeps; a kept weight that is exactly 0 is trained too
+    index = torch.topk(weights.abs(), keep, dim=-1).indices
+    mask = torch.zeros_like(weights).scatter_(-1, index, 1.0)
+    current = mask * weights
+    n = features.shape[-2]
+    transposed = features.transpose(-1, -2)
+    for _ in range(steps):
+        residual = (features @ current[..., None])[..., 0] - labels
+        gradient = (transposed @ residual[..., None])[..., 0] / n
+        current = current - lr * mask * gradient
+    return current
 
 
 @functools.lru_cache(maxsize=32)
