@@ -210,3 +210,39 @@ def test_cuda_inputs_give_cuda_outputs():
     assert (run.strengths[:, 0] - u).abs().max() < 0.05 * S
     w = torch.randn(5, 5, device="cuda", dtype=torch.float64)
     assert singular_value_velocity(w, w, 3).device.type == "cuda"
+
+
+def test_identity_init_spectra_follow_the_mode_recursion_for_a_symmetric_target():
+    """From eps I and M = Q diag(s) Q^T: sigma = a^L, a <- a + lr a^{L-1} (s - a^L)."""
+    from lowdim_course.theory import identity_init_spectra
+
+    q, _ = torch.linalg.qr(torch.randn(5, 5, generator=torch.Generator().manual_seed(4),
+                                       dtype=torch.float64))  # fmt: skip
+    s = torch.tensor([2.0, 0.7, 0.0, 0.0, 0.0], dtype=torch.float64)
+    spectra = identity_init_spectra((q * s) @ q.T, 3, 0.2, 0.05, 80)
+    a = torch.full((5,), 0.2, dtype=torch.float64)
+    for step in range(81):
+        expected = torch.sort(a**3, descending=True).values
+        torch.testing.assert_close(spectra[step], expected, rtol=1e-10, atol=1e-13)
+        a = a + 0.05 * a**2 * (s - a**3)
+    assert spectra.shape == (81, 5)
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda: _identity_spectra(torch.ones(2, 3), 2, 0.1, 0.1, 3), "square"),
+        (lambda: _identity_spectra(torch.eye(2), 1, 0.1, 0.1, 3), "depth"),
+        (lambda: _identity_spectra(torch.eye(2), 2, 0.0, 0.1, 3), "eps"),
+        (lambda: _identity_spectra(torch.eye(2), 2, 0.1, 0.1, -1), "steps"),
+    ],
+)
+def test_identity_init_spectra_bad_arguments_name_the_argument(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def _identity_spectra(*args):
+    from lowdim_course.theory import identity_init_spectra
+
+    return identity_init_spectra(*args)

@@ -194,3 +194,28 @@ def test_cuda_layers():
     assert count_singular_values_at(layer, 0.3) == 5
     assert moved_part(layer, layer, 0.3, 0.3).device.type == "cuda"
     assert principal_angles(layer, layer).device.type == "cuda"
+
+
+def test_estimate_rho_finds_the_largest_group_wherever_it_sits():
+    from lowdim_course.theory import estimate_rho, measure_layer
+
+    values = torch.tensor([3.0, 0.5, 0.5, 0.5, 0.2, 0.1], dtype=torch.float64)
+    q, _ = torch.linalg.qr(torch.randn(6, 6, generator=torch.Generator().manual_seed(2),
+                                       dtype=torch.float64))  # fmt: skip
+    layer = (q * values) @ q.T
+    rho, count = estimate_rho(layer)
+    assert rho == pytest.approx(0.5, rel=1e-12) and count == 3
+    layer_0 = 0.7 * torch.eye(6, dtype=torch.float64)
+    assert measure_layer(0.5 / 0.7 * layer_0, layer_0, 0.7) == (pytest.approx(0.5), 0)
+
+
+def test_measure_layer_on_a_real_run_matches_the_report(spec_run):
+    from lowdim_course.theory import measure_layer
+
+    history, report = spec_run[1], invariant_subspace_report(spec_run[1])
+    snapshots = history.layer_snapshots
+    for j in (0, len(snapshots) // 2, len(snapshots) - 1):
+        for layer in range(len(snapshots[0])):
+            rho, rank = measure_layer(snapshots[j][layer], snapshots[0][layer], report.eps)
+            assert rho == pytest.approx(float(report.rho[j]), rel=1e-9)
+            assert rank == int(report.moved_rank[j, layer])

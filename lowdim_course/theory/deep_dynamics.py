@@ -19,7 +19,8 @@ import math
 
 import torch
 
-from ..validation import check_choice, check_float, check_matrix
+from ..networks import DeepLinearNetwork
+from ..validation import check_choice, check_float, check_int, check_matrix
 from ._common import (
     ModeTrajectory,
     as_times,
@@ -184,6 +185,37 @@ def singular_value_velocity(end_to_end, loss_gradient, depth, lr: float = 1.0) -
     u, sigma, vh = torch.linalg.svd(end_to_end, full_matrices=False)
     projection = (u * (loss_gradient.to(u) @ vh.mT)).sum(0)
     return -lr * depth * sigma ** (2.0 - 2.0 / depth) * projection
+
+
+def identity_init_spectra(target, depth, eps, lr, steps) -> torch.Tensor:
+    """Gradient descent on ``1/2 ||W_L ... W_1 - M||_F^2`` (summed) from ``W_l(0) = eps I``.
+
+    Every layer is d x d (``target`` square); each step updates all layers at once from the
+    same old weights with ``grad_l = W_{L:l+1}^T (W_{L:1} - M) W_{l-1:1}^T`` (Arora, Cohen,
+    Hu & Luo 2019, Sec. 3). Returns the singular values of ``W_{L:1}``, largest first, before
+    the first step and after every step: a float64 tensor of shape ``(steps + 1, d)``. For a
+    symmetric positive semi-definite target the init is balanced and aligned, so each singular
+    value follows the discrete mode recursion ``a <- a + lr a^{L-1} (s - a^L)``, ``u = a^L``.
+    """
+    target = check_matrix("target", target).to(torch.float64)
+    if target.shape[0] != target.shape[1]:
+        raise ValueError(f"target must be square (W_l(0) = eps I), got {tuple(target.shape)}")
+    depth = check_depth(depth)
+    eps = check_scalar("eps", eps, low=0.0, low_open=True)
+    lr = check_lr(lr)
+    steps = check_int("steps", steps, low=0)
+    d = target.shape[0]
+    network = DeepLinearNetwork([eps * torch.eye(d, dtype=torch.float64) for _ in range(depth)])
+    spectra = torch.empty(steps + 1, d, dtype=torch.float64)
+    for step in range(steps + 1):
+        prefix = network.prefix_products()
+        spectra[step] = torch.linalg.svdvals(prefix[-1])
+        if step == steps:
+            break
+        gradients = network.layer_gradients(prefix, prefix[-1] - target)
+        for layer, gradient in zip(network.layers, gradients, strict=True):
+            layer.sub_(lr * gradient)
+    return spectra
 
 
 def separation(

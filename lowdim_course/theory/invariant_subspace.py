@@ -81,6 +81,33 @@ def moved_rank(layer_t, layer_0, rho, eps, rtol: float = 1e-10) -> int:
     return int((sigma > rtol * scale).sum())
 
 
+def estimate_rho(layer, rtol: float = 1e-9) -> tuple[float, int]:
+    """``(rho, count)``: the value shared by the largest group of equal singular values.
+
+    Yaras et al. (2023), Thm. 1: d - 2r singular values of every layer equal rho(t), the others
+    are spread out; so rho can be read off a layer without knowing r. Two singular values count
+    as equal when ``|sigma_j - sigma_i| <= rtol sigma_i``; rho is the mean of the largest group
+    (ties: the group of the larger value) and ``count`` its size.
+    """
+    layer = _float_matrix("layer", layer)
+    rtol = check_float("rtol", rtol, low=0.0)
+    sigma = torch.linalg.svdvals(layer)
+    close = (sigma[None, :] - sigma[:, None]).abs() <= rtol * sigma[:, None]
+    sizes = close.sum(1)
+    best = int(torch.argmax(sizes))
+    return float(sigma[close[best]].mean()), int(sizes[best])
+
+
+def measure_layer(layer_t, layer_0, eps, rtol: float = 1e-9, moved_rtol: float = 1e-10):
+    """``(rho_hat, moved rank)`` of one layer of a run from ``W_l(0) = eps O_l``, r unknown.
+
+    ``rho_hat`` from :func:`estimate_rho`, then the rank of ``W_l(t) - (rho_hat/eps) W_l(0)``
+    counted as :func:`moved_rank` does (singular values above ``moved_rtol ||W_l(t)||_2``).
+    """
+    rho, _ = estimate_rho(layer_t, rtol)
+    return rho, moved_rank(layer_t, layer_0, rho, eps, moved_rtol)
+
+
 def principal_angles(a, b, rtol: float | None = None) -> torch.Tensor:
     """Principal angles (radians, ascending) between the column spaces of A and B.
 
