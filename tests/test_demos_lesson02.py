@@ -9,12 +9,14 @@ import torch
 
 from lowdim_course.demos.lesson02 import (
     MAX_STEPS,
+    capstone_demo,
     incremental_demo,
     measured_separation,
     run_length,
     separation_demo,
     target_spectrum,
 )
+from lowdim_course.theory import identity_init_spectra, integrate_deep_mode
 from lowdim_course.widgets import int_slider, log_slider, slider_panel
 
 
@@ -117,3 +119,73 @@ def test_gradient_descent_lags_the_aligned_ode_in_every_seed_but_not_in_one_orde
     most_late = {max(range(3), key=row.__getitem__) for row in ratios}
     assert len(most_late) > 1
     assert "in 5 of 5 seeds" in capsys.readouterr().out
+
+
+def _correct_trainer(M, depth, eps, lr, steps):
+    """Gradient descent from eps I with every gradient from the old layers (no core code)."""
+    d = M.shape[0]
+    layers = [eps * torch.eye(d, dtype=M.dtype) for _ in range(depth)]
+
+    def chain(ws):
+        out = torch.eye(d, dtype=M.dtype)
+        for w in ws:
+            out = w @ out
+        return out
+
+    spectra = [torch.linalg.svdvals(chain(layers))]
+    for _ in range(steps):
+        residual = chain(layers) - M
+        layers = [
+            w - lr * chain(layers[i + 1 :]).T @ residual @ chain(layers[:i]).T
+            for i, w in enumerate(layers)
+        ]
+        spectra.append(torch.linalg.svdvals(chain(layers)))
+    return torch.stack(spectra)
+
+
+def test_capstone_demo_with_a_correct_trainer_says_it_agrees(capsys):
+    summary = capstone_demo(_correct_trainer)
+    printed = capsys.readouterr().out
+    assert summary["student_ran"] and summary["agree"]
+    assert "your trainer agrees with the course's at both depths" in printed
+    assert all(gap < 1e-10 for gap in summary["gap_to_course"].values())
+    # the gap to the mode ODE is the step size's (printed 0.012 and 0.021), the stages as printed
+    assert summary["gap_to_ode"][2] == pytest.approx(0.012, abs=5e-4)
+    assert summary["gap_to_ode"][3] == pytest.approx(0.021, abs=5e-4)
+    assert summary["half_way"] == {2: [174, 312, 553], 3: [459, 894, 1728]}
+    assert "[459, 894, 1728]" in printed
+
+
+def test_capstone_demo_halving_the_step_halves_the_gap_to_the_ode():
+    from lowdim_course.demos import lesson02
+
+    target = lesson02.capstone_target()
+    times = torch.arange(6001, dtype=torch.float64)
+    course = identity_init_spectra(target, 3, 0.1, 0.01, 6000)[:, :3]
+    ode = torch.stack([integrate_deep_mode(s, 1e-3, 3, 0.01, times) for s in (1, 0.5, 0.25)], 1)
+    assert float((course - ode).abs().max()) == pytest.approx(0.021 / 2, rel=0.05)
+
+
+def test_capstone_demo_with_the_stub_prints_one_line_and_draws_the_course(capsys):
+    def stub(*args):
+        raise NotImplementedError("your code here")
+
+    summary = capstone_demo(stub)
+    printed = capsys.readouterr().out.splitlines()
+    assert not summary["student_ran"]
+    assert printed[0].startswith("your train_deep_linear is not written yet")
+    assert sum("your train_deep_linear" in line for line in printed) == 1
+    assert summary["half_way"] == {2: [174, 312, 553], 3: [459, 894, 1728]}
+
+
+def test_capstone_demo_shows_a_wrong_trainer_as_disagreeing(capsys):
+    def last_row_missing(M, depth, eps, lr, steps):
+        return _correct_trainer(M, depth, eps, lr, steps)[:-1]
+
+    def one_percent_off(M, depth, eps, lr, steps):
+        return _correct_trainer(M, depth, eps, lr, steps) * 1.01
+
+    assert not capstone_demo(last_row_missing)["student_ran"]
+    assert "expected (steps + 1, d)" in capsys.readouterr().out
+    assert not capstone_demo(one_percent_off)["agree"]
+    assert "does NOT agree" in capsys.readouterr().out
