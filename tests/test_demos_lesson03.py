@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from lowdim_course.demos.lesson03 import (
+    capstone_demo,
     course_learning_rate,
     moving_subspaces,
     singular_value_waterfall,
@@ -83,3 +84,46 @@ def test_moving_a_slider_recomputes():
     before = angles.result["found_at"]
     angles.kwargs_widgets[1].value = 2
     assert len(angles.result["found_at"]) == 2 != len(before)
+
+
+def _measure(layer_t, layer_0, eps):
+    """The capstone's measurement written from its definition (no core code)."""
+    sigma = torch.linalg.svdvals(layer_t)
+    counts = [int(((sigma - value).abs() <= 1e-9 * value).sum()) for value in sigma]
+    best = sigma[counts.index(max(counts))]
+    rho = float(sigma[(sigma - best).abs() <= 1e-9 * best].mean())
+    moved = torch.linalg.svdvals(layer_t - rho / eps * layer_0)
+    return rho, int((moved > 1e-10 * sigma[0]).sum())
+
+
+def test_capstone_demo_with_a_correct_measurement_agrees_with_the_theory(capsys):
+    summary = capstone_demo(_measure)
+    printed = capsys.readouterr().out
+    assert summary["student_ran"]
+    assert summary["rho_agrees"] and summary["largest_rho_gap"] < 1e-12
+    assert summary["rank_is_2r"] and summary["rank_agrees"]
+    assert "largest relative gap: below 1e-09" in printed
+    assert "in every layer: True" in printed and "invariant_subspace_report: True" in printed
+    assert "(0.0668% lower)" in printed  # the lesson quotes 0.067%
+
+
+def test_capstone_demo_with_the_stub_prints_one_line_and_draws_the_course(capsys):
+    def stub(*args):
+        raise NotImplementedError("your code here")
+
+    summary = capstone_demo(stub)
+    printed = capsys.readouterr().out.splitlines()
+    assert not summary["student_ran"]
+    assert printed[0].startswith("your measure_layer is not written yet")
+    assert sum("your measure_layer" in line for line in printed) == 1
+    assert summary["rank_is_2r"] and summary["rank_agrees"]
+
+
+def test_capstone_demo_shows_a_wrong_measurement():
+    def rho_is_eps(layer_t, layer_0, eps):
+        moved = torch.linalg.svdvals(layer_t - layer_0)
+        return eps, int((moved > 1e-10 * torch.linalg.matrix_norm(layer_t, 2)).sum())
+
+    summary = capstone_demo(rho_is_eps)
+    assert summary["student_ran"]
+    assert not summary["rho_agrees"] and not summary["rank_is_2r"]

@@ -5,6 +5,8 @@ rank-r target and ``W_l(0) = eps O_l``, gradient descent keeps
 ``W_l(t) = U_l diag(W~_l(t), rho(t) I_{d-2r}) V_l^T``. Both demos train one original network
 (the core's ``train`` with ``record_layers=True``) and read the structure off its snapshots with
 ``lowdim_course.theory.invariant_subspace``; the same slider values reuse the same run.
+:func:`capstone_demo` runs the student's measurement (capstone ``03.measure_layer``) on every
+layer and checkpoint of that run and draws it against the recursion for rho(t) and 2r.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import functools
 import matplotlib.pyplot as plt
 import torch
 
+from ..exercises.capstone import run_student_code
 from ..networks import original_network
 from ..plots import demo_figure, show_figure
 from ..problems import make_problem
 from ..random_matrices import gaussian, make_generator
 from ..theory.invariant_subspace import (
     invariant_subspace_report,
+    measure_layer,
     moved_part,
     principal_angles,
     rho_trajectory,
@@ -31,6 +35,8 @@ from ..validation import check_int
 ANGLE_ZERO = 1e-6
 # A target direction counts as found once its principal angle is below this (radians).
 ANGLE_FOUND = 0.1
+# The student's rho(t) agrees with the recursion when within this relative gap.
+RHO_AGREES = 1e-9
 
 
 _TOO_EARLY = (
@@ -263,6 +269,90 @@ def moving_subspaces(d: int = 30, r: int = 3, depth: int = 3, eps: float = 0.1, 
     return summary
 
 
+def _student_measurements(measure, snapshots, eps):
+    """The student's ``(rho_hat, moved_rank)`` for every checkpoint (rows) and layer (columns)."""
+    rhos, ranks = [], []
+    for layers in snapshots:
+        row_rho, row_rank = [], []
+        for layer_t, layer_0 in zip(layers, snapshots[0], strict=True):
+            value = measure(layer_t.clone(), layer_0.clone(), eps)
+            if not isinstance(value, tuple | list) or len(value) != 2:
+                raise ValueError(f"returned {type(value).__name__}, expected (rho_hat, rank)")
+            row_rho.append(float(value[0]))
+            row_rank.append(int(value[1]))
+        rhos.append(row_rho)
+        ranks.append(row_rank)
+    return torch.tensor(rhos, dtype=torch.float64), torch.tensor(ranks)
+
+
+def capstone_demo(
+    measure_layer_fn, d: int = 30, r: int = 3, depth: int = 3, eps: float = 0.1, steps: int = 600
+):
+    """The student's measurement on every layer and checkpoint of :func:`subspace_run`.
+
+    Left: the measured rho(t)/eps of each layer (markers) on the recursion's (line); right: the
+    measured rank of the moved part per layer against 2r. If the student's function fails, one
+    line says why and the course's ``measure_layer`` is drawn instead. Prints the largest
+    relative gap between the measured rho and the recursion, whether the moved rank is 2r at
+    every checkpoint after t = 0, and whether it agrees with the course's report; returns them.
+    """
+    _, history, report = subspace_run(d, r, depth, eps, steps)
+    snapshots = history.layer_snapshots
+    iterations = history.log_iterations
+    run = run_student_code(
+        lambda: _student_measurements(measure_layer_fn, snapshots, eps), name="measure_layer"
+    )
+    if run.ok:
+        rho, ranks = run.value
+    else:
+        rho, ranks = _student_measurements(measure_layer, snapshots, eps)
+    who = "your" if run.ok else "the course's"
+    mark = "yours" if run.ok else "course's"
+    recursion = report.rho  # rho(t) at the checkpoints
+    curve = rho_trajectory(eps, report.eta, depth, iterations[-1])
+
+    figure, axes = demo_figure(2, 11)
+    axes[0].plot(curve / eps, color="k", lw=1.5, label=r"recursion $\rho(t)/\varepsilon$")
+    for layer in range(depth):
+        axes[0].plot(iterations, rho[:, layer] / eps, ls="none", marker="o^s"[layer % 3],
+                     ms=7 - 2 * layer, mfc="none", color=f"C{layer}",
+                     label=f"$W_{{{layer + 1}}}$ ({mark})")  # fmt: skip
+    axes[0].set(xlabel="iteration", ylabel=r"$\hat\rho(t)/\varepsilon$",
+                title="the frozen directions' scale, measured")  # fmt: skip
+    axes[0].legend(fontsize=8)
+    for layer in range(depth):
+        axes[1].plot(iterations, ranks[:, layer] + 0.08 * (layer - 1), ls="none",
+                     marker="o^s"[layer % 3], mfc="none", color=f"C{layer}",
+                     label=f"$W_{{{layer + 1}}}$ ({mark})")  # fmt: skip
+    axes[1].step(iterations, report.moved_rank[:, 0], where="post", color="k", lw=0.8,
+                 label="course's report ($W_1$)")  # fmt: skip
+    axes[1].axhline(2 * r, color="0.5", lw=0.8, ls="--", label="2r")
+    axes[1].set(xlabel="iteration", ylabel="rank of the moved part", ylim=(-1, d + 1),
+                title=r"rank of $W_l(t) - (\hat\rho/\varepsilon) W_l(0)$")  # fmt: skip
+    axes[1].legend(fontsize=8, loc="center right")
+    figure.suptitle(f"d={d}, r={r}, depth L={depth}, eps={eps:.3g}, eta=lr/d^2={report.eta:.3g}")
+    show_figure(figure)
+
+    gap = float(((rho - recursion[:, None]) / recursion[:, None]).abs().max())
+    summary = {
+        "student_ran": run.ok,
+        "largest_rho_gap": gap,
+        "rho_agrees": gap < RHO_AGREES,
+        "rank_is_2r": bool((ranks[1:] == 2 * r).all()),
+        "rank_agrees": bool(torch.equal(ranks, report.moved_rank)),
+        "rho_end": float(recursion[-1]),
+    }
+    print(f"{len(iterations)} checkpoints x {depth} layers of the run above ({who} measurement)")
+    print(f"rho fell from eps = {eps:.3g} to {summary['rho_end']:.6g} "
+          f"({100 * (1 - summary['rho_end'] / eps):.3g}% lower)")  # fmt: skip
+    gap_text = f"below {RHO_AGREES:g}" if summary["rho_agrees"] else f"{gap:.3g}"
+    print(f"measured rho vs the recursion, largest relative gap: {gap_text}")
+    print(f"moved rank = 2r = {2 * r} at every checkpoint after t = 0, in every layer: "
+          f"{summary['rank_is_2r']}")  # fmt: skip
+    print(f"moved ranks equal the course's invariant_subspace_report: {summary['rank_agrees']}")
+    return summary
+
+
 def _cluster(values, size: int) -> tuple[float, int] | None:
     """The ``size`` values closest together (the d - 2r copies of rho): their mean, and where
     they start in ascending order (None if ``size`` is 0)."""
@@ -284,6 +374,7 @@ def _sigs(values) -> str:
 
 
 __all__ = [
+    "capstone_demo",
     "course_learning_rate",
     "moving_subspaces",
     "singular_value_waterfall",
