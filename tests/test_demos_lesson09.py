@@ -3,7 +3,9 @@
 Each test recomputes a claim the lesson's text makes from the printed numbers.
 """
 
+import functools
 import itertools
+import math
 import statistics
 
 import matplotlib
@@ -14,7 +16,9 @@ import pytest
 
 from lowdim_course.demos.lesson09 import (
     SIZES,
+    SWEEP_BATCHES,
     SWEEP_RATES,
+    block_estimator_capstone,
     ratio_sweep,
     same_ratio,
     stable_pruning,
@@ -122,3 +126,51 @@ def test_moving_a_slider_recomputes(capsys):
     pruning = slider_panel(stable_pruning, alpha=choice([1.5, 1.2, 2.0]))
     pruning.kwargs_widgets[0].value = 2.0
     assert pruning.result["alpha"] == 2.0
+
+
+def _block_tail_index(samples, absolute=False):
+    """Capstone 09 written from the maths; ``absolute``: sums |X| in a block (a mistake)."""
+    n = samples.numel()
+    x_all = samples.abs() if absolute else samples
+    estimates = []
+    for k1 in sorted({k for k in (2, 5, 10, 20, 50, 100, 500, 1000) if k <= n // 2}
+                     | {math.isqrt(n)}):  # fmt: skip
+        x = x_all[: (n // k1) * k1]
+        gap = x.reshape(-1, k1).sum(1).abs().log().mean() - x.abs().log().mean()
+        estimates.append(math.log(k1) / float(gap))
+    return statistics.median(estimates)
+
+
+def test_block_capstone_agrees_with_a_correct_student(capsys):
+    result = block_estimator_capstone(_block_tail_index)
+    assert result["agree"] is True and result["message"] is None
+    assert "agree with the course's on all 55 sample sets" in capsys.readouterr().out
+    # the lesson's claims: every trained W below 2 on average, lowest mean at the largest
+    # ratio and lower there in each paired run, the untrained start near 2
+    course = result["course"]
+    means = {b: statistics.mean(course["trained", b, r] for r in range(5)) for b in SWEEP_BATCHES}
+    assert all(1.4 < m < 1.6 for m in means.values()) and min(means, key=means.get) == 1
+    assert all(course["trained", 1, r] < course["trained", 32, r] for r in range(5))
+    untrained = statistics.mean(course["untrained", None, r] for r in range(5))
+    assert abs(untrained - 1.96) < 0.01
+
+
+def test_block_capstone_with_the_stub_prints_one_line(capsys):
+    def stub(samples):
+        raise NotImplementedError("your code here")
+
+    result = block_estimator_capstone(stub, batches=(1, 32))
+    assert result["student"] is None and result["agree"] is None
+    out = capsys.readouterr().out
+    assert out.count("block_tail_index is not written yet") == 1 and "Traceback" not in out
+    assert "yours" not in out
+
+
+def test_block_capstone_shows_summed_absolute_values(capsys):
+    result = block_estimator_capstone(
+        functools.partial(_block_tail_index, absolute=True), batches=(1, 32)
+    )
+    assert result["agree"] is False
+    assert "differ from the course's" in capsys.readouterr().out
+    weights = [v for k, v in result["student"].items() if k[0] != "known"]
+    assert all(0.8 < v < 1.0 for v in weights)  # "about 0.9 on every weight matrix"

@@ -13,7 +13,9 @@
   20 seeds and three sizes n, and the three pruning schemes (magnitude, singular value, node)
   on 200 x 200 matrices of such weights over 10 seeds;
 * ``ratio_sweep``: small two-layer networks trained by SGD at six ratios step / batch with the
-  same training time step x steps, 5 runs each: tail estimates and pruning errors.
+  same training time step x steps, 5 runs each: tail estimates and pruning errors;
+* ``block_estimator_capstone``: the student's ``block_tail_index`` (capstone 09) on the samples
+  of known index and on the hidden weights of the ratio sweep's networks, over the course's.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import statistics
 import matplotlib.ticker
 import torch
 
+from ..exercises.capstone import run_student_code
 from ..literature.heavy_tails import (
     PRUNERS,
     expansion_probability,
@@ -329,22 +332,25 @@ def _measure(hidden: torch.Tensor, loss: float) -> dict:
 
 @functools.lru_cache(maxsize=16)
 @cpu_threads(1)
-def _trained(lr: float, batch_size: int, steps: int) -> tuple[dict, ...]:
+def _networks(lr: float, batch_size: int, steps: int) -> dict:
+    """The ``RUNS`` trained networks of one setting (``steps = 0``: the untrained ones)."""
     out = train_two_layer_networks(lr, batch_size, steps=steps, runs=RUNS, seed=0)
     if not bool(torch.isfinite(out["loss"]).all()):
         raise ValueError(f"a run diverged at lr={lr:g}, batch_size={batch_size}")
-    return tuple(
-        _measure(w, float(loss)) for w, loss in zip(out["hidden"], out["loss"], strict=True)
-    )
+    return out
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=16)
 @cpu_threads(1)
-def _initial() -> tuple[dict, ...]:
-    out = train_two_layer_networks(SWEEP_LR, 1, steps=0, runs=RUNS, seed=0)
+def _trained(lr: float, batch_size: int, steps: int) -> tuple[dict, ...]:
+    out = _networks(lr, batch_size, steps)
     return tuple(
         _measure(w, float(loss)) for w, loss in zip(out["hidden"], out["loss"], strict=True)
     )
+
+
+def _initial() -> tuple[dict, ...]:
+    return _trained(SWEEP_LR, 1, 0)
 
 
 def _mean_sd(values) -> str:
@@ -421,3 +427,134 @@ def ratio_sweep():
         "heavier_runs": {m: _paired_heavier(table, m) for m in MEASURES[:6]},
         "monotone_means": {m: _monotone_means(table, m) for m in MEASURES[:6]},
     }
+
+
+# two estimates that differ by less than this (relative) agree: a float32 median is fine
+AGREEMENT = 1e-6
+
+
+def _weights_in_blocks(hidden: torch.Tensor) -> torch.Tensor:
+    """The hidden weights in the order the block estimator reads them: column by column, so
+    that a block holds the same input weight of consecutive (independent) neurons."""
+    return hidden.T.flatten()
+
+
+def _capstone_samples(batches) -> dict:
+    """Every sample set of the capstone figure, keyed by (group, label, index)."""
+    samples = {}
+    for name in KNOWN_LAWS:
+        for seed in range(SGD_SEEDS):
+            samples["known", name, seed] = _known_law(name, 10_000, seed)
+    for b in batches:
+        for run, hidden in enumerate(_networks(SWEEP_LR, b, SWEEP_STEPS)["hidden"]):
+            samples["trained", b, run] = _weights_in_blocks(hidden)
+    for run, hidden in enumerate(_networks(SWEEP_LR, 1, 0)["hidden"]):
+        samples["untrained", None, run] = _weights_in_blocks(hidden)
+    return samples
+
+
+@cpu_threads(1)
+def _run_estimator(estimator, samples: dict) -> dict:
+    estimates = {}
+    for key, x in samples.items():
+        value = estimator(x.clone())
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                raise ValueError(f"returned shape {tuple(value.shape)}, expected one number")
+            value = value.item()
+        estimates[key] = float(value)
+    return estimates
+
+
+def _where(key) -> str:
+    group, label, index = key
+    if group == "known":
+        return f"{label}, seed {index}"
+    if group == "trained":
+        return f"trained weights at lr/b {SWEEP_LR / label:.3g}, run {index}"
+    return f"untrained weights, run {index}"
+
+
+def block_estimator_capstone(block_tail_index, batches=SWEEP_BATCHES) -> dict:
+    """The student's block estimator over the course's, on known laws and on trained weights.
+
+    Left: the estimate on 10,000 samples of each law of :func:`estimators_on_known_laws` (5
+    seeds each) against its true index. Right: the estimate on the hidden weights ``W`` of the
+    networks of :func:`ratio_sweep` (lr = 0.05, 4,000 steps, 5 runs per ratio lr/b; read column
+    by column) and of the untrained networks. The student's function runs through
+    ``run_student_code``: a stub or a bug prints one line and the figure shows the course's
+    estimates only. The networks are those of :func:`ratio_sweep` (cached: no training twice).
+    """
+    batches = tuple(int(b) for b in batches)
+    samples = _capstone_samples(batches)
+    course = _run_estimator(stable_tail_index, samples)
+    student = run_student_code(
+        lambda: _run_estimator(block_tail_index, samples), name="block_tail_index"
+    )
+    figure, (left, right) = demo_figure(2, 10, 3.6)
+    names = list(KNOWN_LAWS)
+    for i, name in enumerate(names):
+        ours = [course["known", name, s] for s in range(SGD_SEEDS)]
+        left.plot([i - 0.3, i + 0.3], [KNOWN_LAWS[name]] * 2, "-", color="tab:green", lw=2,
+                  label="true index" if i == 0 else None)  # fmt: skip
+        left.plot([i] * len(ours), ours, "o", color="k", ms=4, label="course" if i == 0 else None)
+        if student.ok:
+            theirs = [student.value["known", name, s] for s in range(SGD_SEEDS)]
+            left.plot([i] * len(theirs), theirs, "x", color="tab:red", ms=8, mew=2,
+                      label="yours" if i == 0 else None)  # fmt: skip
+    short = ["stable 1.5", "stable 1.8", "Gaussian", "Student t (5)"]
+    left.set_xticks(range(len(names)), short)
+    left.set(ylabel="tail index", title="samples of known index (5 seeds each)")
+    left.legend(fontsize=8, loc="upper left")
+    ratios = [SWEEP_LR / b for b in batches]
+
+    def per_ratio(values, b):
+        return [values["trained", b, run] for run in range(RUNS)]
+
+    right.plot(ratios, [statistics.mean(per_ratio(course, b)) for b in batches], "-", color="k",
+               label=f"course: mean of {RUNS} runs")  # fmt: skip
+    for b, ratio in zip(batches, ratios, strict=True):
+        right.plot([ratio] * RUNS, per_ratio(course, b), "o", color="k", ms=4,
+                   label="course: each run" if b == batches[0] else None)  # fmt: skip
+        if student.ok:
+            right.plot([ratio] * RUNS, per_ratio(student.value, b), "x", color="tab:red", ms=8,
+                       mew=2, label="yours: each run" if b == batches[0] else None)  # fmt: skip
+    untrained = [course["untrained", None, run] for run in range(RUNS)]
+    right.axhline(statistics.mean(untrained), color="0.6", ls="--", label="course: untrained W")
+    right.set_xscale("log")
+    right.set_xticks(ratios, [f"{r:.2g}" for r in ratios])
+    right.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    right.set(xlabel="ratio lr / b (lr x steps = 200)", ylabel="block estimate of W",
+              title="hidden weights of the trained networks")  # fmt: skip
+    right.set_ylim(top=max(2.2, max(course.values()) + 0.3))
+    right.legend(fontsize=8, loc="upper center", ncol=2)
+    show_figure(figure)
+
+    print(f"block estimate of the hidden weights, mean ± sd over {RUNS} runs:")
+    for b, ratio in zip(batches, ratios, strict=True):
+        line = f"  lr/b {ratio:<7.3g} course {_mean_sd(per_ratio(course, b))}"
+        if student.ok:
+            line += f", yours {_mean_sd(per_ratio(student.value, b))}"
+        print(line)
+    line = f"  untrained    course {_mean_sd(untrained)}"
+    if student.ok:
+        line += f", yours {_mean_sd(student.value['untrained', None, run] for run in range(RUNS))}"
+    print(line)
+    agree = None
+    if student.ok:
+        gaps = {key: abs(student.value[key] - course[key]) for key in course}
+        worst = max(gaps, key=gaps.get)
+        agree = gaps[worst] <= AGREEMENT * max(1.0, abs(course[worst]))
+        known = len(names) * SGD_SEEDS
+        if agree:
+            print(
+                f"your estimates agree with the course's on all {len(course)} sample sets "
+                f"({known} of known index, {len(course) - known} weight matrices)"
+            )
+        else:
+            print(
+                f"your estimates differ from the course's: largest gap on {_where(worst)}: "
+                f"yours {student.value[worst]:.4g}, the course's {course[worst]:.4g}"
+            )
+    return {"course": course, "student": student.value, "message": student.message,
+            "agree": agree}  # fmt: skip
