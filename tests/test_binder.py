@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from venv_tools import execute_notebook, fresh_venv, pip_install, run
 
+pytestmark = pytest.mark.slow  # builds a fresh environment
+
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
 PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"

@@ -40,7 +40,7 @@ def test_task_defaults_and_task_only_options():
         resolve_settings("mf", p=0.5)
     with pytest.raises(ValueError, match="m applies to task 'ms' only"):
         compare("mc", m=100)
-    with pytest.raises(ValueError, match="lrr is not a setting; the settings are .*lr"):
+    with pytest.raises(ValueError, match=r"lrr is not a setting; the settings are .*lr"):
         compare("mf", lrr=5)  # a typo used to be stored and ignored: the run went at lr = 50
 
 

@@ -23,6 +23,8 @@ from lowdim_course.grading import (
 )
 from lowdim_course.grading.inspection import claimed_lesson, read_notebook
 
+pytestmark = pytest.mark.slow  # grades notebooks in Jupyter kernels
+
 SPECTRAL_INIT = checked(answers.SPECTRAL_INIT, "04.spectral_init")
 PARAM_COUNT = checked(answers.PARAM_COUNT, "04.compressed_param_count")
 RATES = checked(answers.RATES, "04.layer_learning_rates")

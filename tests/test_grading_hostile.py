@@ -39,6 +39,8 @@ from lowdim_course.cli import main
 from lowdim_course.exercises import exercise_ids
 from lowdim_course.grading import CSV_COLUMNS, TOTAL, grade_notebook, grade_notebooks
 
+pytestmark = pytest.mark.slow  # grades hostile notebooks in Jupyter kernels
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION_04 = ROOT / "solutions" / "04_compressing_width.ipynb"
 TIMEOUT = 60  # seconds per notebook, as an instructor would set it

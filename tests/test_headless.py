@@ -7,10 +7,13 @@ import json
 import time
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from lowdim_course.cli import main
 from lowdim_course.headless import execute_notebook
+
+pytestmark = pytest.mark.slow  # starts Jupyter kernels
 
 CELLS = [
     "print('a'); print('b')",  # two writes, one stream output

@@ -26,6 +26,8 @@ import pytest
 from lowdim_course.cli import main
 from lowdim_course.grading import CSV_COLUMNS, TOTAL, format_csv
 
+pytestmark = pytest.mark.slow  # grades a class of notebooks in Jupyter kernels
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 60  # seconds per notebook, as an instructor would set it
 

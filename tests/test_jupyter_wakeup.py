@@ -9,12 +9,15 @@ poll sleeps to its timeout (the stall of jupyter/nbclient#312); patched, it wake
 import asyncio
 import time
 
+import pytest
 import zmq
 import zmq.asyncio
 from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.session import Session
 
 from lowdim_course import jupyter_wakeup
+
+pytestmark = pytest.mark.slow  # starts Jupyter kernels
 
 POLL_TIMEOUT_MS = 1500
 
