@@ -93,3 +93,63 @@ def test_the_matrix_convention_for_alpha_fails_a_split_here():
 
     ends = accuracy_summary(claim_over_seeds(alpha_layers="ends"))
     assert ends["accuracy_holds"] == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Capstone 06: the student's training loop in the figure
+# ---------------------------------------------------------------------------------------------
+
+
+def _students_loop(block, head, features, labels, lr, alpha, steps):
+    import torch
+    from torch import nn
+
+    layers = list(block)
+    optimizer = torch.optim.Adam(
+        [{"params": [layers[0].weight], "lr": alpha * lr},
+         {"params": [w.weight for w in layers[1:]] + list(head.parameters()), "lr": lr}],
+    )  # fmt: skip
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(head(block(features)), labels)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_your_block_training_agrees_with_a_correct_loop(capsys):
+    from lowdim_course.demos.lesson06 import your_block_training
+
+    result = your_block_training(_students_loop)
+    printed = capsys.readouterr().out
+    assert result["agree"] is True and "(to 1e-6): True" in printed
+    losses, accuracy = result["student"]
+    course_losses, course_accuracy = result["course"][3.0]
+    assert len(losses) == DEFAULTS["steps"] and abs(accuracy - course_accuracy) < 1e-9
+    # the discrepant rate lowers the training loss faster on these features (the lesson's text)
+    assert course_losses[-1] < 0.5 * result["course"][1.0][0][-1]
+
+
+def test_your_block_training_with_the_stub_prints_one_line(capsys):
+    from lowdim_course.demos.lesson06 import your_block_training
+
+    def stub(*args):
+        raise NotImplementedError("your code here")
+
+    result = your_block_training(stub)
+    printed = capsys.readouterr().out.splitlines()
+    assert result["student"] is None and result["agree"] is None
+    assert sum("train_compressed_block" in line for line in printed) == 1
+    assert "not written yet" in printed[0] and "yours" not in " ".join(printed)
+
+
+def test_your_block_training_names_a_wrong_loop_as_disagreeing(capsys):
+    from lowdim_course.demos.lesson06 import your_block_training
+
+    def alpha_everywhere(block, head, features, labels, lr, alpha, steps):
+        return _students_loop(block, head, features, labels, alpha * lr, 1.0, steps)
+
+    assert your_block_training(alpha_everywhere)["agree"] is False
+    assert "(to 1e-6): False" in capsys.readouterr().out

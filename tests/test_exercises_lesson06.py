@@ -37,7 +37,12 @@ def stub(*args):
 
 
 def test_lesson06_exercises_are_registered():
-    assert exercise_ids("06") == ["06.block_surrogate", "06.compressed_block"]
+    assert exercise_ids("06") == [
+        "06.block_surrogate",
+        "06.compressed_block",
+        "06.surrogate_rank",
+        "06.train_compressed_block",
+    ]
 
 
 def test_independent_solutions_pass():
@@ -143,3 +148,178 @@ def _right(u, vh, r, depth, eps):
 def test_block_mistakes_are_diagnosed(student, words):
     result = check("06.compressed_block", student)
     assert not result.passed and words in result.message, result.message
+
+
+# ---------------------------------------------------------------------------------------------
+# 06.train_compressed_block (capstone)
+# ---------------------------------------------------------------------------------------------
+
+
+def adam_by_hand(block, head, features, labels, lr, alpha, steps):
+    """Written from the maths in numpy: manual backpropagation through the linear block and
+    the head, and Adam's update (m, v, bias corrections) with torch's defaults; the trained
+    weights are written back into the modules."""
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    x = np.asarray(features, dtype=float)
+    y = np.eye(head.out_features)[np.asarray(labels)]
+    weights = [layer.weight.detach().numpy().copy() for layer in block]
+    params = [*weights, head.weight.detach().numpy().copy(), head.bias.detach().numpy().copy()]
+    rates = [alpha * lr] + [lr] * (len(weights) - 1) + [lr, lr]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    losses = []
+    for t in range(1, steps + 1):
+        *ws, c, b = params
+        hs = [x]
+        for w in ws:
+            hs.append(hs[-1] @ w.T)
+        logits = hs[-1] @ c.T + b
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+        losses.append(float(-np.mean(np.sum(y * np.log(p), axis=1))))
+        upstream = (p - y) / x.shape[0]  # d loss / d logits
+        grads_head = [upstream.T @ hs[-1], upstream.sum(axis=0)]
+        back = upstream @ c
+        grads_block = []
+        for k in range(len(ws) - 1, -1, -1):
+            grads_block.insert(0, back.T @ hs[k])
+            back = back @ ws[k]
+        grads = grads_block + grads_head
+        for i, g in enumerate(grads):
+            m[i] = beta1 * m[i] + (1 - beta1) * g
+            v[i] = beta2 * v[i] + (1 - beta2) * g * g
+            m_hat, v_hat = m[i] / (1 - beta1**t), v[i] / (1 - beta2**t)
+            params[i] = params[i] - rates[i] * m_hat / (np.sqrt(v_hat) + eps)
+    with torch.no_grad():
+        for layer, w in zip(block, params, strict=False):
+            layer.weight.copy_(torch.from_numpy(w))
+        head.weight.copy_(torch.from_numpy(params[-2]))
+        head.bias.copy_(torch.from_numpy(params[-1]))
+    return losses
+
+
+def one_group_per_layer(block, head, features, labels, lr, alpha, steps):
+    """A different correct loop: one group per block layer, log-softmax and NLL, tensors out."""
+    layers = list(block)
+    groups = [{"params": [layers[0].weight], "lr": alpha * lr}]
+    groups += [{"params": [layer.weight]} for layer in layers[1:]]
+    groups.append({"params": [head.weight, head.bias]})
+    optimizer = torch.optim.Adam(groups, lr=lr)
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=False)
+        hidden = features
+        for layer in layers:
+            hidden = hidden @ layer.weight.T
+        log_p = torch.log_softmax(hidden @ head.weight.T + head.bias, dim=1)
+        loss = -log_p[torch.arange(len(labels)), labels].mean()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.detach())
+    return losses
+
+
+def test_capstone_solutions_pass():
+    assert check("06.train_compressed_block", adam_by_hand).passed
+    assert check("06.train_compressed_block", one_group_per_layer).passed
+
+
+def test_capstone_stub_is_rejected():
+    result = check("06.train_compressed_block", stub)
+    assert not result.passed and "not implemented yet" in result.message
+
+
+def _loop(block_rates, head_rate=lambda a: 1.0, *, clear=True, optimizer=torch.optim.Adam):
+    """A wrong loop written by hand: block layer k at block_rates(alpha, L)[k] * lr."""
+
+    def student(block, head, features, labels, lr, alpha, steps):
+        layers = list(block)
+        factors = block_rates(alpha, len(layers))
+        groups = [
+            {"params": [w.weight], "lr": f * lr} for w, f in zip(layers, factors, strict=True)
+        ]
+        groups.append({"params": list(head.parameters()), "lr": head_rate(alpha) * lr})
+        opt = optimizer(groups, lr=lr)
+        losses = []
+        for _ in range(steps):
+            if clear:
+                opt.zero_grad()
+            loss = nn.functional.cross_entropy(head(block(features)), labels)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return losses
+
+    return student
+
+
+def _first(alpha, depth):
+    return [alpha] + [1.0] * (depth - 1)
+
+
+@pytest.mark.parametrize(
+    ("student", "words"),
+    [
+        (_loop(lambda a, depth: [a] * depth), "every layer of the block"),
+        (_loop(lambda a, depth: [a] + [1.0] * (depth - 2) + [a]), "both ends"),
+        (_loop(lambda a, depth: [1.0] * (depth - 1) + [a]), "last layer instead of its first"),
+        (_loop(lambda a, depth: [1.0] * depth, lambda a: a), "on the head"),
+        (_loop(_first, lambda a: a), "head also stepped"),
+        (_loop(lambda a, depth: [1.0] * depth), "no discrepancy"),
+        (_loop(_first, clear=False), "zero_grad forgotten"),
+        (_loop(_first, optimizer=torch.optim.SGD), "SGD"),
+        (lambda *args: [*one_group_per_layer(*args), 0.0], "wrong length"),
+    ],
+)
+def test_capstone_mistakes_are_named(student, words):
+    result = check("06.train_compressed_block", student)
+    assert not result.passed and words in result.message, result.message
+
+
+def test_loss_after_each_step_is_named():
+    def trains_but_keeps_nothing(block, head, features, labels, lr, alpha, steps):
+        one_group_per_layer(block, head, features, labels, lr, alpha, steps)
+        return []
+
+    def recorded_after(block, head, features, labels, lr, alpha, steps):
+        layers = list(block)
+        opt = torch.optim.Adam(
+            [{"params": [layers[0].weight], "lr": alpha * lr},
+             {"params": [w.weight for w in layers[1:]] + list(head.parameters())}], lr=lr,
+        )  # fmt: skip
+        losses = []
+        for _ in range(steps):
+            opt.zero_grad()
+            nn.functional.cross_entropy(head(block(features)), labels).backward()
+            opt.step()
+            with torch.no_grad():
+                losses.append(nn.functional.cross_entropy(head(block(features)), labels).item())
+        return losses
+
+    assert "empty list" in check("06.train_compressed_block", trains_but_keeps_nothing).message
+    result = check("06.train_compressed_block", recorded_after)
+    assert not result.passed and "after its step" in result.message
+
+
+# ---------------------------------------------------------------------------------------------
+# 06.surrogate_rank (self-check)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["b", "B", "(b)", " b "])
+def test_surrogate_rank_right_letter_passes(answer):
+    assert check("06.surrogate_rank", lambda: answer).passed
+
+
+@pytest.mark.parametrize(
+    ("letter", "words"),
+    [("a", "missing class"), ("c", "full rank 10"), ("d", "dead units")],
+)
+def test_surrogate_rank_wrong_letters_explain(letter, words):
+    result = check("06.surrogate_rank", lambda: letter)
+    assert not result.passed and f"not ({letter})" in result.message and words in result.message
+
+
+def test_surrogate_rank_stub_and_non_letters():
+    assert "not implemented yet" in check("06.surrogate_rank", stub).message
+    assert "not one of the options" in check("06.surrogate_rank", lambda: "e").message

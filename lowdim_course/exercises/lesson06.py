@@ -11,14 +11,24 @@
   The check reads the layers' shapes, their biases and parameter count
   (``2 w r_hat + (L-2) r_hat^2``), then compares the weights as ``04.spectral_init`` does (a
   common sign per singular pair is free).
+* ``06.train_compressed_block`` (capstone): ``train_compressed_block(block, head, features,
+  labels, lr, alpha, steps) -> losses``, full-batch Adam on ``head(block(features))`` with the
+  discrepant learning rate as parameter groups, ``alpha lr`` on the block's first layer only
+  (Kwon et al. 2024, Sec. 5; :func:`lowdim_course.nonlinear.train_block_on_features`); the
+  losses are compared, and ten wrong loops are named (alpha on every layer, on both ends, on the
+  last layer, on the head, no discrepancy, no ``zero_grad``, ...).
+* ``06.surrogate_rank`` (self-check): why the surrogate's rank is at most ``K - 1``.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
 
 from ..nonlinear import compressed_block_layers
+from .capstone import CAPSTONE_TAG
 from .framework import (
     Case,
     Exercise,
@@ -30,6 +40,7 @@ from .framework import (
     seeded_generator,
 )
 from .lesson04 import compare_spectral_init
+from .self_check import choice_question
 
 # ---------------------------------------------------------------------------------------------
 # 06.block_surrogate
@@ -105,8 +116,9 @@ BLOCK_SURROGATE = register(
         compare=lambda expected, got, case: compare_arrays(
             expected, got, case, mistakes=_SURROGATE_MISTAKES, name="S", rtol=1e-6
         ),
-        hint="P = torch.softmax(output_bias, 0) in every row, Y = one_hot(labels); "
-        "S = output_weight.T @ (Y - P).T @ features / n",
+        hint="at B = 0 every sample's logits are the output bias c, so every row of P is "
+        "softmax(c); the gradient of the mean cross-entropy in the logits is (P - Y) / n, and "
+        "the chain rule carries it back through C (on the left) and the features (on the right)",
     )
 )
 
@@ -157,8 +169,9 @@ def compare_compressed_block(expected, got, case: Case) -> Problem | None:
     if any(isinstance(layer, torch.Tensor) for layer in layers):
         return Problem(
             "returned weight matrices, not layers",
-            "wrap each matrix W (out x in) in nn.Linear(in, out, bias=False) and copy W into "
-            "its .weight (inside torch.no_grad())",
+            "the block is made of layers: each matrix W (out x in) becomes the weight of a "
+            "bias-free linear layer with in inputs and out outputs, copied in without tracking "
+            "gradients",
         )
     if not all(isinstance(layer, nn.Linear) for layer in layers):
         kinds = sorted({type(layer).__name__ for layer in layers})
@@ -176,7 +189,7 @@ def compare_compressed_block(expected, got, case: Case) -> Problem | None:
         return Problem(
             f"layer(s) {with_bias} have a bias: the block is W_L ... W_1 with no biases "
             "(and the biases add parameters)",
-            "nn.Linear(in, out, bias=False)",
+            "nn.Linear adds a bias unless it is told not to",
         )
     for index, (want, layer) in enumerate(zip(expected, layers, strict=True)):
         shape, have = tuple(want.weight.shape), tuple(layer.weight.shape)
@@ -205,8 +218,9 @@ def compare_compressed_block(expected, got, case: Case) -> Problem | None:
             f"wrong initial weights: the rows of W_1 should have norm eps={eps:g} (orthonormal "
             f"singular vectors times eps), got norms from {row_norms.min():.3g} to "
             f"{row_norms.max():.3g}: {problem.what}",
-            "nn.Linear starts with random weights: copy eps * Vh[:r_hat] into the first "
-            "layer's .weight (and the other matrices into theirs) under torch.no_grad()",
+            "nn.Linear starts with random weights of its own: each layer's weight must be "
+            "overwritten with its spectral-init matrix (eps times the singular vectors, or eps "
+            "times the identity)",
         )
     return Problem(f"wrong initial weights: {problem.what}", problem.hint)
 
@@ -219,7 +233,234 @@ COMPRESSED_BLOCK = register(
         make_cases=_block_cases,
         reference=reference_compressed_block,
         compare=compare_compressed_block,
-        hint="U, S, Vh = torch.linalg.svd(surrogate); weights eps * Vh[:r_hat], eps * I (L-2 "
-        "times), eps * U[:, :r_hat]; each in nn.Linear(in, out, bias=False)",
+        hint="the surrogate's top r_hat right singular vectors (as rows) open the block, its "
+        "top r_hat left singular vectors (as columns) close it, identities sit in between, all "
+        "times eps; each matrix goes into a bias-free linear layer whose weight is out x in",
+    )
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# 06.train_compressed_block (capstone)
+# ---------------------------------------------------------------------------------------------
+#
+# ``check`` copies tensors but not modules: the student's call trains the case's block and head
+# in place before the reference runs. So every case module keeps its initial weights in
+# ``_initial_weights`` (a plain attribute, not a parameter) and the reference and the mistakes
+# train copies restored from them.
+
+
+def _remember_initial_weights(module: nn.Module) -> nn.Module:
+    module._initial_weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    return module
+
+
+def _as_initialized(module: nn.Module) -> nn.Module:
+    """A copy of a case's module holding its initial weights and no gradients."""
+    fresh = copy.deepcopy(module)
+    fresh.load_state_dict(getattr(module, "_initial_weights", module.state_dict()))
+    for parameter in fresh.parameters():
+        parameter.grad = None
+    return fresh
+
+
+def reference_train_compressed_block(block, head, features, labels, lr, alpha, steps):
+    """Adam on head(block(features)) with alpha lr on the block's first layer; the losses
+    (:func:`lowdim_course.nonlinear.train_block_on_features`)."""
+    from ..nonlinear import train_block_on_features
+
+    return train_block_on_features(
+        _as_initialized(block), _as_initialized(head), features, labels,
+        lr=lr, alpha=alpha, steps=steps, alpha_layers="first",
+    )  # fmt: skip
+
+
+def _training_cases() -> list[Case]:
+    generator = seeded_generator(6200)
+    # (n, w, K, r_hat, depth, lr, alpha, steps): tiny, a few milliseconds each
+    settings = [
+        (80, 8, 3, 2, 3, 1e-2, 3.0, 25),
+        (120, 10, 4, 3, 2, 5e-3, 4.0, 30),
+        (60, 12, 4, 4, 4, 1e-2, 0.5, 20),
+    ]
+    cases = []
+    for n, width, classes, r_hat, depth, lr, alpha, steps in settings:
+        features = torch.relu(random_matrix(n, width, generator))
+        labels = (features @ random_matrix(width, classes, generator)).argmax(dim=1)
+        head = nn.Linear(width, classes, dtype=torch.float64)
+        with torch.no_grad():
+            head.weight.copy_(random_matrix(classes, width, generator) / width**0.5)
+            head.bias.copy_(0.1 * random_matrix(1, classes, generator).flatten())
+        surrogate = reference_block_surrogate(features, labels, head.weight.detach(), head.bias)
+        block = reference_compressed_block(surrogate.detach(), r_hat, depth, 1.0)
+        args = (
+            _remember_initial_weights(block), _remember_initial_weights(head), features, labels,
+            lr, alpha, steps,
+        )  # fmt: skip
+        cases.append(
+            Case(args, f"n={n}, w={width}, K={classes}, r_hat={r_hat}, L={depth}, alpha={alpha:g}")
+        )
+    return cases
+
+
+def _train_variant(
+    block_factors,
+    head_factor=1.0,
+    *,
+    zero_grad=True,
+    optimizer="adam",
+    after=False,
+    head_only=False,
+):
+    """A wrong training loop: the block's layers at ``factor * lr`` (``"alpha"`` for alpha)."""
+
+    def compute(block, head, features, labels, lr, alpha, steps):
+        block, head = _as_initialized(block), _as_initialized(head)
+        layers = list(block)
+
+        def rate(factor):
+            return lr * (alpha if factor == "alpha" else factor)
+
+        groups = [{"params": list(head.parameters()), "lr": rate(head_factor)}]
+        if not head_only:
+            factors = block_factors(len(layers))
+            groups += [
+                {"params": [w.weight], "lr": rate(f)} for w, f in zip(layers, factors, strict=True)
+            ]
+        maker = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
+        opt = maker(groups, lr=lr)
+        losses = []
+        for _ in range(steps):
+            if zero_grad:
+                opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(head(block(features)), labels)
+            loss.backward()
+            opt.step()
+            if after:
+                with torch.no_grad():
+                    loss = torch.nn.functional.cross_entropy(head(block(features)), labels)
+            losses.append(float(loss.detach()))
+        return losses
+
+    return compute
+
+
+def _first(depth):
+    return ["alpha"] + [1.0] * (depth - 1)
+
+
+_TRAINING_MISTAKES = (
+    Mistake(
+        _train_variant(lambda depth: ["alpha"] * depth),
+        "every layer of the block stepped with alpha lr, not only the first",
+        "the discrepant rate is a difference between layers: only the block's first "
+        "(input-side) layer is faster, the other block layers and the head keep lr",
+    ),
+    Mistake(
+        _train_variant(lambda depth: ["alpha"] + [1.0] * (depth - 2) + ["alpha"]),
+        "alpha was put on both ends of the block (Lessons 04-05's matrix convention); here only "
+        "the first layer steps with alpha lr",
+        "Kwon et al. describe their nonlinear experiment with alpha on the block's first layer "
+        "only, and so does the course (alpha_layers='first')",
+    ),
+    Mistake(
+        _train_variant(lambda depth: [1.0] * (depth - 1) + ["alpha"]),
+        "alpha was put on the block's last layer instead of its first",
+        "the block's first layer is the one that reads the features (input side): block[0]",
+    ),
+    Mistake(
+        _train_variant(lambda depth: [1.0] * depth, "alpha"),
+        "alpha was put on the head (the output layer) instead of the block's first layer",
+        "the discrepant rate belongs to the compressed block: its first layer steps with "
+        "alpha lr, the head with lr",
+    ),
+    Mistake(
+        _train_variant(_first, "alpha"),
+        "the head also stepped with alpha lr",
+        "only the block's first layer gets alpha lr; the head is an ordinary layer at lr",
+    ),
+    Mistake(
+        _train_variant(lambda depth: [1.0] * depth),
+        "no discrepancy: every layer stepped with lr (alpha was not used)",
+        "give the block's first layer its own parameter group, with learning rate alpha * lr",
+    ),
+    Mistake(
+        _train_variant(_first, zero_grad=False),
+        "the gradients were never cleared (zero_grad forgotten): each step used the sum of all "
+        "gradients so far",
+        "backward() adds to .grad; clear the old gradients at the start of every step",
+    ),
+    Mistake(
+        _train_variant(_first, after=True),
+        "recorded each loss after its step, not before",
+        "record the loss computed in the step, the one you call backward() on",
+    ),
+    Mistake(
+        _train_variant(_first, optimizer="sgd"),
+        "plain gradient descent (SGD): the lesson trains with Adam",
+        "torch.optim has the optimizer the lesson uses; keep its default betas and eps",
+    ),
+    Mistake(
+        _train_variant(_first, head_only=True),
+        "only the head was trained: the block's layers are not in the optimizer",
+        "every block layer and the head must be in the optimizer's parameter groups",
+    ),
+)
+
+
+TRAIN_COMPRESSED_BLOCK = register(
+    Exercise(
+        id="06.train_compressed_block",
+        title="Train the compressed block with the discrepant learning rate",
+        signature="train_compressed_block(block, head, features, labels, lr, alpha, steps) "
+        "-> list of steps losses",
+        make_cases=_training_cases,
+        reference=reference_train_compressed_block,
+        compare=lambda expected, got, case: compare_arrays(
+            expected,
+            got,
+            case,
+            mistakes=_TRAINING_MISTAKES,
+            name="the losses",
+            rtol=1e-6,
+            nan_hint="the loss diverged: check the learning rates of the parameter groups",
+        ),
+        hint="one Adam optimizer with several parameter groups, each with its own learning "
+        "rate: the block's first (input-side) layer at alpha times lr, every other block layer "
+        "and the head at lr; each step clears the old gradients, computes the mean "
+        "cross-entropy of the head applied to the block applied to the features, "
+        "backpropagates and steps; keep the loss of every step",
+        tags=(CAPSTONE_TAG,),
+    )
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# 06.surrogate_rank (self-check)
+# ---------------------------------------------------------------------------------------------
+
+SURROGATE_RANK = register(
+    choice_question(
+        id="06.surrogate_rank",
+        title="Why the surrogate has rank at most K - 1",
+        options={
+            "a": "one of the ten digits is missing from the training split",
+            "b": "every row of Y - P sums to zero",
+            "c": "the output weight C, a random 10 x 128 matrix, has rank 9",
+            "d": "some ReLU units are dead, so the features Phi lose a dimension",
+        },
+        correct="b",
+        why_wrong={
+            "a": "a missing class would empty one column of Y, but P = softmax(c) still puts "
+            "mass on it; and with all ten digits present (as in the lesson's split) the rank is "
+            "still at most 9, so the bound must come from something that holds for every split",
+            "c": "a random Gaussian 10 x 128 matrix has full rank 10 with probability one; C "
+            "does not lose a dimension, the factor Y - P between C^T and Phi does",
+            "d": "dead units do remove columns of Phi, but Phi (n x 128) keeps a rank far above "
+            "10; the rank of a product is limited by its narrowest factor, and that is the n x K "
+            "matrix Y - P",
+        },
+        hint="S = C^T (Y - P)^T Phi / n is a product: find the factor whose rank is smallest, "
+        "and add up the K entries of one row of Y - P (a one-hot row and a softmax row)",
     )
 )
