@@ -55,3 +55,65 @@ def test_moving_a_slider_recomputes():
     assert panel.result["accuracy"] != first["accuracy"] and panel.result["D"] == 1540
     panel.kwargs_widgets[1].value = 16
     assert panel.result["D"] == 516
+
+
+# ---------------------------------------------------------------------------------------------
+# Capstone 07: the student's subspace loop in the figure
+# ---------------------------------------------------------------------------------------------
+
+
+def _students_loop(theta0, P, loss_and_grad, lr, steps):
+    import torch
+
+    z = torch.zeros(P.shape[1], dtype=theta0.dtype)
+    for _ in range(steps):
+        z = z - lr * (P.T @ loss_and_grad(theta0 + P @ z)[1])
+    return theta0 + P @ z
+
+
+def test_your_subspace_training_agrees_with_a_correct_loop(capsys):
+    from lowdim_course.demos.lesson07 import CAPSTONE_DIMS, your_subspace_training
+
+    result = your_subspace_training(_students_loop)
+    printed = capsys.readouterr().out
+    assert result["agree"] is True and "(to 1e-6): True" in printed
+    assert result["student_d_int90"] == result["course_d_int90"] == 75
+    assert max(abs(result["student"][d] - result["course"][d]) for d in CAPSTONE_DIMS) < 1e-9
+    # the lesson's text: accuracy rises with d from well below to above the 90% line
+    assert result["course"][10] < 0.9 * result["baseline"] <= result["course"][75]
+
+
+def test_your_subspace_training_with_the_stub_prints_one_line(capsys):
+    from lowdim_course.demos.lesson07 import your_subspace_training
+
+    def stub(*args):
+        raise NotImplementedError("your code here")
+
+    result = your_subspace_training(stub)
+    printed = capsys.readouterr().out.splitlines()
+    assert result["student"] is None and result["course_d_int90"] == 75
+    assert sum("train_in_subspace" in line for line in printed) == 1
+    assert "not written yet" in printed[0] and not any(line.startswith("yours") for line in printed)
+
+
+def test_direct_training_draws_a_flat_line_at_the_baseline(capsys):
+    from lowdim_course.demos.lesson07 import your_subspace_training
+
+    def direct(theta0, P, loss_and_grad, lr, steps):
+        theta = theta0.clone()
+        for _ in range(steps):
+            theta = theta - lr * loss_and_grad(theta)[1]
+        return theta
+
+    result = your_subspace_training(direct)
+    assert result["agree"] is False and result["student_d_int90"] == 10
+    assert len({round(a, 9) for a in result["student"].values()}) == 1
+    assert abs(result["student"][10] - result["baseline"]) < 1e-9
+
+
+def test_a_student_returning_z_prints_one_line(capsys):
+    from lowdim_course.demos.lesson07 import your_subspace_training
+
+    result = your_subspace_training(lambda theta0, P, oracle, lr, steps: P.T @ theta0)
+    printed = capsys.readouterr().out
+    assert result["student"] is None and "expected theta (D = 516)" in printed

@@ -5,7 +5,9 @@
 * ``subspace_panel``: the teacher-task MLP trained in a random d-dimensional subspace (dense or
   sparse projection) against the directly trained baseline; sliders d, width, projection;
 * ``dint_sweep``: d_int90 for three widths over five seeds (initialization and projection),
-  with D growing about 10x.
+  with D growing about 10x;
+* ``your_subspace_training`` (capstone): test accuracy against d from the student's own
+  subspace loop, next to the course's, with both d_int90 marked.
 
 Sizes are small (widths 16/32/64, 500 training points, 200 Adam steps) so that the lesson runs
 in under a minute on a 2-core CPU; the paper's networks are far larger (Li et al. 2018, Sec. 3).
@@ -18,15 +20,23 @@ import statistics
 
 import torch
 
+from ..exercises.capstone import run_student_code
 from ..literature.intrinsic_dimension import (
+    accuracy,
     d_int90,
+    dense_projection,
+    loss_and_gradient,
+    mlp_forward,
+    mlp_init,
     mlp_num_params,
     mlp_sizes,
     teacher_task,
     toy_min_loss,
+    train_in_subspace,
     train_mlp,
 )
 from ..plots import demo_figure, show_figure
+from ..training import cpu_threads
 
 N_TRAIN = 500
 STEPS = 200
@@ -164,12 +174,7 @@ def dint_sweep(widths=WIDTHS, dims=DIMS, projection: str = "dense", seeds=SEEDS)
 
 def gradient_check(width: int = 16, d: int = 20, seed: int = 0) -> dict:
     """Autograd's gradient in z against P^T grad_theta, on the teacher task's loss."""
-    from ..literature.intrinsic_dimension import (
-        dense_projection,
-        mlp_forward,
-        mlp_init,
-        subspace_gradient,
-    )
+    from ..literature.intrinsic_dimension import subspace_gradient
 
     task, sizes = _task(), mlp_sizes(width)
     theta0 = mlp_init(sizes, seed=seed)
@@ -188,3 +193,142 @@ def gradient_check(width: int = 16, d: int = 20, seed: int = 0) -> dict:
         f"1e-10: {gap < 1e-10}"
     )
     return {"relative_gap": gap}
+
+
+# ---------------------------------------------------------------------------------------------
+# The capstone: the student's subspace loop against the course's
+# ---------------------------------------------------------------------------------------------
+
+CAPSTONE_WIDTH = 16
+CAPSTONE_DIMS = (10, 25, 50, 75, 100, 150)
+CAPSTONE_LR = 1.0  # plain gradient descent, for the subspace runs and the direct baseline
+
+
+@functools.lru_cache(maxsize=1)
+def _capstone_problem():
+    """theta0, the test-accuracy function, the loss and its gradient oracle (width 16, seed 0)."""
+    task, sizes = _task(), mlp_sizes(CAPSTONE_WIDTH)
+    theta0 = mlp_init(sizes, seed=0)
+
+    def loss(theta):
+        return torch.nn.functional.cross_entropy(
+            mlp_forward(theta, task.x_train, sizes), task.y_train
+        )
+
+    def test_accuracy(theta):
+        return accuracy(theta, task.x_test, task.y_test, sizes)
+
+    return theta0, loss, loss_and_gradient(loss), test_accuracy
+
+
+def _capstone_projection(d: int) -> torch.Tensor:
+    theta0 = _capstone_problem()[0]
+    return dense_projection(theta0.shape[0], d, seed=1)
+
+
+@functools.lru_cache(maxsize=1)
+def _course_subspace_curve():
+    """The course's gradient descent (autograd through theta0 + P z) at every d, and direct."""
+    theta0, loss, _, test_accuracy = _capstone_problem()
+    with cpu_threads(1):
+        base, _ = train_in_subspace(loss, theta0, None, STEPS, CAPSTONE_LR, optimizer="gd")
+        thetas = {
+            d: train_in_subspace(
+                loss, theta0, _capstone_projection(d), STEPS, CAPSTONE_LR, optimizer="gd"
+            )[0]
+            for d in CAPSTONE_DIMS
+        }
+    return test_accuracy(base), thetas, {d: test_accuracy(t) for d, t in thetas.items()}
+
+
+def your_subspace_training(train_in_subspace_function) -> dict:
+    """Capstone 07: test accuracy against d from the student's ``train_in_subspace``.
+
+    The teacher task's MLP of width 16 (D = 516), theta0 and P as in the lesson (seed 0, dense
+    P from seed 1), 200 steps of plain gradient descent at lr 1.0 in each subspace d of
+    ``CAPSTONE_DIMS``, against the course's loop (autograd through theta0 + P z) and the
+    directly trained baseline (all D parameters, same steps and lr); d_int90 marked for both
+    (Li et al. 2018, Sec. 2). A stub, an exception or NaN in the student's code prints one line
+    and the figure shows the course's curve only.
+    """
+    theta0, _, oracle, test_accuracy = _capstone_problem()
+    baseline, course_thetas, course = _course_subspace_curve()
+    line = 0.9 * baseline
+
+    def students_run():
+        thetas = {}
+        with cpu_threads(1):
+            for d in CAPSTONE_DIMS:
+                P = _capstone_projection(d)
+                theta = train_in_subspace_function(theta0.clone(), P, oracle, CAPSTONE_LR, STEPS)
+                theta = torch.as_tensor(theta, dtype=torch.float64).detach().reshape(-1)
+                if theta.shape != theta0.shape:
+                    raise ValueError(
+                        f"it returned {theta.numel()} numbers at d = {d}, expected theta (D = "
+                        f"{theta0.numel()})"
+                    )
+                thetas[d] = theta
+        return thetas
+
+    student = run_student_code(students_run, name="train_in_subspace")
+    course_dint, _ = d_int90(course.__getitem__, baseline, CAPSTONE_DIMS)
+
+    figure, (ax,) = demo_figure(1, 6.5, 3.6)
+    dims = list(CAPSTONE_DIMS)
+    ax.plot(dims, [course[d] for d in dims], "o-", color="tab:blue", label="course")
+    ax.axhline(line, color="k", ls="--", lw=1, label="90% of direct training")
+    if course_dint is not None:
+        ax.axvline(
+            course_dint,
+            color="tab:blue",
+            lw=1,
+            alpha=0.6,
+            label=f"course's d_int90 = {course_dint}",
+        )
+    result = {
+        "baseline": baseline,
+        "course": course,
+        "course_d_int90": course_dint,
+        "student": None,
+        "student_d_int90": None,
+        "agree": None,
+    }
+    if student.ok:
+        mine = {d: test_accuracy(theta) for d, theta in student.value.items()}
+        mine_dint, _ = d_int90(mine.__getitem__, baseline, CAPSTONE_DIMS)
+        ax.plot(dims, [mine[d] for d in dims], "s:", color="k", ms=4, label="yours")
+        if mine_dint is not None:
+            ax.axvline(mine_dint, color="k", ls=":", lw=1, label=f"your d_int90 = {mine_dint}")
+        agree = all(
+            float(torch.linalg.vector_norm(student.value[d] - course_thetas[d]))
+            <= 1e-6 * float(torch.linalg.vector_norm(course_thetas[d]))
+            for d in dims
+        )
+        result.update(student=mine, student_d_int90=mine_dint, agree=agree)
+    ax.set(
+        xlabel="subspace dimension d",
+        ylabel="test accuracy",
+        title=f"MLP width {CAPSTONE_WIDTH} (D = {theta0.numel()}), {STEPS} GD steps, "
+        f"lr {CAPSTONE_LR:g}",
+    )
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    show_figure(figure)
+
+    print(
+        f"direct gradient descent on all D = {theta0.numel()} parameters: test accuracy "
+        f"{baseline:.3f}; the 90% line: {line:.3f}"
+    )
+    print("d:       " + " ".join(f"{d:>6}" for d in dims))
+    print(
+        "course:  " + " ".join(f"{course[d]:>6.3f}" for d in dims) + f"   d_int90 = {course_dint}"
+    )
+    if student.ok:
+        mine = result["student"]
+        print(
+            "yours:   "
+            + " ".join(f"{mine[d]:>6.3f}" for d in dims)
+            + f"   d_int90 = {result['student_d_int90']}"
+        )
+        print(f"your theta agrees with the course's at every d (to 1e-6): {result['agree']}")
+    return result

@@ -168,6 +168,29 @@ def train_in_subspace(
     return theta.detach(), losses
 
 
+def loss_and_gradient(
+    loss: Callable[[torch.Tensor], torch.Tensor],
+) -> Callable[[torch.Tensor], tuple[float, torch.Tensor]]:
+    """``theta -> (L(theta), grad_theta L(theta))`` by autograd: the oracle a subspace loop asks.
+
+    A training loop in ``theta = theta0 + P z`` needs from the model only the loss and its
+    gradient in ``theta`` (length D); it carries the gradient into the subspace itself,
+    ``grad_z = P^T grad_theta`` (Li et al. 2018, Sec. 2). The returned function keeps ``loss``
+    as its attribute ``.loss``, so :func:`train_in_subspace` can run on the same objective.
+    """
+    if not callable(loss):
+        raise ValueError(f"loss must be a function of theta returning a scalar, got {loss!r}")
+
+    def loss_and_grad(theta: torch.Tensor) -> tuple[float, torch.Tensor]:
+        theta = torch.as_tensor(theta).detach().requires_grad_(True)
+        value = loss(theta)
+        (grad,) = torch.autograd.grad(value, theta)
+        return float(value.detach()), grad
+
+    loss_and_grad.loss = loss
+    return loss_and_grad
+
+
 def d_int90(
     evaluate: Callable[[int], float], baseline: float, dims: Sequence[int], fraction: float = 0.9
 ) -> tuple[int | None, dict[int, float]]:
