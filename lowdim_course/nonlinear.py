@@ -55,8 +55,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +63,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .files import save_figure_atomically, write_atomically
 from .networks import spectral_init
 from .random_matrices import make_generator, random_orthogonal
 from .training import DivergenceError, cpu_threads, layer_learning_rates
@@ -835,18 +834,6 @@ def plot_accuracy(histories: dict[str, ClassifierHistory], axes=None, title: str
     return figure
 
 
-def _write_atomically(path: Path, write) -> None:
-    """``write(temp_path)``, then ``os.replace`` onto ``path``: no half-written file survives."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temp))
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def reproduce_nonlinear(device="cpu", out_dir=Path("."), progress: bool = True, **overrides):
     """Run the three models at ``REPRODUCE_SETTINGS`` (plus overrides); write PNG and JSON.
 
@@ -871,7 +858,7 @@ def reproduce_nonlinear(device="cpu", out_dir=Path("."), progress: bool = True, 
         f"C-DLN {claim['speedup'] or float('nan'):.2g}x faster to "
         f"{claim['target_accuracy']:.1f}%",
     )
-    _write_atomically(png, lambda p: figure.savefig(p, format="png", dpi=120))
+    save_figure_atomically(figure, png)
     plt.close(figure)
-    _write_atomically(js, lambda p: p.write_text(json.dumps(summary, indent=2)))
+    write_atomically(js, json.dumps(summary, indent=2))
     return summary
