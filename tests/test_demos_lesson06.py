@@ -71,6 +71,7 @@ def test_moving_a_slider_recomputes():
     assert panel.result["block_params"] == 2 * WIDTH * 10 + 2 * 100
 
 
+@pytest.mark.slow  # seconds: a run at the reference settings or a sweep
 def test_the_claim_over_five_splits_holds_at_the_lessons_defaults(capsys):
     """The lesson's verdict: within 0.5 points in every split, and no slower in iterations."""
     summary = claim_over_splits()
@@ -86,6 +87,7 @@ def test_the_claim_over_five_splits_holds_at_the_lessons_defaults(capsys):
     assert "splits on this machine" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # seconds: a run at the reference settings or a sweep
 def test_the_matrix_convention_for_alpha_fails_a_split_here():
     """alpha = 3 on both ends of the block (Lessons 04-05's convention) is what the lesson's text
     says fails one split in five; on the first layer only it holds in all five."""

@@ -1,6 +1,7 @@
 """Lesson 07's demos, called as their slider panels call them (no kernel)."""
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 
@@ -19,6 +20,7 @@ def test_toy_losses_jump_to_zero_at_ten(capsys):
     assert all(v < 1e-9 for v in other["losses"][9:]) and other["min_below_10"] > 0
 
 
+@pytest.mark.slow  # seconds: a run at the reference settings or a sweep
 def test_d_int90_grows_far_more_slowly_than_the_parameter_count(capsys):
     # Lesson 07's claim, over its five seeds: d_int90 is found for every width and seed, it grows
     # with width in every seed, and by less than a third of D's tenfold growth.

@@ -85,6 +85,7 @@ def test_toy_loss_at_nine_follows_its_beta_law_on_average():
     assert sum(values) / len(values) == pytest.approx(38.5, abs=12)
 
 
+@pytest.mark.slow  # seconds: a run at the reference settings or a sweep
 def test_subspace_training_reaches_the_toy_minimum():
     A, target = toy_problem()
     P = dense_projection(1000, 10, seed=0)

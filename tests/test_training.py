@@ -21,6 +21,7 @@ def spec_mf_runs():
     return problem, original, compressed
 
 
+@pytest.mark.slow  # seconds: a run at the reference settings or a sweep
 def test_compressed_error_is_at_most_the_original_at_every_iterate(spec_mf_runs):
     _, original, compressed = spec_mf_runs
     original_error = np.array(original.recovery_error)
@@ -30,6 +31,7 @@ def test_compressed_error_is_at_most_the_original_at_every_iterate(spec_mf_runs)
     assert compressed.iterations_to(1e-4) < original.iterations_to(1e-4)
 
 
+@pytest.mark.slow  # seconds: a run at the reference settings or a sweep
 def test_error_floors_are_set_by_the_untouched_directions(spec_mf_runs):
     """After fitting, what remains is rho(t)^L on the directions the target never excites:
     d - 2r of them in the original network, r_hat - r in the compressed one."""
