@@ -14,6 +14,7 @@ from lowdim_course.demos.lesson04 import (
     parameter_counts,
     race_over_seeds,
     scalar_modes,
+    step_race,
     timing_report,
 )
 from lowdim_course.theory import mode_step_stability, scalar_mode_trajectory
@@ -140,3 +141,53 @@ def test_alpha_over_seeds_speeds_up_until_it_stalls_in_some_seeds():
     pairs = [(f, p) for f, p in zip(fast_original, plain_original, strict=True) if p is not None]
     assert all(f * 2 < p for f, p in pairs)
     assert sum(fast) < sum(fast_original) < 1.3 * sum(fast)
+
+
+# ---------------------------------------------------------------------------------------------
+# Capstone 04: the student's step in the race
+# ---------------------------------------------------------------------------------------------
+
+
+def _student_step(layers, target, lr, alpha, sequential=False):
+    """Capstone 04 from the formula (torch); ``sequential``: the layers updated one by one."""
+    new = [w.clone() for w in layers]
+    old = new if sequential else [w.clone() for w in layers]
+    depth = len(layers)
+    for index in range(depth):
+        product = old[0]
+        for w in old[1:]:
+            product = w @ product
+        above = torch.eye(old[index].shape[0], dtype=target.dtype)  # W_L ... W_{l+1}
+        for w in old[index + 1 :]:
+            above = w @ above
+        below = torch.eye(target.shape[1], dtype=target.dtype)
+        for w in old[:index]:
+            below = w @ below
+        rate = alpha * lr if index in (0, depth - 1) else lr
+        new[index] = new[index] - rate * above.T @ (product - target) @ below.T
+    return new
+
+
+def test_step_race_agrees_with_a_correct_student(capsys):
+    result = step_race(_student_step)
+    assert result["agree"] is True and result["message"] is None
+    reached = result["iterations_to_1e-4"]
+    assert reached["yours"] == reached["compressed"] == 621 and reached["original"] == 809
+    assert "is the course's at every one of the 1,001 iterations" in capsys.readouterr().out
+
+
+def test_step_race_with_the_stub_prints_one_line(capsys):
+    def stub(*args):
+        raise NotImplementedError("your code here")
+
+    result = step_race(stub)
+    assert result["student"] is None and result["agree"] is None
+    out = capsys.readouterr().out
+    assert out.count("compressed_gd_step is not written yet") == 1 and "Traceback" not in out
+    assert "yours" not in out
+
+
+def test_step_race_shows_sequential_updates(capsys):
+    result = step_race(lambda *args: _student_step(*args, sequential=True))
+    assert result["agree"] is False and result["iterations_to_1e-4"]["yours"] == 620
+    assert "differs from the course's" in capsys.readouterr().out

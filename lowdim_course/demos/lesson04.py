@@ -10,7 +10,10 @@
 * ``race_over_seeds``: the same check over five seeds in chosen regimes (depth, eps, learning
   rate), with the step-stability number ``eta L s_1^(2-2/L)`` that tells where it fails;
 * ``discrepant_rate``: the factor alpha on the first and last layers, on a small completion
-  problem where it matters; ``alpha_over_seeds`` repeats it over five seeds.
+  problem where it matters; ``alpha_over_seeds`` repeats it over five seeds;
+* ``step_race``: capstone 04, the student's ``compressed_gd_step`` driving the compressed
+  network from the core's spectral initialization in the race of ``compression_race``, drawn
+  over the course's compressed and original networks.
 """
 
 from __future__ import annotations
@@ -23,17 +26,19 @@ import torch
 from matplotlib.ticker import NullFormatter
 
 from ..comparison import compare
+from ..exercises.capstone import run_student_code
 from ..networks import (
     compressed_network,
     compressed_param_count,
     original_network,
     original_param_count,
+    spectral_init,
 )
 from ..plots import STYLE, demo_figure, plot_error_curves, show_figure
 from ..problems import make_problem
 from ..spread import format_mean_sd, mean_sd
 from ..theory.invariant_subspace import mode_step_stability, scalar_mode_trajectory
-from ..training import DivergenceError, train
+from ..training import DivergenceError, cpu_threads, train
 from .lesson03 import course_learning_rate
 
 TARGET_ERROR = 1e-4
@@ -401,3 +406,112 @@ def alpha_over_seeds(alphas=ALPHAS, seeds=ALPHA_SEEDS, original_alphas=(1.0, 5.0
 
 def _strictly_falling(values) -> bool:
     return all(later < earlier for earlier, later in itertools.pairwise(values))
+
+
+# Capstone 04: the student's step reproduces the course's compressed network when every
+# recovery error agrees to this relative gap (the two differ by rounding only, about 1e-13).
+STEP_AGREEMENT = 1e-6
+
+
+def _iterations_to(errors, level=TARGET_ERROR):
+    return next((t for t, e in enumerate(errors) if e < level), None)
+
+
+@cpu_threads(1)
+def _student_compressed_run(step, problem, r_hat, depth, eps, lr, steps) -> list[float]:
+    """Recovery errors of the compressed network driven by the student's ``step``.
+
+    Starts from the core's spectral initialization of ``problem.surrogate()``; every iteration
+    calls ``step(layers, target, lr, 1.0)`` on the summed loss ``1/2 ||W_{L:1} - M*||_F^2``.
+    """
+    target = problem.target
+    norm = float(torch.linalg.matrix_norm(target))
+    layers = spectral_init(problem.surrogate(), r_hat, depth, eps)
+    errors = []
+    for t in range(steps + 1):
+        product = layers[0]
+        for layer in layers[1:]:
+            product = layer @ product
+        errors.append(float(torch.linalg.matrix_norm(product - target)) / norm)
+        if t < steps:
+            layers = [torch.as_tensor(w, dtype=target.dtype) for w in step(layers, target, lr, 1.0)]
+    return errors
+
+
+def step_race(
+    compressed_gd_step,
+    r_hat: int = 10,
+    depth: int = 3,
+    eps: float = 0.03,
+    steps: int = 1000,
+    d: int = 50,
+    r: int = 5,
+) -> dict:
+    """Capstone 04: the race of ``compression_race`` with the student's step in the compressed
+    network.
+
+    The student's ``compressed_gd_step(layers, target, lr, alpha)`` runs ``steps`` times from
+    the core's spectral initialization with ``lr = course_learning_rate(d) / d^2`` on the summed
+    loss (the course's mean loss with ``course_learning_rate(d)``) and ``alpha = 1`` (the
+    comparison theorem's setting, Kwon et al. 2024, Sec. 3), through ``run_student_code``: a
+    stub or a bug prints one line and the figure shows the course's networks only. Drawn: the
+    recovery error of the course's original and compressed networks and of the student's,
+    against iteration; printed: iterations to 1e-4 of each and whether the student's curve is
+    the course's compressed one (relative gap below ``STEP_AGREEMENT`` at every iteration).
+    """
+    result = _race(d, r, r_hat, depth, eps, steps)
+    problem = make_problem("mf", d=d, r=r, seed=0)
+    lr = course_learning_rate(d) / d**2
+    student = run_student_code(
+        lambda: _student_compressed_run(compressed_gd_step, problem, r_hat, depth, eps, lr, steps),
+        name="compressed_gd_step",
+    )
+    curves = {
+        "original": result.original.recovery_error,
+        "compressed": result.compressed.recovery_error,
+    }
+    figure, (ax,) = demo_figure(1, 7, 3.8)
+    ax.semilogy(curves["original"], **STYLE["original"])
+    ax.semilogy(curves["compressed"], lw=3, alpha=0.5, color=STYLE["compressed"]["color"],
+                label="course: compressed")  # fmt: skip
+    if student.ok:
+        ax.semilogy(student.value, "k--", lw=1, label="yours: compressed, your step")
+    ax.axhline(TARGET_ERROR, color="0.6", lw=0.6)
+    ax.set(xlabel="iteration", ylabel=r"$\|W_{L:1} - M^*\|_F / \|M^*\|_F$")
+    ax.set_title(f"factorization d={d}, r={r}: r_hat={r_hat}, L={depth}, eps={eps:g}", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    show_figure(figure)
+
+    reached = {name: _iterations_to(errors) for name, errors in curves.items()}
+    if student.ok:
+        reached["yours"] = _iterations_to(student.value)
+    print(f"lr = {course_learning_rate(d):.4g} / d^2 = {lr:.4g} on 1/2 ||W - M*||^2, alpha = 1, "
+          f"{steps:,} steps")  # fmt: skip
+    for name, label in (("original", "course, original"), ("compressed", "course, compressed"),
+                        ("yours", "yours, compressed")):  # fmt: skip
+        if name in reached:
+            value = reached[name]
+            shown = "not reached" if value is None else f"{value:,}"
+            print(f"{label:>19}: iterations to 1e-4: {shown}")
+    agree, first_gap = None, None
+    if student.ok:
+        course = curves["compressed"]
+        gaps = [abs(a - b) / b for a, b in zip(student.value, course, strict=False)]
+        first_gap = next((t for t, gap in enumerate(gaps) if gap > STEP_AGREEMENT), None)
+        agree = first_gap is None and len(student.value) == len(course)
+        if agree:
+            print(f"your compressed network is the course's at every one of the {len(gaps):,} "
+                  f"iterations (to {STEP_AGREEMENT:g})")  # fmt: skip
+        else:
+            t = first_gap if first_gap is not None else min(len(gaps), len(course) - 1)
+            print(f"your compressed network differs from the course's from iteration {t} on "
+                  f"(error {student.value[t]:.7g} against {course[t]:.7g}); largest relative "
+                  f"gap {max(gaps):.2g}")  # fmt: skip
+    return {
+        "iterations_to_1e-4": reached,
+        "student": student.value,
+        "message": student.message,
+        "agree": agree,
+        "first_difference": first_gap,
+    }
