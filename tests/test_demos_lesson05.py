@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from lowdim_course.demos.lesson05 import (
+    completion_capstone,
     completion_race,
     sensing_learning_rate,
     sensing_race,
@@ -190,3 +191,61 @@ def test_completion_over_seeds_separates_alpha_from_compression(capsys):
     problem = make_problem("mc", d=30, r=2, p=0.3, seed=1)
     narrow = _train_pair(problem, settings, 5.0, which=("compressed",))["compressed"]
     assert narrow.iterations_to(1e-4) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Capstone 05: the student's completion run against the course's
+# ---------------------------------------------------------------------------------------------
+
+
+def _student_run(observed, mask, p, r_hat, depth, eps, lr, alpha, steps, masked=True):
+    """Capstone 05 from the formulas (torch); ``masked=False``: the full, unmasked loss."""
+    seen = mask.to(observed.dtype)
+    u, _, vh = torch.linalg.svd(observed * seen / p)
+    layers = [eps * vh[:r_hat]] + [eps * torch.eye(r_hat, dtype=observed.dtype)] * (depth - 2)
+    layers.append(eps * u[:, :r_hat])
+    rates = [alpha * lr] + [lr] * (depth - 2) + [alpha * lr]
+
+    def chain(ws, n):
+        out = torch.eye(n, dtype=observed.dtype)
+        for w in ws:
+            out = w @ out
+        return out
+
+    d = observed.shape[0]
+    for _ in range(steps):
+        residual = chain(layers, d) - observed
+        if masked:
+            residual = residual * seen
+        layers = [
+            w - rate * chain(layers[i + 1 :], w.shape[0]).T @ residual @ chain(layers[:i], d).T
+            for i, (w, rate) in enumerate(zip(layers, rates, strict=True))
+        ]
+    return chain(layers, d)
+
+
+def test_completion_capstone_agrees_with_a_correct_student(capsys):
+    result = completion_capstone(_student_run)
+    assert result["agree"] is True and result["message"] is None
+    assert result["checkpoints"][0] == 75 and result["checkpoints"][-1] == 1050
+    assert result["iterations_to_1e-4"] == {"original": 2817, "compressed": 905}
+    out = capsys.readouterr().out
+    assert "the course's compressed network at every checkpoint" in out
+    assert "first below 1e-4 at 975 steps" in out
+
+
+def test_completion_capstone_with_the_stub_prints_one_line(capsys):
+    def stub(*args):
+        raise NotImplementedError("your code here")
+
+    result = completion_capstone(stub)
+    assert result["student"] is None and result["agree"] is None
+    out = capsys.readouterr().out
+    assert out.count("train_compressed_completion is not written yet") == 1
+    assert "Traceback" not in out and "yours" not in out
+
+
+def test_completion_capstone_shows_an_unmasked_loss(capsys):
+    result = completion_capstone(lambda *args: _student_run(*args, masked=False))
+    assert result["agree"] is False and 0.7 < result["student"][-1] < 0.9
+    assert "differs from the course's" in capsys.readouterr().out

@@ -148,3 +148,134 @@ def _angles(s, t, r):
 def test_angle_check_names_the_mistake(wrong, says):
     result = check("05.subspace_angle", wrong)
     assert not result.passed and says in result.message
+
+
+# ---------------------------------------------------------------------------------------------
+# Capstone 05.train_compressed_completion and self-check 05.what_p_does
+# ---------------------------------------------------------------------------------------------
+
+
+def _chain(layers, n):
+    out = np.eye(n)
+    for w in layers:
+        out = w @ out
+    return out
+
+
+def completion_run_numpy(observed, mask, p, r_hat, depth, eps, lr, alpha, steps, *,
+                         masked=True, rates=None, swap=False, scale=None):  # fmt: skip
+    """The compressed completion run from the formulas (numpy); the keywords make wrong answers
+    (``masked=False``: the full loss; ``rates``: other rates; ``swap``: U and V swapped;
+    ``scale``: the surrogate's divisor instead of p)."""
+    seen = np.asarray(mask, dtype=float)
+    y = np.asarray(observed) * seen
+    d = y.shape[0]
+    u, _, vt = np.linalg.svd(y / (p if scale is None else scale))
+    first, last = eps * vt[:r_hat], eps * u[:, :r_hat]
+    if swap:
+        first, last = eps * u[:, :r_hat].T, eps * vt[:r_hat].T
+    ws = [first] + [eps * np.eye(r_hat) for _ in range(depth - 2)] + [last]
+    if rates is None:
+        rates = [alpha * lr] + [lr] * (depth - 2) + [alpha * lr]
+    for _ in range(steps):
+        residual = _chain(ws, d) - y
+        if masked:
+            residual = residual * seen
+        ws = [
+            w - rate * _chain(ws[i + 1 :], w.shape[0]).T @ residual @ _chain(ws[:i], d).T
+            for i, (w, rate) in enumerate(zip(ws, rates, strict=True))
+        ]
+    return _chain(ws, d)
+
+
+def completion_run_autograd(observed, mask, p, r_hat, depth, eps, lr, alpha, steps):
+    """A different correct answer: torch, the gradients by autograd, the init from the SVD of
+    P_Omega(M*) without the 1/p (only the singular vectors matter)."""
+    seen = mask.to(observed.dtype)
+    u, _, vh = torch.linalg.svd(observed * seen)
+    layers = [eps * vh[:r_hat]] + [eps * torch.eye(r_hat, dtype=observed.dtype)] * (depth - 2)
+    layers = [w.clone() for w in [*layers, eps * u[:, :r_hat]]]
+    for _ in range(steps):
+        leaves = [w.detach().requires_grad_(True) for w in layers]
+        product = leaves[0]
+        for w in leaves[1:]:
+            product = w @ product
+        (0.5 * (((product - observed) * seen) ** 2).sum()).backward()
+        layers = [
+            w.detach() - (alpha * lr if i in (0, depth - 1) else lr) * w.grad
+            for i, w in enumerate(leaves)
+        ]
+    product = layers[0]
+    for w in layers[1:]:
+        product = w @ product
+    return product
+
+
+def test_capstone_solutions_pass(capsys):
+    assert check("05.train_compressed_completion", completion_run_numpy).passed
+    assert check("05.train_compressed_completion", completion_run_autograd).passed
+
+
+def test_capstone_stub_is_rejected(capsys):
+    def stub(*args):
+        raise NotImplementedError("your code here")
+
+    result = check("05.train_compressed_completion", stub)
+    assert not result.passed and "not implemented yet" in result.message
+
+
+def _rates(depth, ends, middle):
+    return [ends] + [middle] * (depth - 2) + [ends]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"masked": False}, "FULL loss"),
+        ({"rates": lambda depth, lr, alpha: _rates(depth, lr, lr)}, "alpha is missing"),
+        ({"rates": lambda depth, lr, alpha: _rates(depth, alpha * lr, alpha * lr)},
+         "applied to EVERY layer"),
+        ({"rates": lambda depth, lr, alpha: _rates(depth, lr, alpha * lr)},
+         "middle layers instead"),
+        ({"swap": True}, "swapped the singular vectors"),
+        ({"rates": "mean"}, "divided by |Omega|"),
+    ],
+)  # fmt: skip
+def test_capstone_mistakes_are_named(change, words, capsys):
+    def student(observed, mask, p, r_hat, depth, eps, lr, alpha, steps):
+        options = dict(change)
+        if options.get("rates") == "mean":
+            n = int(np.asarray(mask).sum())
+            options["rates"] = _rates(depth, alpha * lr / n, lr / n)
+        elif callable(options.get("rates")):
+            options["rates"] = options["rates"](depth, lr, alpha)
+        return completion_run_numpy(observed, mask, p, r_hat, depth, eps, lr, alpha, steps,
+                                    **options)  # fmt: skip
+
+    result = check("05.train_compressed_completion", student)
+    assert not result.passed and words in result.message, result.message
+
+
+def test_capstone_surrogate_scale_does_not_matter(capsys):
+    """The self-check's answer: without the 1/p (or with any positive scale) the run is the
+    same, because the spectral initialization reads only the singular vectors."""
+    for scale in (1.0, 0.01, 7.0):
+
+        def student(*args, scale=scale):
+            return completion_run_numpy(*args, scale=scale)
+
+        assert check("05.train_compressed_completion", student).passed
+
+
+@pytest.mark.parametrize("answer", ["b", "B", "(b)", " b "])
+def test_self_check_right_letter_passes(answer, capsys):
+    assert check("05.what_p_does", lambda: answer).passed
+
+
+@pytest.mark.parametrize(
+    ("letter", "words"),
+    [("a", "never enter"), ("c", "changes no singular vector"), ("d", "only chooses where")],
+)
+def test_self_check_wrong_letters_explain(letter, words, capsys):
+    result = check("05.what_p_does", lambda: letter)
+    assert not result.passed and f"not ({letter})" in result.message and words in result.message

@@ -6,7 +6,9 @@
 * ``sensing_race``: original against compressed on a small sensing problem, error against
   iteration and against seconds;
 * ``completion_race``: the same for completion, with the discrepant learning rate alpha on the
-  compressed network's end layers (the compressed network at alpha = 1 drawn for reference).
+  compressed network's end layers (the compressed network at alpha = 1 drawn for reference);
+* ``completion_capstone``: capstone 05, the student's ``train_compressed_completion`` run to a
+  row of checkpoints, drawn over the course's compressed completion run.
 
 Learning rates follow the course's scaling (``lesson03.course_learning_rate``, lr = 50 at
 d = 100 for the mean factorization loss): the effective step on ``W - M*`` is ``lr / d^2`` for
@@ -22,6 +24,7 @@ import math
 import torch
 
 from ..comparison import Comparison
+from ..exercises.capstone import run_student_code
 from ..history import History
 from ..networks import compressed_network, original_network
 from ..plots import demo_figure, plot_error_curves, show_figure
@@ -33,6 +36,7 @@ from .lesson03 import course_learning_rate
 from .lesson04 import timing_report
 
 __all__ = [
+    "completion_capstone",
     "completion_over_seeds",
     "completion_race",
     "sensing_learning_rate",
@@ -388,3 +392,115 @@ def completion_over_seeds(p: float = 0.3, r_hat: int = 4, seeds=SEEDS, d: int = 
               f"{row['third_singular_value']:.1e} (the target has {r})")  # fmt: skip
     return {"rows": rows, "wins": wins, "ratios": unequal, "equal_alpha_ratios": equal,
             "stalled_seeds": [row["seed"] for row in stalled]}  # fmt: skip
+
+
+# Capstone 05: the student's run agrees with the course's when the recovery error at every
+# checkpoint is within this relative gap (they differ by rounding, about 1e-12).
+RUN_AGREEMENT = 1e-6
+
+
+@cpu_threads(1)
+def _student_checkpoints(train_fn, problem, checkpoints, r_hat, depth, eps, lr, alpha):
+    """The student's recovery error after each number of steps in ``checkpoints`` (one fresh
+    run per checkpoint: the function returns only the final matrix)."""
+    target, mask = problem.target, problem.mask
+    observed = torch.where(mask, target, torch.zeros_like(target))
+    norm = float(torch.linalg.matrix_norm(target))
+    errors = []
+    for steps in checkpoints:
+        recovered = train_fn(observed.clone(), mask.clone(), problem.p, r_hat, depth, eps, lr,
+                             alpha, steps)  # fmt: skip
+        recovered = torch.as_tensor(recovered, dtype=target.dtype)
+        if tuple(recovered.shape) != tuple(target.shape):
+            raise ValueError(
+                f"returned shape {tuple(recovered.shape)}, expected {tuple(target.shape)}"
+            )
+        errors.append(float(torch.linalg.matrix_norm(recovered - target)) / norm)
+    return errors
+
+
+def completion_capstone(
+    train_compressed_completion,
+    p: float = 0.3,
+    alpha: float = 5.0,
+    r_hat: int = 4,
+    d: int = 30,
+    r: int = 2,
+    eps: float = 0.01,
+    every: int = 75,
+) -> dict:
+    """Capstone 05: the student's compressed completion run against the course's.
+
+    On ``completion_race``'s problem (d = 30, r = 2, p = 0.3, seed 0) the student's
+    ``train_compressed_completion(observed, mask, p, r_hat, depth=3, eps, lr, alpha, steps)``
+    runs to every ``every``-th step of the course's compressed run (``lr = 5 / |Omega|`` on the
+    summed loss is the course's lr = 5 on the mean over the observed entries), through
+    ``run_student_code``: a stub or a bug prints one line and the figure shows the course's runs
+    only. Drawn: the recovery error of the course's compressed network (alpha) and original
+    network (alpha = 1) against iteration, the student's at the checkpoints; printed: when each
+    gets below 1e-4 and whether the student's errors are the course's.
+    """
+    p = check_float("p", p, low=0.0, high=1.0, low_open=True)
+    alpha = check_float("alpha", alpha, low=0.0, low_open=True)
+    every = check_int("every", every, low=1)
+    steps = 4000
+    problem = _completion_problem(p, d, r)
+    course = _completion_compressed(p, float(alpha), r_hat, d, r, eps, steps)
+    original = _completion_original(p, d, r, eps, steps)
+    checkpoints = list(range(every, len(course.recovery_error), every))
+    lr = COMPLETION_LR / problem.n_observed
+
+    def work():
+        return _student_checkpoints(
+            train_compressed_completion, problem, checkpoints, r_hat, 3, eps, lr, alpha
+        )
+
+    student = run_student_code(work, name="train_compressed_completion")
+    figure, (ax,) = demo_figure(1, 7, 3.8)
+    ax.semilogy(original.recovery_error, color="tab:blue", lw=1,
+                label=r"course: original, $\alpha=1$")  # fmt: skip
+    ax.semilogy(course.recovery_error, lw=3, alpha=0.5, color="tab:orange",
+                label=rf"course: compressed, $\alpha={alpha:g}$")  # fmt: skip
+    if student.ok:
+        ax.semilogy(checkpoints, student.value, "x", color="k", ms=7, mew=1.5,
+                    label="yours")  # fmt: skip
+    ax.axhline(TARGET_ERROR, color="0.6", lw=0.6)
+    ax.set(xlabel="iteration", ylabel=r"$\|W_{L:1} - M^*\|_F / \|M^*\|_F$")
+    ax.set_title(f"completion d={d}, r={r}, p={p:g}: r_hat={r_hat}, lr=5/|Ω|", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    show_figure(figure)
+
+    print(f"p={p:g}: |Omega| = {problem.n_observed} entries seen; lr = 5 / |Omega| = {lr:.4g} on "
+          f"1/2 ||P_Omega(W - M*)||^2, alpha = {alpha:g}")  # fmt: skip
+    reached = {"original": original.iterations_to(TARGET_ERROR),
+               "compressed": course.iterations_to(TARGET_ERROR)}  # fmt: skip
+    for name in ("original", "compressed"):
+        shown = "not reached" if reached[name] is None else f"{reached[name]:,}"
+        print(f"course, {name:>10}: iterations to 1e-4: {shown}")
+    agree = None
+    if student.ok:
+        below = next((c for c, e in zip(checkpoints, student.value, strict=True)
+                      if e < TARGET_ERROR), None)  # fmt: skip
+        print(f"yours, {len(checkpoints)} runs of {checkpoints[0]} to {checkpoints[-1]:,} steps: "
+              + ("never below 1e-4" if below is None else f"first below 1e-4 at {below:,} steps")
+              + f", error {student.value[-1]:.3g} after {checkpoints[-1]:,}")  # fmt: skip
+        course_errors = [course.recovery_error[c] for c in checkpoints]
+        gaps = [abs(a - b) / b for a, b in zip(student.value, course_errors, strict=True)]
+        worst = max(range(len(gaps)), key=gaps.__getitem__)
+        agree = gaps[worst] <= RUN_AGREEMENT
+        if agree:
+            print(f"your run is the course's compressed network at every checkpoint "
+                  f"(to {RUN_AGREEMENT:g})")  # fmt: skip
+        else:
+            print(
+                f"your run differs from the course's: after {checkpoints[worst]:,} steps "
+                f"error {student.value[worst]:.4g} against {course_errors[worst]:.4g}"
+            )
+    return {
+        "checkpoints": checkpoints,
+        "student": student.value,
+        "message": student.message,
+        "agree": agree,
+        "iterations_to_1e-4": reached,
+    }
