@@ -190,3 +190,22 @@ def compare(task: str = "mf", *, progress: bool = False, **overrides) -> Compari
     """
     settings = resolve_settings(task, **overrides)
     return run_both(build_problem(settings), settings, progress=progress)
+
+
+def timing_report(summary: dict) -> dict:
+    """Print the wall-clock side of ``compression_race``'s summary (changes between runs)."""
+    times = {}
+    for side in ("original", "compressed"):
+        values = summary[side]
+        times[side] = (values["seconds_to_1e-4"], values["seconds_per_step"])
+        to_target = values["seconds_to_1e-4"]
+        print(
+            f"{side:>10}: {values['seconds_per_step'] * 1e6:.0f} us per step, seconds to 1e-4: "
+            f"{'not reached' if to_target is None else f'{to_target:.3f}'}"
+        )
+    per_step = times["original"][1] / times["compressed"][1]
+    line = f"speed-up per step {per_step:.2g}x"
+    if times["original"][0] and times["compressed"][0]:
+        line += f", to 1e-4 {times['original'][0] / times['compressed'][0]:.2g}x"
+    print(line)
+    return times

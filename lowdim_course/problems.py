@@ -29,7 +29,7 @@ import math
 import torch
 
 from .random_matrices import gaussian, make_generator, random_orthogonal
-from .theory.rank_measures import numerical_rank
+from .rank_measures import numerical_rank
 from .validation import (
     check_choice,
     check_float,
@@ -327,3 +327,13 @@ def make_problem(
     if task == "mc":
         return MatrixCompletion(target_matrix, p, observation_generator, device, dtype)
     return MatrixSensing(target_matrix, m, observation_generator, device, dtype)
+
+
+def course_learning_rate(d: int) -> float:
+    """``lr = 50 (d/100)^(4/3)`` for the core's mean MF loss: the course's lr = 50 at d = 100.
+
+    The scaling keeps ``eta = lr / d^2`` times the target's largest singular value (about
+    ``2 sqrt(d)``) to the power ``4/3`` constant, so small demo problems train as fast and as
+    stably as the reference one (see ``benchmarks/``).
+    """
+    return 50.0 * (check_int("d", d, low=2) / 100) ** (4 / 3)

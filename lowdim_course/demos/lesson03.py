@@ -19,7 +19,7 @@ import torch
 from ..exercises.capstone import run_student_code
 from ..networks import original_network
 from ..plots import demo_figure, show_figure
-from ..problems import make_problem
+from ..problems import course_learning_rate, make_problem
 from ..random_matrices import gaussian, make_generator
 from ..theory.invariant_subspace import (
     invariant_subspace_report,
@@ -44,16 +44,6 @@ _TOO_EARLY = (
     "rank and subspaces cannot be measured yet: with this depth and eps learning has not "
     "started (raise eps or the steps)"
 )
-
-
-def course_learning_rate(d: int) -> float:
-    """``lr = 50 (d/100)^(4/3)`` for the core's mean MF loss: the course's lr = 50 at d = 100.
-
-    The scaling keeps ``eta = lr / d^2`` times the target's largest singular value (about
-    ``2 sqrt(d)``) to the power ``4/3`` constant, so small demo problems train as fast and as
-    stably as the reference one (see ``benchmarks/``).
-    """
-    return 50.0 * (check_int("d", d, low=2) / 100) ** (4 / 3)
 
 
 @functools.lru_cache(maxsize=4)

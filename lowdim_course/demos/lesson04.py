@@ -25,7 +25,10 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.ticker import NullFormatter
 
-from ..comparison import compare
+from ..comparison import (
+    compare,
+    timing_report,  # noqa: F401  (the notebook imports it from here)
+)
 from ..exercises.capstone import run_student_code
 from ..networks import (
     compressed_network,
@@ -35,11 +38,10 @@ from ..networks import (
     spectral_init,
 )
 from ..plots import STYLE, demo_figure, plot_error_curves, show_figure
-from ..problems import make_problem
+from ..problems import course_learning_rate, make_problem
 from ..spread import format_mean_sd, mean_sd
 from ..theory.invariant_subspace import mode_step_stability, scalar_mode_trajectory
 from ..training import DivergenceError, cpu_threads, train
-from .lesson03 import course_learning_rate
 
 TARGET_ERROR = 1e-4
 # The compressed error counts as <= the original's up to rounding (relative, then absolute).
@@ -218,25 +220,6 @@ def race_over_seeds(
               f"{row['diverged']:>10}   {ratio_text}")  # fmt: skip
     print("('-': not reached by both networks within the run)")
     return rows
-
-
-def timing_report(summary: dict) -> dict:
-    """Print the wall-clock side of ``compression_race``'s summary (changes between runs)."""
-    times = {}
-    for side in ("original", "compressed"):
-        values = summary[side]
-        times[side] = (values["seconds_to_1e-4"], values["seconds_per_step"])
-        to_target = values["seconds_to_1e-4"]
-        print(
-            f"{side:>10}: {values['seconds_per_step'] * 1e6:.0f} us per step, seconds to 1e-4: "
-            f"{'not reached' if to_target is None else f'{to_target:.3f}'}"
-        )
-    per_step = times["original"][1] / times["compressed"][1]
-    line = f"speed-up per step {per_step:.2g}x"
-    if times["original"][0] and times["compressed"][0]:
-        line += f", to 1e-4 {times['original'][0] / times['compressed'][0]:.2g}x"
-    print(line)
-    return times
 
 
 @functools.lru_cache(maxsize=4)

@@ -10,7 +10,7 @@
 * ``completion_capstone``: capstone 05, the student's ``train_compressed_completion`` run to a
   row of checkpoints, drawn over the course's compressed completion run.
 
-Learning rates follow the course's scaling (``lesson03.course_learning_rate``, lr = 50 at
+Learning rates follow the course's scaling (``problems.course_learning_rate``, lr = 50 at
 d = 100 for the mean factorization loss): the effective step on ``W - M*`` is ``lr / d^2`` for
 factorization and completion and ``lr / m`` for sensing, so sensing uses
 ``lr = m * course_learning_rate(d) / d^2`` (= 10 at the reference sensing size d = 100, m = 2000).
@@ -23,17 +23,15 @@ import math
 
 import torch
 
-from ..comparison import Comparison
+from ..comparison import Comparison, timing_report
 from ..exercises.capstone import run_student_code
 from ..history import History
 from ..networks import compressed_network, original_network
 from ..plots import demo_figure, plot_error_curves, show_figure
-from ..problems import make_problem
+from ..problems import course_learning_rate, make_problem
 from ..theory.invariant_subspace import principal_angles
 from ..training import cpu_threads, train
 from ..validation import check_float, check_int
-from .lesson03 import course_learning_rate
-from .lesson04 import timing_report
 
 __all__ = [
     "completion_capstone",

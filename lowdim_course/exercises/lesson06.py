@@ -39,8 +39,8 @@ from .framework import (
     register,
     seeded_generator,
 )
-from .lesson04 import compare_spectral_init
 from .self_check import choice_question
+from .spectral_layers import compare_spectral_init
 
 # ---------------------------------------------------------------------------------------------
 # 06.block_surrogate
