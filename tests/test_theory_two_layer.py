@@ -110,3 +110,31 @@ def test_cuda_tensors_stay_on_the_gpu():
     assert run.strengths.device.type == "cuda"
     assert (run.strengths[:, 0] - u).abs().max() < 0.05
     assert math.isfinite(float(run.strengths[-1, 1]))
+
+
+def test_two_layer_start_is_where_simulate_two_layer_starts():
+    from lowdim_course.theory.two_layer import mode_strengths, two_layer_gd_step, two_layer_start
+
+    start = two_layer_start([3.0, 1.0], 1e-2, d=5, seed=3)
+    run = simulate_two_layer([3.0, 1.0], 1e-2, 0.05, 40, d=5, seed=3)
+    w1, w2 = start.layers
+    for step in range(41):
+        assert torch.allclose(mode_strengths(w2 @ w1, start), run.strengths[step], atol=1e-12)
+        w1, w2 = two_layer_gd_step(w1, w2, start.target, 0.05)
+
+
+def test_two_layer_gd_step_matches_autograd_and_rejects_bad_shapes():
+    from lowdim_course.theory.two_layer import two_layer_gd_step
+
+    generator = torch.Generator().manual_seed(0)
+    w1 = torch.randn(4, 3, generator=generator, dtype=torch.float64)
+    w2 = torch.randn(5, 4, generator=generator, dtype=torch.float64)
+    target = torch.randn(5, 3, generator=generator, dtype=torch.float64)
+    a, b = w1.clone().requires_grad_(), w2.clone().requires_grad_()
+    grads = torch.autograd.grad(0.5 * ((b @ a - target) ** 2).sum(), (a, b))
+    new1, new2 = two_layer_gd_step(w1, w2, target, 0.1)
+    assert torch.allclose(new1, w1 - 0.1 * grads[0]) and torch.allclose(new2, w2 - 0.1 * grads[1])
+    with pytest.raises(ValueError, match="shapes do not chain"):
+        two_layer_gd_step(w1, w2, target.T, 0.1)
+    with pytest.raises(ValueError, match="lr"):
+        two_layer_gd_step(w1, w2, target, -1.0)

@@ -106,10 +106,22 @@ class ModeTrajectory:
         return self.strengths / self.singular_values.to(self.strengths)
 
 
-def simulate_modes(
-    singular_values, layer_scale, depth, lr, steps, *, init, d, seed, device, dtype
-) -> ModeTrajectory:
-    """Gradient descent on ``1/2 ||W_L ... W_1 - M||_F^2`` (summed), every layer d x d.
+@dataclass
+class ModeStart:
+    """The starting point of a mode simulation: the layers, the target and its singular vectors.
+
+    ``target = left diag(s) right^T`` with ``left`` (d x k) and ``right`` (d x k) orthonormal;
+    ``layers[0]`` is ``W_1`` (the input side). All float64 on the CPU.
+    """
+
+    layers: list[torch.Tensor]
+    target: torch.Tensor
+    left: torch.Tensor
+    right: torch.Tensor
+
+
+def mode_start(singular_values, layer_scale, depth, *, init, d, seed) -> ModeStart:
+    """Layers and target of :func:`simulate_modes` (same seed, same matrices).
 
     ``M = U_k diag(s) V_k^T`` with Haar-random orthonormal U_k, V_k. ``init='aligned'``: the
     balanced init ``W_1 = a O_1 V^T``, ``W_l = a O_l O_{l-1}^T``, ``W_L = a U O_{L-1}^T``
@@ -119,9 +131,6 @@ def simulate_modes(
     s = check_singular_values(singular_values)
     k = s.numel()
     d = k if d is None else check_int("d", d, low=k)
-    steps = check_int("steps", steps, low=0)
-    device = resolve_device(device)
-    dtype = resolve_dtype(dtype, device)
     generator = make_generator(seed)
     left = random_orthogonal(d, generator)
     right = random_orthogonal(d, generator)
@@ -132,12 +141,28 @@ def simulate_modes(
     else:
         layers = [layer_scale * random_orthogonal(d, generator) for _ in range(depth)]
     target = (left[:, :k] * s) @ right[:, :k].T
+    return ModeStart(layers, target, left[:, :k], right[:, :k])
+
+
+def simulate_modes(
+    singular_values, layer_scale, depth, lr, steps, *, init, d, seed, device, dtype
+) -> ModeTrajectory:
+    """Gradient descent on ``1/2 ||W_L ... W_1 - M||_F^2`` (summed), every layer d x d.
+
+    The start (layers, target) is :func:`mode_start`'s.
+    """
+    s = check_singular_values(singular_values)
+    k = s.numel()
+    steps = check_int("steps", steps, low=0)
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    start = mode_start(s, layer_scale, depth, init=init, d=d, seed=seed)
 
     def on_device(x):
         return x.to(device=device, dtype=dtype).contiguous()
 
-    network = DeepLinearNetwork([on_device(w) for w in layers], "theory")
-    target, u_k, v_k = on_device(target), on_device(left[:, :k]), on_device(right[:, :k])
+    network = DeepLinearNetwork([on_device(w) for w in start.layers], "theory")
+    target, u_k, v_k = on_device(start.target), on_device(start.left), on_device(start.right)
     workspace = network.workspace()
     strengths = torch.empty(steps + 1, k, device=device, dtype=dtype)
     for step in range(steps + 1):

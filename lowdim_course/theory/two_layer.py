@@ -22,10 +22,12 @@ import torch
 
 from ..validation import check_choice
 from ._common import (
+    ModeStart,
     ModeTrajectory,
     as_times,
     check_lr,
     check_scalar,
+    mode_start,
     simulate_modes,
 )
 
@@ -100,6 +102,42 @@ def simulate_two_layer(
         device=device,
         dtype=dtype,
     )
+
+
+def two_layer_start(singular_values, u0, *, init: str = "aligned", d: int | None = None, seed=0):
+    """The layers ``[W_1, W_2]`` and target that :func:`simulate_two_layer` starts from.
+
+    Same arguments and seed, same matrices (a ``ModeStart``: ``layers``, ``target``, and the
+    target's singular vectors ``left``, ``right``), so a hand-written gradient step run from
+    here can be compared with the course's run step by step.
+    """
+    u0 = check_scalar("u0", u0, low=0.0, low_open=True)
+    check_choice("init", init, INITS)
+    return mode_start(singular_values, math.sqrt(u0), 2, init=init, d=d, seed=seed)
+
+
+def two_layer_gd_step(w1, w2, target, lr):
+    """One gradient-descent step on ``l = 1/2 ||W_2 W_1 - M||_F^2``, both layers at once.
+
+    ``grad_{W_1} = W_2^T (W_2 W_1 - M)``, ``grad_{W_2} = (W_2 W_1 - M) W_1^T`` (Saxe et al. 2014,
+    Sec. 1), both from the old weights; returns ``(W_1 - lr grad_{W_1}, W_2 - lr grad_{W_2})``.
+    ``W_1`` is h x d_in, ``W_2`` d_out x h, ``M`` d_out x d_in.
+    """
+    if not all(isinstance(x, torch.Tensor) and x.ndim == 2 for x in (w1, w2, target)):
+        raise ValueError("w1, w2 and target must be 2-D tensors")
+    if w2.shape[1] != w1.shape[0] or target.shape != (w2.shape[0], w1.shape[1]):
+        raise ValueError(
+            f"shapes do not chain: w1 {tuple(w1.shape)}, w2 {tuple(w2.shape)} and target "
+            f"{tuple(target.shape)} must be h x d_in, d_out x h and d_out x d_in"
+        )
+    lr = check_lr(lr)
+    residual = w2 @ w1 - target
+    return w1 - lr * (w2.T @ residual), w2 - lr * (residual @ w1.T)
+
+
+def mode_strengths(end_to_end, start: ModeStart) -> torch.Tensor:
+    """``u_i^T W v_i`` for every mode i of ``start``'s target (``left``, ``right``)."""
+    return (start.left * (end_to_end @ start.right)).sum(0)
 
 
 def _check_mode(s, u0, lr):
