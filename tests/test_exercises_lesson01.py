@@ -1,0 +1,175 @@
+"""Lesson 01's new checks: the capstone gradient step and the self-check on the semantic modes.
+
+The solutions below are written from the formulas (numpy, autograd), not from the core.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from lowdim_course.exercises import check, get_exercise
+from lowdim_course.exercises.capstone import CAPSTONE_TAG
+from lowdim_course.semantic import FEATURES, semantic_data
+
+# ---------------------------------------------------------------------------------------------
+# Independent solutions of 01.two_layer_gd_step
+# ---------------------------------------------------------------------------------------------
+
+
+def step_numpy(W1, W2, M, lr):
+    """Entry by entry from the chain rule: dl/dW1[a, b] = sum_i W2[i, a] G[i, b], etc."""
+    w1, w2, target = (np.asarray(x, dtype=float) for x in (W1, W2, M))
+    residual = np.einsum("ih,hj->ij", w2, w1) - target
+    grad1 = np.einsum("ia,ib->ab", w2, residual)
+    grad2 = np.einsum("ib,hb->ih", residual, w1)
+    return w1 - lr * grad1, w2 - lr * grad2
+
+
+def step_autograd(W1, W2, M, lr):
+    """A different correct variant: autograd on the summed loss, both gradients at once."""
+    a = W1.clone().requires_grad_()
+    b = W2.clone().requires_grad_()
+    loss = 0.5 * ((b @ a - M) ** 2).sum()
+    grad_a, grad_b = torch.autograd.grad(loss, (a, b))
+    return [(a - lr * grad_a).detach(), (b - lr * grad_b).detach()]
+
+
+def stub(*args):
+    raise NotImplementedError("your code here")
+
+
+# ---------------------------------------------------------------------------------------------
+# Plausible wrong answers, each written independently
+# ---------------------------------------------------------------------------------------------
+
+
+def step_sequential(W1, W2, M, lr):
+    W1 = W1 - lr * W2.T @ (W2 @ W1 - M)
+    W2 = W2 - lr * (W2 @ W1 - M) @ W1.T  # uses the new W1
+    return W1, W2
+
+
+def step_sequential_other_way(W1, W2, M, lr):
+    W2 = W2 - lr * (W2 @ W1 - M) @ W1.T
+    W1 = W1 - lr * W2.T @ (W2 @ W1 - M)  # uses the new W2
+    return W1, W2
+
+
+def step_ascent(W1, W2, M, lr):
+    residual = M - W2 @ W1  # the residual's sign flipped: a step uphill
+    return W1 - lr * W2.T @ residual, W2 - lr * residual @ W1.T
+
+
+def step_swapped(W1, W2, M, lr):
+    residual = W2 @ W1 - M
+    return W1 - lr * residual @ W1.T, W2 - lr * W2.T @ residual
+
+
+def step_no_transposes(W1, W2, M, lr):
+    residual = W2 @ W1 - M
+    return W1 - lr * W2 @ residual, W2 - lr * residual @ W1
+
+
+def step_without_lr(W1, W2, M, lr):
+    residual = W2 @ W1 - M
+    return W1 - W2.T @ residual, W2 - residual @ W1.T
+
+
+def step_factor_two(W1, W2, M, lr):
+    residual = W2 @ W1 - M
+    return W1 - 2 * lr * W2.T @ residual, W2 - 2 * lr * residual @ W1.T
+
+
+def step_only_first(W1, W2, M, lr):
+    return W1 - lr * W2.T @ (W2 @ W1 - M), W2
+
+
+def step_gradients(W1, W2, M, lr):
+    residual = W2 @ W1 - M
+    return W2.T @ residual, residual @ W1.T
+
+
+def step_reversed_pair(W1, W2, M, lr):
+    new1, new2 = step_numpy(W1, W2, M, lr)
+    return new2, new1
+
+
+def step_one_matrix(W1, W2, M, lr):
+    return step_numpy(W1, W2, M, lr)[0]
+
+
+CAPSTONE_MISTAKES = [
+    (step_sequential, "W2's gradient used the new W1"),
+    (step_sequential_other_way, "W1's gradient used the new W2"),
+    (step_ascent, "ascent"),
+    (step_swapped, "gradients of the two layers are swapped"),
+    (step_no_transposes, "transposes are missing"),
+    (step_without_lr, "learning rate is missing"),
+    (step_factor_two, "factor 2 too many"),
+    (step_only_first, "only W1 was updated"),
+    (step_gradients, "returned the gradients"),
+    (step_reversed_pair, "wrong order"),
+    (step_one_matrix, "expected a pair"),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("solution", [step_numpy, step_autograd])
+def test_independent_steps_pass(solution):
+    assert check("01.two_layer_gd_step", solution).passed
+
+
+def test_the_step_stub_is_not_implemented_yet():
+    result = check("01.two_layer_gd_step", stub)
+    assert not result.passed and "not implemented yet" in result.message
+
+
+@pytest.mark.parametrize(("wrong", "words"), CAPSTONE_MISTAKES)
+def test_step_mistakes_are_named(wrong, words):
+    result = check("01.two_layer_gd_step", wrong)
+    assert not result.passed
+    assert words in result.message
+    assert " — hint: " in result.message
+
+
+def test_the_step_is_a_capstone_with_small_cases():
+    exercise = get_exercise("01.two_layer_gd_step")
+    assert CAPSTONE_TAG in exercise.tags
+    cases = exercise.make_cases()
+    assert any(case.args[0].shape[0] != case.args[0].shape[1] for case in cases)
+    assert all(max(arg.shape) <= 12 for case in cases for arg in case.args[:3])
+
+
+def test_general_hints_give_the_idea_not_the_code():
+    for exercise_id in ("01.saxe_trajectory", "01.half_way_time", "01.two_layer_gd_step"):
+        hint = get_exercise(exercise_id).hint
+        for code in ("torch.exp", "math.log", "ln(s/u0 - 1)", ".T", "W2.T", "return "):
+            assert code not in hint, (exercise_id, code)
+
+
+def test_birds_before_trees_accepts_b_in_any_spelling():
+    for answer in ("b", "B", "(b)", " (B) "):
+        assert check("01.birds_before_trees", lambda answer=answer: answer).passed
+
+
+@pytest.mark.parametrize(
+    ("letter", "words"),
+    [("a", "do not interact"), ("c", "five seeds"), ("d", "four items")],
+)
+def test_birds_before_trees_explains_every_wrong_option(letter, words):
+    result = check("01.birds_before_trees", lambda: letter)
+    assert not result.passed
+    assert f"not ({letter})" in result.message and words in result.message
+
+
+def test_the_self_check_answer_holds_in_the_data():
+    """(b): birds vs fish has the larger singular value, with more features to tell apart."""
+    data = semantic_data()
+    s = dict(zip(data.meanings, data.singular_values.tolist(), strict=True))
+    assert s["birds vs fish"] > s["trees vs flowers"]
+    for split, count in (("birds", 3), ("fish", 3), ("trees", 1), ("flowers", 1)):
+        assert len(FEATURES[split]) == count
