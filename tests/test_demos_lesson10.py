@@ -1,8 +1,12 @@
 """Lesson 10's demo, called as its slider panel calls it (no kernel)."""
 
+import itertools
+
 import matplotlib
 
 matplotlib.use("Agg")
+
+import torch
 
 from lowdim_course.demos.lesson10 import twa_over_seeds, weight_averaging_demo
 from lowdim_course.widgets import choice, int_slider, log_slider, slider_panel
@@ -55,3 +59,49 @@ def test_the_tuned_baseline_is_the_sweeps_best_and_twa_on_it_wins_only_sometimes
     assert summary["tuned_sgd_beats_twa"] == 5
     assert 0 < summary["tuned_twa_beats_tuned_sgd"] < 5
     assert "TWA built on the step-0.1 run" in capsys.readouterr().out
+
+
+def _students_twa(checkpoints, loss_and_grad, lr, steps, start="mean"):
+    q, _ = torch.linalg.qr(checkpoints.T)
+    P = q.T
+    c = P @ (checkpoints.mean(0) if start == "mean" else checkpoints[-1])
+    for _ in range(steps):
+        c = c - lr * (P @ loss_and_grad(P.T @ c)[1])
+    return P.T @ c
+
+
+def test_your_twa_agrees_with_a_correct_loop(capsys):
+    from lowdim_course.demos.lesson10 import CAPSTONE_STEPS, your_twa
+
+    result = your_twa(_students_twa)
+    assert result["agree"] is True and result["outside_span"] < 1e-10
+    assert len(result["student"]) == len(CAPSTONE_STEPS)
+    losses = [loss for loss, _ in result["course"]]
+    assert all(a >= b for a, b in itertools.pairwise(losses))  # descent in the span
+    assert result["course"][-1][1] > result["course"][0][1] + 0.05  # better than SWA
+    assert "agree with the course's at every point (to 1e-6): True" in capsys.readouterr().out
+
+
+def test_your_twa_with_the_stub_prints_one_line(capsys):
+    from lowdim_course.demos.lesson10 import your_twa
+
+    def stub(*args):
+        raise NotImplementedError("your code here")
+
+    result = your_twa(stub)
+    printed = capsys.readouterr().out
+    assert result["student"] is None
+    assert printed.count("not written yet") == 1 and "Traceback" not in printed
+
+
+def test_your_twa_shows_a_full_gradient_loop_leaving_the_span(capsys):
+    from lowdim_course.demos.lesson10 import your_twa
+
+    def full(checkpoints, loss_and_grad, lr, steps, start="mean"):
+        w = checkpoints.mean(0)
+        for _ in range(steps):
+            w = w - lr * loss_and_grad(w)[1]
+        return w
+
+    result = your_twa(full)
+    assert result["agree"] is False and result["outside_span"] > 0.1

@@ -7,7 +7,9 @@ checkpoints: SWA (their mean), TWA (2 epochs of projected SGD in their span) and
 ``twa_over_seeds`` repeats the comparison over five seeds (task, initialization and batches),
 with three controls: the same projected training in a random 10-dimensional span through the
 SWA mean, SGD with a better step (0.1 instead of 0.05, chosen by ``sgd_step_sweep``), and TWA
-built on that better run's own checkpoints.
+built on that better run's own checkpoints. ``your_twa`` (capstone) runs the student's TWA loop
+on the lesson's first 10 checkpoints and draws its training loss and test accuracy next to the
+course's (:func:`~lowdim_course.literature.weight_averaging.train_in_span`).
 """
 
 from __future__ import annotations
@@ -16,15 +18,20 @@ import functools
 
 import torch
 
+from ..exercises.capstone import run_student_code
 from ..literature.weight_averaging import (
     accuracy,
+    gradient_oracle,
     make_classification_data,
+    orthonormal_basis,
     sgd_checkpoints,
     swa,
+    train_in_span,
     twa,
 )
 from ..plots import demo_figure, show_figure
 from ..spread import mean_sd
+from ..training import cpu_threads
 
 EPOCHS, HIDDEN, SGD_LR, TWA_EPOCHS = 20, 32, 0.05, 2
 TUNED_SGD_LR = 0.1  # the best mean of ``sgd_step_sweep`` (0.05, 0.1, 0.2, 0.5) on this task
@@ -179,3 +186,101 @@ def sgd_step_sweep(steps=SGD_STEPS, seeds=SEEDS, epochs: int = 12) -> dict:
     best = max(table, key=lambda lr: sum(table[lr]))
     print(f"best mean: step {best:g}")
     return {"accuracy": table, "best": best}
+
+
+CAPSTONE_K, CAPSTONE_LR = 10, 1.0
+CAPSTONE_STEPS = (0, 2, 5, 10, 15, 20, 30, 40, 60)
+
+
+def _loss_text(loss: float) -> str:
+    return f"{loss:>6.3f}" if abs(loss) < 100 else f"{loss:>6.0e}"
+
+
+def _curve_point(weights, data, oracle) -> tuple[float, float]:
+    """(full-batch training loss, test accuracy) of the lesson's network at ``weights``."""
+    loss, _ = oracle(weights)
+    return loss, accuracy(weights, data.x_test, data.y_test, HIDDEN, data.classes)
+
+
+@functools.lru_cache(maxsize=1)
+def _course_span_curve():
+    data, run = _run()
+    kept = run["checkpoints"][1 : CAPSTONE_K + 1]
+    oracle = gradient_oracle(data.x_train, data.y_train, HIDDEN, data.classes)
+    weights = [
+        train_in_span(kept, oracle, lr=CAPSTONE_LR, steps=steps, start="mean")
+        for steps in CAPSTONE_STEPS
+    ]
+    return kept, oracle, weights, [_curve_point(w, data, oracle) for w in weights]
+
+
+def your_twa(train_twa_function) -> dict:
+    """Capstone 10: the student's TWA loop on the lesson's first 10 checkpoints.
+
+    Full-batch gradient descent in the span (step ``CAPSTONE_LR``, from the SWA mean) for each
+    number of steps in ``CAPSTONE_STEPS``: training loss and test accuracy of the student's
+    weights next to the course's ``train_in_span`` on the same checkpoints and gradient (Li et
+    al. 2023, Sec. 3), with SGD's accuracy at epochs 10 and 20 for scale. A stub, an exception or
+    NaN in the student's code prints one line and the figure shows the course's curves only.
+    """
+    data, run = _run()
+    kept, oracle, course_weights, course = _course_span_curve()
+    basis = orthonormal_basis(kept)
+
+    def students_run():
+        found = []
+        with cpu_threads(1):
+            for steps in CAPSTONE_STEPS:
+                weights = train_twa_function(kept.clone(), oracle, CAPSTONE_LR, steps, "mean")
+                weights = torch.as_tensor(weights, dtype=torch.float64).detach().reshape(-1)
+                if weights.numel() != kept.shape[1]:
+                    raise ValueError(
+                        f"it returned {weights.numel()} numbers for {steps} steps, expected the "
+                        f"weights (D = {kept.shape[1]})"
+                    )
+                found.append(weights)
+        return found
+
+    student = run_student_code(students_run, name="train_twa")
+    steps = list(CAPSTONE_STEPS)
+    figure, (left, right) = demo_figure(2, 10, 3.6)
+    left.plot(steps, [loss for loss, _ in course], "o-", color="tab:green", label="course's TWA")
+    right.plot(steps, [a for _, a in course], "o-", color="tab:green", label="course's TWA")
+    for epoch, style in ((CAPSTONE_K, ":"), (EPOCHS, "--")):
+        right.axhline(run["test_accuracy"][epoch], color="tab:blue", ls=style, lw=1,
+                      label=f"SGD after {epoch} epochs")  # fmt: skip
+    result = {"course": course, "student": None, "agree": None, "outside_span": None}
+    if student.ok:
+        mine = [_curve_point(w, data, oracle) for w in student.value]
+        left.plot(steps, [loss for loss, _ in mine], "s:", color="k", ms=4, label="yours")
+        right.plot(steps, [a for _, a in mine], "s:", color="k", ms=4, label="yours")
+        agree = all(
+            float(torch.linalg.vector_norm(w - c)) <= 1e-6 * float(torch.linalg.vector_norm(c))
+            for w, c in zip(student.value, course_weights, strict=True)
+        )
+        outside = max(
+            float(torch.linalg.vector_norm(w - basis.T @ (basis @ w)) / torch.linalg.vector_norm(w))
+            for w in student.value
+        )
+        result.update(student=mine, agree=agree, outside_span=outside)
+    left.set(xlabel="TWA steps (full batch)", ylabel="training loss",
+             title=f"{CAPSTONE_K} checkpoints, lr {CAPSTONE_LR:g}, from the SWA mean")  # fmt: skip
+    right.set(xlabel="TWA steps (full batch)", ylabel="test accuracy")
+    left.set_ylim(0.0, 1.5 * course[0][0])  # a diverging loop's loss would hide the course's
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    show_figure(figure)
+    print("steps:          " + " ".join(f"{n:>6}" for n in steps))
+    print("course loss:    " + " ".join(f"{loss:>6.3f}" for loss, _ in course))
+    print("course accuracy:" + " ".join(f"{a:>6.3f}" for _, a in course))
+    if student.ok:
+        print("your loss:      " + " ".join(_loss_text(loss) for loss, _ in result["student"]))
+        print("your accuracy:  " + " ".join(f"{a:>6.3f}" for _, a in result["student"]))
+        outside = result["outside_span"]
+        print(f"your weights agree with the course's at every point (to 1e-6): "
+              f"{result['agree']}; largest part outside the checkpoints' span: "
+              + ("below 1e-10" if outside < 1e-10 else f"{outside:.1e}"))  # fmt: skip
+    print(f"SGD's test accuracy after {CAPSTONE_K} epochs {run['test_accuracy'][CAPSTONE_K]:.3f}, "
+          f"after {EPOCHS} epochs {run['test_accuracy'][EPOCHS]:.3f}")  # fmt: skip
+    return result

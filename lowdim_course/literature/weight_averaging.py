@@ -10,7 +10,9 @@ restricted to ``span{w_1, ..., w_K}``, a K-dimensional subspace of the D-dimensi
   (modified Gram-Schmidt with one re-orthogonalization; dependent checkpoints are dropped);
 * :func:`projected_gradient`: ``P^T (P g)``, the gradient's component inside the span;
 * :func:`twa`: start from the SWA mean and take SGD steps ``w <- w - lr P^T (P g)``, so the
-  weights never leave the span (the paper's Eq. 4-5, without its scaling tricks).
+  weights never leave the span (the paper's Eq. 4-5, without its scaling tricks);
+  :func:`train_in_span` takes the same steps with any gradient, e.g. the full-batch one of
+  :func:`gradient_oracle`.
 
 The course's task is a small classification problem it generates itself
 (:func:`make_classification_data`: no data set is downloaded) and a one-hidden-layer network
@@ -246,6 +248,42 @@ def twa(
         "coefficients": basis @ weights,
         "basis": basis,
     }
+
+
+def gradient_oracle(x, y, hidden: int, classes: int):
+    """``weights -> (loss, gradient)``: the full-batch cross-entropy of the network on (x, y).
+
+    What a training loop needs from the model, and nothing else: a loop in the checkpoints'
+    span asks it for ``g`` at the current weights and projects it itself.
+    """
+    hidden = check_int("hidden", hidden, low=1)
+    classes = check_int("classes", classes, low=2)
+
+    def loss_and_grad(weights):
+        weights = torch.as_tensor(weights, dtype=torch.float64)
+        return loss_and_gradient(weights, x, y, hidden, classes)
+
+    return loss_and_grad
+
+
+def train_in_span(checkpoints, loss_and_grad, *, lr: float, steps: int, start: str = "mean"):
+    """TWA with a given gradient: ``steps`` steps ``w <- w - lr P^T (P g(w))`` in the span.
+
+    ``P`` is :func:`orthonormal_basis` of the checkpoints (rows); the start is their mean (SWA)
+    or the last checkpoint, both in the span, so every iterate stays there (Li et al. 2023,
+    Sec. 3, with coefficients ``c = P w``: ``c <- c - lr P g``). Returns the final weights.
+    """
+    if start not in ("mean", "last"):
+        raise ValueError(f"start must be 'mean' or 'last', got {start!r}")
+    lr = check_float("lr", lr, low=0.0, low_open=True)
+    steps = check_int("steps", steps, low=0)
+    checkpoints = check_matrix("checkpoints", checkpoints).to(torch.float64)
+    basis = orthonormal_basis(checkpoints)
+    weights = swa(checkpoints) if start == "mean" else checkpoints[-1].clone()
+    for _ in range(steps):
+        _, gradient = loss_and_grad(weights)
+        weights = weights - lr * projected_gradient(basis, gradient)
+    return weights
 
 
 def _epoch(data, weights, hidden, lr, batch_size, generator, basis):
