@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pytest
+import torch
 
 from lowdim_course.demos.lesson11 import erank_staircase_demo, measures_vs_errors
 from lowdim_course.widgets import float_slider, int_slider, log_slider, slider_panel
@@ -39,3 +40,45 @@ def test_moving_a_slider_recomputes():
     table = slider_panel(measures_vs_errors, keep=float_slider(0.2, 0.1, 0.5, step=0.1))
     table.kwargs_widgets[0].value = 0.3
     assert table.result["effective rank"]["rank-k"] > 0.9
+
+
+def _students_rank_for_error(W, rel_error):
+    energy = torch.linalg.svdvals(W) ** 2
+    for k in range(len(energy) + 1):
+        if energy[k:].sum() <= rel_error**2 * energy.sum():
+            return k
+    return len(energy)
+
+
+def test_your_rank_for_error_agrees_with_a_correct_function(capsys):
+    from lowdim_course.demos.lesson11 import your_rank_for_error
+
+    result = your_rank_for_error(_students_rank_for_error)
+    curve = result["course_curve"]
+    assert result["agree"] == {"curve": len(curve), "family": 40, "final": 4}
+    assert curve[0] == 50 and min(curve) == 1 and curve[-1] == 5  # the staircase in integers
+    assert set(result["course_final"].values()) == {5}
+    printed = capsys.readouterr().out
+    assert f"your k equals the course's at {len(curve)} of {len(curve)}" in printed
+
+
+def test_your_rank_for_error_with_the_stub_prints_one_line(capsys):
+    from lowdim_course.demos.lesson11 import your_rank_for_error
+
+    def stub(*args):
+        raise NotImplementedError("your code here")
+
+    result = your_rank_for_error(stub)
+    printed = capsys.readouterr().out
+    assert result["student"] is None
+    assert printed.count("not written yet") == 1 and "Traceback" not in printed
+
+
+def test_your_rank_for_error_shows_a_wrong_tail(capsys):
+    from lowdim_course.demos.lesson11 import your_rank_for_error
+
+    def squared(W, rel_error):  # compares the error squared with rel_error
+        return _students_rank_for_error(W, rel_error**0.5)
+
+    result = your_rank_for_error(squared)
+    assert result["agree"]["family"] < 20

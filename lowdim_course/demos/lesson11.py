@@ -6,7 +6,10 @@
 * ``rank_surrogates``: the survey's claim that the effective rank beats l1-type measures of the
   singular values, tested as a predictor of the rank-k error on five such families;
 * ``erank_staircase_demo``: the effective rank of the end-to-end matrix while a deep linear
-  network fits a rank-5 target (d = 50), plateau by plateau.
+  network fits a rank-5 target (d = 50), plateau by plateau;
+* ``your_rank_for_error`` (capstone): the student's ``rank_for_error`` on the weights that run
+  trains (end-to-end matrix over training, and each layer at the end) and on the 40 matrices,
+  next to the course's and the effective rank.
 """
 
 from __future__ import annotations
@@ -15,16 +18,20 @@ import functools
 
 import torch
 
+from ..exercises.capstone import run_student_code
 from ..literature.compressibility import (
     erank_staircase,
     matrix_family,
     prediction_table,
+    rank_for_error,
+    spearman,
     spectral_prediction_over_seeds,
 )
 from ..networks import original_network
 from ..plots import demo_figure, show_figure
 from ..problems import make_problem
-from ..training import train
+from ..theory.rank_measures import effective_rank, stable_rank
+from ..training import cpu_threads, train
 from .lesson03 import course_learning_rate
 
 
@@ -100,7 +107,9 @@ def rank_surrogates(seeds=(0, 1, 2, 3, 4), keeps=(0.1, 0.2, 0.3)) -> dict:
 def _run(depth: int, eps: float, d: int = 50, r: int = 5, steps: int = 3000):
     problem = make_problem("mf", d=d, r=r, seed=0)
     network = original_network(d, depth, eps, seed=0)
-    history = train(problem, network, lr=course_learning_rate(d), steps=steps, log_every=10)
+    history = train(
+        problem, network, lr=course_learning_rate(d), steps=steps, log_every=10, record_layers=True
+    )
     return problem, history
 
 
@@ -140,3 +149,116 @@ def erank_staircase_demo(depth: int = 3, eps: float = 0.01):
         "final_error": final,
         "erank_curve": torch.as_tensor(stairs["erank"]),
     }
+
+
+CAPSTONE_EVERY = 2  # every second log of the run (every 20 iterations)
+
+
+def _end_to_end(layers) -> torch.Tensor:
+    """``W_{L:1} = W_L ... W_1`` from the layers, first layer first."""
+    product = layers[0]
+    for layer in layers[1:]:
+        product = layer @ product
+    return product
+
+
+@functools.lru_cache(maxsize=4)
+def _trained_weights(depth: int = 3, eps: float = 0.01):
+    """The end-to-end matrices over training (every ``CAPSTONE_EVERY`` logs) and the layers at
+    the end of the lesson's run."""
+    _, history = _run(depth, eps)
+    logs = list(range(0, len(history.log_iterations), CAPSTONE_EVERY))
+    products = [_end_to_end(history.layer_snapshots[i]) for i in logs]
+    iterations = [history.log_iterations[i] for i in logs]
+    final = {f"W_{i + 1}": w for i, w in enumerate(history.layer_snapshots[-1])}
+    final[f"W_{{{depth}:1}}"] = _end_to_end(history.layer_snapshots[-1])
+    return iterations, products, final
+
+
+def your_rank_for_error(rank_for_error_function, rel_error: float = 0.1) -> dict:
+    """Capstone 11: the student's ``rank_for_error`` on weights trained in this lesson.
+
+    Left: the rank the end-to-end matrix ``W_{3:1}`` of the staircase run (d = 50, L = 3,
+    eps = 0.01) needs for relative error ``rel_error``, over training, the student's next to the
+    course's, with the effective rank for comparison. Right: the same for the 40 matrices of
+    Section 3 against their effective rank. Prints the trained layers' measures and how often
+    the student's k equals the course's. A stub, an exception or NaN in the student's code
+    prints one line and the figure shows the course's result only.
+    """
+    iterations, products, final = _trained_weights()
+    family = _family()[0]
+    course_curve = [rank_for_error(w, rel_error) for w in products]
+    course_family = [rank_for_error(w, rel_error) for w in family]
+    course_final = {name: rank_for_error(w, rel_error) for name, w in final.items()}
+    erank_curve = [effective_rank(w) for w in products]
+    erank_family = [effective_rank(w) for w in family]
+
+    def students_run():
+        with cpu_threads(1):
+
+            def k_of(w):
+                return int(rank_for_error_function(w.clone(), rel_error))
+
+            return (
+                [k_of(w) for w in products],
+                [k_of(w) for w in family],
+                {name: k_of(w) for name, w in final.items()},
+            )
+
+    student = run_student_code(students_run, name="rank_for_error")
+    figure, (left, right) = demo_figure(2, 10, 3.6)
+    left.semilogy(iterations, erank_curve, color="tab:purple", lw=1, label="effective rank")
+    left.semilogy(iterations, [max(k, 0.5) for k in course_curve], color="tab:green",
+                  label=f"course's k at error {rel_error:g}")  # fmt: skip
+    right.scatter(erank_family, course_family, s=30, facecolors="none", edgecolors="tab:green",
+                  label="course's k")  # fmt: skip
+    result = {"course_curve": course_curve, "course_family": course_family,
+              "course_final": course_final, "student": None, "agree": None}  # fmt: skip
+    if student.ok:
+        mine_curve, mine_family, mine_final = student.value
+        left.semilogy(iterations[::5], [max(k, 0.5) for k in mine_curve[::5]], "s", ms=3,
+                      color="k", label="your k")  # fmt: skip
+        right.scatter(erank_family, mine_family, s=10, marker="x", color="k", label="your k")
+        agree = {
+            "curve": sum(a == b for a, b in zip(mine_curve, course_curve, strict=True)),
+            "family": sum(a == b for a, b in zip(mine_family, course_family, strict=True)),
+            "final": sum(mine_final[name] == course_final[name] for name in final),
+        }
+        result.update(student={"curve": mine_curve, "family": mine_family, "final": mine_final},
+                      agree=agree)  # fmt: skip
+    left.set(xlabel="iteration", ylabel="rank",
+             title="deep factorization d=50, r=5, L=3: $W_{3:1}$ over training")  # fmt: skip
+    right.set(xlabel="effective rank", ylabel=f"k for error {rel_error:g}",
+              title="the 40 matrices of Section 3")  # fmt: skip
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    show_figure(figure)
+
+    print(f"rank needed for relative error {rel_error:g} (course's rank_for_error)")
+    header = f"{'trained weights':>16} | {'erank':>6} | {'srank':>6} | {'course k':>8}"
+    print(header + (f" | {'your k':>6}" if student.ok else ""))
+    for name, w in final.items():
+        row = f"{name:>16} | {effective_rank(w):>6.2f} | {stable_rank(w):>6.2f} | "
+        row += f"{course_final[name]:>8}"
+        print(row + (f" | {student.value[2][name]:>6}" if student.ok else ""))
+    lowest = min(range(len(course_curve)), key=course_curve.__getitem__)
+    climbs = [
+        next((iterations[i] for i in range(lowest, len(course_curve)) if course_curve[i] >= k),
+             None)
+        for k in range(course_curve[lowest] + 1, course_curve[-1] + 1)
+    ]  # fmt: skip
+    print(f"W_{{3:1}} over training: course's k starts at {course_curve[0]}, falls to "
+          f"{course_curve[lowest]} (iteration {iterations[lowest]:,}), then reaches "
+          + ", ".join(f"{k} at {t:,}" for k, t in
+                      zip(range(course_curve[lowest] + 1, course_curve[-1] + 1), climbs,
+                          strict=True) if t is not None)
+          + f"; end {course_curve[-1]}")  # fmt: skip
+    rho = spearman(erank_family, course_family)
+    print(f"40 matrices: Spearman(effective rank, course's k) = {rho:.2f}")
+    if student.ok:
+        agree = result["agree"]
+        print(f"your k equals the course's at {agree['curve']} of {len(course_curve)} moments "
+              f"of training, on {agree['family']} of {len(family)} matrices and on "
+              f"{agree['final']} of {len(final)} trained weights")  # fmt: skip
+    return result

@@ -5,6 +5,11 @@
   (Lesson 02's exercise is the effective rank; this one is its cousin).
 * ``11.hoyer_sparsity``: ``(sqrt(n) - ||x||_1 / ||x||_2) / (sqrt(n) - 1)`` over all entries
   (Hoyer 2004); reference :func:`lowdim_course.literature.compressibility.hoyer_sparsity`.
+* ``11.rank_for_error`` (capstone): ``rank_for_error(W, rel_error) -> k``, the smallest k whose
+  best rank-k approximation has relative Frobenius error ``sqrt(sum_{i>k} sigma_i^2) / ||W||_F
+  <= rel_error`` (Eckart-Young-Mirsky: the tail energy of the singular values); reference
+  :func:`lowdim_course.literature.compressibility.rank_for_error`.
+* ``11.what_stable_rank_misses`` (self-check): a stable rank of 1.5 bounds no truncation rank.
 """
 
 from __future__ import annotations
@@ -13,15 +18,18 @@ import math
 
 import torch
 
+from .capstone import CAPSTONE_TAG
 from .framework import (
     Case,
     Exercise,
     Mistake,
     compare_arrays,
+    compare_integers,
     random_matrix,
     register,
     seeded_generator,
 )
+from .self_check import choice_question
 
 
 def _reference_stable_rank(matrix):
@@ -58,17 +66,18 @@ _STABLE_MISTAKES = (
     Mistake(
         lambda w: float(_s(w).pow(2).sum().sqrt() / _s(w)[0]),
         "returned ||W||_F / ||W||_2 (forgot the squares)",
-        "square both norms: sum sigma^2 / sigma_1^2",
+        "the stable rank is a ratio of squared norms: energy against energy",
     ),
     Mistake(
         lambda w: float(_s(w).sum() / _s(w)[0]),
         "returned sum sigma / sigma_1 (nuclear over spectral norm)",
-        "the stable rank uses squares: ||W||_F^2 = sum sigma_k^2",
+        "the Frobenius norm squared is the sum of the SQUARED singular values",
     ),
     Mistake(
         lambda w: float(_s(w).pow(2).sum() / _s(w)[-1] ** 2),
         "divided by the SMALLEST singular value squared",
-        "||W||_2 is the largest singular value, svdvals(W)[0]",
+        "the spectral norm ||W||_2 is the largest singular value (svdvals sorts them, "
+        "largest first)",
     ),
     Mistake(
         lambda w: float(torch.linalg.matrix_rank(torch.as_tensor(w, dtype=torch.float64))),
@@ -87,7 +96,9 @@ STABLE_RANK = register(
         compare=lambda expected, got, case: compare_arrays(
             expected, got, case, rtol=1e-8, mistakes=_STABLE_MISTAKES, name="the stable rank"
         ),
-        hint="s = torch.linalg.svdvals(W); (s**2).sum() / s[0]**2",
+        hint="both norms are functions of the singular values: the Frobenius norm squared is "
+        "their total energy, the spectral norm is the largest one. Get the singular values "
+        "once and compare the whole energy with the top direction's",
     )
 )
 
@@ -113,7 +124,8 @@ _HOYER_MISTAKES = (
     Mistake(
         lambda x: float(_flat(x).abs().sum() / _flat(x).norm()),
         "returned ||x||_1 / ||x||_2 itself",
-        "map it to [0, 1]: (sqrt(n) - ratio) / (sqrt(n) - 1)",
+        "the ratio runs from 1 to sqrt(n); Hoyer's measure maps that range linearly onto "
+        "[0, 1], with sqrt(n) (a flat vector) going to 0 and 1 (a spike) going to 1",
     ),
     Mistake(
         lambda x: float(
@@ -121,12 +133,13 @@ _HOYER_MISTAKES = (
             / (math.sqrt(_flat(x).numel()) - 1)
         ),
         "used |sum x| instead of sum |x| for the l1 norm",
-        "||x||_1 = x.abs().sum()",
+        "the l1 norm adds the magnitudes of the entries, so signs cannot cancel",
     ),
     Mistake(
         lambda x: float(1 - _flat(x).abs().sum() / _flat(x).norm() / math.sqrt(_flat(x).numel())),
         "returned 1 - ratio / sqrt(n) (does not reach 1 for a single nonzero)",
-        "Hoyer's measure is (sqrt(n) - ratio) / (sqrt(n) - 1)",
+        "check the two ends: a single nonzero entry (ratio 1) must give exactly 1, a flat "
+        "vector (ratio sqrt(n)) exactly 0",
     ),
     Mistake(
         lambda x: float(
@@ -134,7 +147,7 @@ _HOYER_MISTAKES = (
             / (math.sqrt(_flat(x).numel()) - 1)
         ),
         "used ||x||_2 / ||x||_1 (the ratio upside down)",
-        "the ratio is ||x||_1 / ||x||_2, which lies between 1 and sqrt(n)",
+        "the ratio in Hoyer's formula lies between 1 and sqrt(n): which norm must be on top?",
     ),
 )
 
@@ -154,6 +167,156 @@ HOYER = register(
             mistakes=_HOYER_MISTAKES,
             name="the sparsity",
         ),
-        hint="x = x.flatten(); n = x.numel(); (sqrt(n) - x.abs().sum() / x.norm()) / (sqrt(n) - 1)",
+        hint="all entries count, whatever the shape. The ratio of the l1 to the l2 norm is 1 "
+        "for a single spike and sqrt(n) for a flat vector of n entries; Hoyer's measure is "
+        "where the ratio sits between those two ends, rescaled so that flat is 0 and a spike "
+        "is 1",
+    )
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# 11.rank_for_error (capstone)
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_rank_for_error(W, rel_error):
+    from ..literature.compressibility import rank_for_error
+
+    return rank_for_error(W, rel_error)
+
+
+def _rank_cases() -> list[Case]:
+    generator = seeded_generator(11200)
+    decaying = random_matrix(10, 10, generator)
+    u, _, vh = torch.linalg.svd(decaying)
+    spectrum = torch.tensor([0.7**k for k in range(10)], dtype=torch.float64)
+    decaying = u @ torch.diag(spectrum) @ vh
+    diag = torch.diag(torch.tensor([3.0, 1.0, 1.0, 1.0], dtype=torch.float64))
+    return [
+        Case((diag, 0.5), "diag(3, 1, 1, 1), rel_error = 0.5: rank 1 has error exactly 0.5"),
+        Case((decaying, 0.1), "10 x 10, sigma_k = 0.7^k, rel_error = 0.1"),
+        Case((decaying, 0.3), "10 x 10, sigma_k = 0.7^k, rel_error = 0.3"),
+        Case((torch.eye(6, dtype=torch.float64), 0.5), "I_6 (a flat spectrum), rel_error = 0.5"),
+        Case((random_matrix(6, 9, generator), 0.2), "6 x 9 Gaussian, rel_error = 0.2"),
+        Case((random_matrix(5, 5, generator), 1.2), "rel_error = 1.2: nothing needs to be kept"),
+        Case((random_matrix(8, 3, generator) @ random_matrix(3, 8, generator), 0.05),
+             "8 x 8 of rank 3, rel_error = 0.05"),
+    ]  # fmt: skip
+
+
+def _energy(W):
+    return torch.linalg.svdvals(torch.as_tensor(W, dtype=torch.float64)) ** 2
+
+
+def _first_k(values, test):
+    """The smallest k in 0..n with ``test(k)``, n = len(values)."""
+    return next(k for k in range(len(values) + 1) if test(k))
+
+
+def _tail_error(W, k):
+    e = _energy(W)
+    return float(torch.sqrt(e[k:].sum() / e.sum()))
+
+
+_RANK_MISTAKES = (
+    Mistake(
+        lambda W, eps: _first_k(_energy(W), lambda k: _tail_error(W, k) < eps),
+        "used < instead of <=: a rank whose error is exactly rel_error is good enough",
+        "the smallest k whose error is at most rel_error",
+    ),
+    Mistake(
+        lambda W, eps: _first_k(_energy(W), lambda k: _tail_error(W, k) ** 2 <= eps),
+        "compared the tail's share of the energy (the error squared) with rel_error",
+        "the relative error is the square root of the tail's share of the energy",
+    ),
+    Mistake(
+        lambda W, eps: _first_k(
+            _energy(W),
+            lambda k: float(_energy(W)[k:].sqrt().sum() / _energy(W).sqrt().sum()) <= eps,
+        ),
+        "measured the tail with the singular values themselves, not their squares",
+        "the Frobenius norm adds squared singular values: the error is a tail of sigma_i^2",
+    ),
+    Mistake(
+        lambda W, eps: _first_k(_energy(W), lambda k: _tail_error(W, k) <= eps) - 1,
+        "returned the index of the last singular value kept (counting from 0), one less than k",
+        "k counts the singular values kept: rank 0 keeps none, rank 1 keeps sigma_1",
+    ),
+    Mistake(
+        lambda W, eps: int((_energy(W).sqrt() > eps * _energy(W)[0].sqrt()).sum()),
+        "counted the singular values above rel_error * sigma_1 (a numerical rank), not the "
+        "error of the truncation",
+        "the error of keeping k terms is the energy of all the dropped ones together, "
+        "relative to the whole matrix",
+    ),
+    Mistake(
+        lambda W, eps: max(1, _first_k(_energy(W), lambda k: _tail_error(W, k) <= eps)),
+        "never returned 0: with rel_error above 1 the empty approximation (k = 0, error 1) "
+        "already qualifies",
+        "start the search at k = 0",
+    ),
+    Mistake(
+        lambda W, eps: _first_k(
+            _energy(W),
+            lambda k: float(torch.sqrt(_energy(W)[:k].sum() / _energy(W).sum())) >= 1 - eps,
+        ),
+        "asked the kept part to reach 1 - rel_error of the norm instead of the dropped part to "
+        "be at most rel_error",
+        "the error of the rank-k approximation is the norm of what it DROPS, relative to "
+        "||W||_F (Eckart-Young)",
+    ),
+)
+
+RANK_FOR_ERROR = register(
+    Exercise(
+        id="11.rank_for_error",
+        title="The rank a given error needs",
+        signature="rank_for_error(W, rel_error) -> smallest k with rank-k relative error <= "
+        "rel_error",
+        make_cases=_rank_cases,
+        reference=reference_rank_for_error,
+        compare=lambda expected, got, case: compare_integers(
+            expected, got, case, mistakes=_RANK_MISTAKES
+        ),
+        hint="by Eckart-Young the best rank-k approximation keeps the k largest singular "
+        "values, and its error is the energy of the ones it drops, relative to the total "
+        "energy, square-rooted. That error only falls as k grows, so walk k up from 0 (or use "
+        "a cumulative sum) and stop at the first k where it is small enough",
+        tags=(CAPSTONE_TAG,),
+    )
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# 11.what_stable_rank_misses (self-check)
+# ---------------------------------------------------------------------------------------------
+
+WHAT_STABLE_RANK_MISSES = register(
+    choice_question(
+        id="11.what_stable_rank_misses",
+        title="What the stable rank does not tell",
+        options={
+            "a": "at most 2: the stable rank rounded up",
+            "b": "at most 1.5 / 0.1^2 = 150",
+            "c": "the stable rank alone bounds nothing: the other third of the energy may be "
+            "spread over many tiny singular values, and nearly all of them must then be kept",
+            "d": "exactly 1, because sigma_1^2 holds most of the energy",
+        },
+        correct="c",
+        why_wrong={
+            "a": "the stable rank is a ratio of energies, not a count of terms: it is 1.5 "
+            "whether the remaining third sits in one singular value (k = 2 suffices) or is "
+            "spread over hundreds (then nearly all of them are needed)",
+            "b": "1.5 / eps^2 bounds how many singular values can be LARGER than eps * sigma_1 "
+            "(each of them carries eps^2 sigma_1^2 of the energy); the error of a truncation "
+            "counts the small ones too, all together, and a flat tail of 499 tiny values needs "
+            "k = 486 (the cell after this check computes it)",
+            "d": "keeping sigma_1 alone leaves a third of the energy, an error of sqrt(1/3) = "
+            "0.58, far above 0.1",
+        },
+        hint="the error of keeping k terms is the energy of all the dropped ones together. "
+        "Build two matrices of stable rank 1.5: one whose last third of the energy is a single "
+        "singular value, one where it is spread over 499 equal ones",
     )
 )

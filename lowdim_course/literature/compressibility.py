@@ -12,7 +12,8 @@ number each:
   :func:`hoyer_sparsity` ``(sqrt(n) - ||x||_1/||x||_2) / (sqrt(n) - 1)`` (0 for a constant
   vector, 1 for a single nonzero; Hoyer 2004) and :func:`gini_index`;
 * the errors they should predict: :func:`rank_k_error` (Eckart-Young: ``sqrt(sum_{i>k}
-  sigma_i^2) / ||W||_F``) and :func:`k_sparse_error` (keep the k largest ``|w_ij|``).
+  sigma_i^2) / ||W||_F``) and :func:`k_sparse_error` (keep the k largest ``|w_ij|``);
+  :func:`rank_for_error` turns the first around: the smallest k within a given error.
 
 :func:`matrix_family` draws matrices whose spectrum decay and entry tails vary independently;
 :func:`prediction_table` ranks each measure against each error (Spearman correlation), which
@@ -97,6 +98,27 @@ def rank_k_error(matrix, k: int) -> float:
     s = torch.linalg.svdvals(w)
     total = (s * s).sum()
     return float(torch.sqrt((s[k:] ** 2).sum() / total)) if total > 0 else 0.0
+
+
+def rank_for_error(matrix, rel_error: float) -> int:
+    """The smallest k whose best rank-k approximation has relative error ``<= rel_error``.
+
+    Eckart-Young-Mirsky: the error of truncating the SVD after k terms is the tail energy
+    ``sqrt(sum_{i>k} sigma_i^2) / ||W||_F``, which falls as k grows; the answer is the first k
+    where it is at most ``rel_error`` (0 when ``rel_error >= 1`` or W = 0). The tail is summed
+    from the smallest singular value up, so a tail of tiny values is not lost to rounding
+    against the total.
+    """
+    w = _matrix(matrix)
+    rel_error = check_float("rel_error", rel_error, low=0.0)
+    energy = torch.linalg.svdvals(w) ** 2
+    total = energy.sum()
+    if total <= 0:
+        return 0
+    from_the_end = torch.flip(torch.cumsum(torch.flip(energy, [0]), 0), [0])
+    tails = torch.cat([from_the_end, torch.zeros(1, dtype=energy.dtype)])  # sum of energy[k:]
+    allowed = rel_error * rel_error * total
+    return int(torch.nonzero(tails <= allowed)[0, 0])
 
 
 def k_sparse_error(matrix, k: int) -> float:
