@@ -361,3 +361,24 @@ def learned_in_order(run: SemanticRun, tolerance: float = 1e-9) -> bool:
                 if steps[i] is None or (steps[j] is not None and steps[i] > steps[j]):
                     return False
     return True
+
+
+def stage_widths(run: SemanticRun, low: float = 0.1, high: float = 0.9) -> list[float | None]:
+    """Per mode, how sharp its stage is: ``(t_high - t_low) / t_half``.
+
+    ``t_q`` is the first step at which the mode reaches the fraction ``q`` of its singular value.
+    Near 1, the mode rises over a time as long as it waited (a soft, two-layer sigmoid); near 0,
+    it jumps after a long plateau (a sharp stage, as deeper networks have: Saxe et al. 2014;
+    Lesson 02). None where the run ends before the mode reaches ``high``.
+    """
+    low = check_float("low", low, low=0.0, high=0.5, low_open=True, high_open=True)
+    high = check_float("high", high, low=0.5, high=1.0, low_open=True, high_open=True)
+    widths = []
+    for column in run.fractions.T:
+        steps = [torch.nonzero(column >= level) for level in (low, 0.5, high)]
+        if any(found.numel() == 0 for found in steps):
+            widths.append(None)
+            continue
+        first_low, half, first_high = (int(found[0, 0]) for found in steps)
+        widths.append((first_high - first_low) / half if half > 0 else None)
+    return widths

@@ -189,3 +189,14 @@ def test_capstone_demo_shows_a_wrong_trainer_as_disagreeing(capsys):
     assert "expected (steps + 1, d)" in capsys.readouterr().out
     assert not capstone_demo(one_percent_off)["agree"]
     assert "does NOT agree" in capsys.readouterr().out
+
+
+def test_semantic_depth_demo_prints_widths_that_fall_with_depth(capsys):
+    from lowdim_course.demos.lesson02 import semantic_depth_demo
+
+    result = semantic_depth_demo(depths=(2, 3))
+    out = capsys.readouterr().out
+    assert "stage width" in out and "learned in the order of s in 5/5 seeds" in out
+    assert result["in_order"] == {2: 5, 3: 5}
+    for k in range(4):
+        assert result["widths"][3][k][0] < 0.5 * result["widths"][2][k][0]

@@ -158,3 +158,34 @@ def test_half_way_statistics_marks_a_mode_not_reached(data):
             for s in range(2)]  # fmt: skip
     stats = half_way_statistics(runs)
     assert stats[0] is not None and stats[-1] is None
+
+
+def test_stage_widths_measure_a_sigmoid_and_mark_a_mode_not_reached():
+    # a logistic curve u/s = 1 / (1 + e^{-(t - 100)/10}): t_0.1, t_0.5, t_0.9 = 100 -+ 10 ln 9
+    times = torch.arange(301, dtype=torch.float64)
+    rising = 1 / (1 + torch.exp(-(times - 100) / 10))
+    run = semantic.SemanticRun(
+        torch.stack([rising, 0.3 * torch.ones(301)], dim=1),
+        torch.tensor([1.0, 1.0], dtype=torch.float64),
+        depth=2, lr=0.1, init_scale=0.1, init="random", seed=0,
+    )  # fmt: skip
+    width, never = semantic.stage_widths(run)
+    assert width == pytest.approx(2 * 10 * math.log(9) / 100, abs=0.02)  # steps are whole
+    assert never is None
+    with pytest.raises(ValueError, match="low"):
+        semantic.stage_widths(run, low=0.6)
+
+
+def test_depth_sharpens_the_stages_of_the_semantic_data(data):
+    # the claim of Lesson 02, Section 6: relative stage width falls with depth, in every seed
+    widths = {}
+    for depth in (2, 3):
+        steps = semantic.run_length(data, depth, 0.1, 0.05)
+        runs = [
+            semantic.train_semantic(depth, init_scale=0.1, lr=0.05, steps=steps, seed=seed)
+            for seed in range(3)
+        ]
+        widths[depth] = [semantic.stage_widths(run)[:4] for run in runs]
+    for shallow, deep in zip(widths[2], widths[3], strict=True):
+        assert all(w2 > 0.8 for w2 in shallow)  # soft: the rise lasts about as long as the wait
+        assert all(w3 < 0.5 * w2 for w2, w3 in zip(shallow, deep, strict=True))
