@@ -29,10 +29,9 @@ from ..literature.compressibility import (
 )
 from ..networks import original_network
 from ..plots import demo_figure, show_figure
-from ..problems import make_problem
+from ..problems import course_learning_rate, make_problem
 from ..theory.rank_measures import effective_rank, stable_rank
 from ..training import cpu_threads, train
-from .lesson03 import course_learning_rate
 
 
 @functools.lru_cache(maxsize=1)
