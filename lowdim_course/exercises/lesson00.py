@@ -92,7 +92,8 @@ END_TO_END = register(
         compare=lambda expected, got, case: compare_arrays(
             expected, got, case, mistakes=_END_TO_END_MISTAKES, name="the end-to-end matrix"
         ),
-        hint="start from W_1 and multiply each next layer on the LEFT: product = W @ product",
+        hint="the first layer acts first, so it stands on the right: go through the layers in "
+        "order and put each new one on the left of the product so far",
     )
 )
 
@@ -143,7 +144,8 @@ _RECOVERY_MISTAKES = (
     Mistake(
         lambda w, m: torch.linalg.matrix_norm(w - m, ord=2) / torch.linalg.matrix_norm(m, ord=2),
         "used the spectral norm (largest singular value)",
-        "use the Frobenius norm: torch.linalg.matrix_norm(A) or A.norm()",
+        "use the Frobenius norm (all entries squared and summed), which is the default matrix "
+        "norm in torch.linalg, not the largest singular value",
     ),
     Mistake(
         lambda w, m: _fro(w - m) ** 2 / _fro(m),
@@ -162,6 +164,7 @@ RECOVERY_ERROR = register(
         compare=lambda expected, got, case: compare_arrays(
             expected, got, case, mistakes=_RECOVERY_MISTAKES, name="the recovery error"
         ),
-        hint="the Frobenius norm is the square root of the sum of squared entries: A.norm()",
+        hint="the Frobenius norm is the square root of the sum of squared entries; divide the "
+        "norm of the difference by the norm of the target",
     )
 )
