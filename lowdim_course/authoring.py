@@ -25,6 +25,7 @@ and last words (see ``lesson_frame``)::
 
     python -m lowdim_course.authoring            # every lesson
     python -m lowdim_course.authoring 01 04      # only these
+    python -m lowdim_course.authoring new 12 "Low-rank adapters"   # a new lesson's four files
 """
 
 from __future__ import annotations
@@ -187,7 +188,31 @@ def build(root: Path, lessons: list[str] | None = None, run: bool = True) -> lis
     return written
 
 
+def _new(argv) -> int:
+    from .lesson_skeleton import new_lesson
+
+    parser = argparse.ArgumentParser(
+        prog="python -m lowdim_course.authoring new",
+        description="Write a new lesson's source, demos, exercises and tests.",
+    )
+    parser.add_argument("number", help="the lesson number, 1..99")
+    parser.add_argument("title", help='the title, e.g. "Low-rank adapters"')
+    parser.add_argument("--root", type=Path, default=Path.cwd())
+    args = parser.parse_args(argv)
+    try:
+        written = new_lesson(args.root, args.number, args.title)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["new"]:
+        return _new(argv[1:])
     parser = argparse.ArgumentParser(description="Build lessons/ and solutions/ from lessons/src.")
     parser.add_argument("lessons", nargs="*", help="two-digit lesson numbers (default: all)")
     parser.add_argument("--no-run", action="store_true", help="write without executing")

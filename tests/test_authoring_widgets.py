@@ -137,3 +137,31 @@ def test_nudge_moves_every_control_times_it_and_puts_it_back():
 def test_bad_widget_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_new_writes_a_lesson_skeleton_that_parses_and_compiles(tmp_path, capsys):
+    from lowdim_course.authoring import main
+    from lowdim_course.lesson_frame import split_front_matter
+
+    assert main(["new", "12", "Low-rank adapters!", "--root", str(tmp_path)]) == 0
+    source = tmp_path / "lessons" / "src" / "12_low_rank_adapters.md"
+    front, body = split_front_matter(source.read_text())
+    assert front.prerequisites and len(front.read_next) == 2
+    assert body.lstrip().startswith("# Lesson 12 — Low-rank adapters!")
+    codes = [text for kind, text in parse_source(body) if kind == "code"]
+    assert any('check("12.squared_norm", squared_norm)' in code for code in codes)
+    answer = next(code for code in codes if "def squared_norm" in code)
+    assert STUB in render_code(answer, solved=False)
+    for relative in (
+        "lowdim_course/demos/lesson12.py",
+        "lowdim_course/exercises/lesson12.py",
+        "tests/test_lesson12.py",
+    ):
+        path = tmp_path / relative
+        compile(path.read_text(), str(path), "exec")  # valid Python
+    assert '"12.squared_norm"' in (tmp_path / "tests" / "test_lesson12.py").read_text()
+    # the number is now taken: a one-line error, exit 2, nothing overwritten
+    assert main(["new", "12", "Other", "--root", str(tmp_path)]) == 2
+    assert "number 12 is taken" in capsys.readouterr().err
+    assert main(["new", "100", "Other", "--root", str(tmp_path)]) == 2
+    assert "number must be a lesson number 1..99" in capsys.readouterr().err
