@@ -165,3 +165,23 @@ def test_new_writes_a_lesson_skeleton_that_parses_and_compiles(tmp_path, capsys)
     assert "number 12 is taken" in capsys.readouterr().err
     assert main(["new", "100", "Other", "--root", str(tmp_path)]) == 2
     assert "number must be a lesson number 1..99" in capsys.readouterr().err
+
+
+def test_every_saved_notebook_is_built_from_its_current_source():
+    # a source edited without rebuilding (or a notebook edited by hand) would drift from its twin
+    from pathlib import Path
+
+    import nbformat
+
+    root = Path(__file__).resolve().parents[1]
+    sources = sorted((root / "lessons" / "src").glob("[0-9][0-9]_*.md"))
+    assert sources
+    for source in sources:
+        for folder, solved in (("lessons", False), ("solutions", True)):
+            built = make_notebook(source, solved)
+            saved = nbformat.read(root / folder / f"{source.stem}.ipynb", as_version=4)
+            assert len(built.cells) == len(saved.cells), f"{folder}/{source.stem}: rebuild it"
+            for fresh, kept in zip(built.cells, saved.cells, strict=True):
+                if fresh.source.startswith("## Before you start"):
+                    continue  # holds the time the build measured
+                assert fresh.source == kept.source, f"{folder}/{source.stem}: rebuild it"
