@@ -1,5 +1,6 @@
 """Correct answers to lesson 00's and 04's exercises, as a student would type them: the
-notebooks the grading tests build start from these."""
+notebooks the grading tests build start from these (lesson 04: three warm-ups, the capstone
+``compressed_gd_step`` and the self-check ``why_two_r``)."""
 
 IMPORT = "import torch\nfrom lowdim_course.exercises import check"
 
@@ -16,6 +17,25 @@ def compressed_param_count(d, r_hat, depth):
 RATES = """
 def layer_learning_rates(depth, lr, alpha):
     return [alpha * lr] + [lr] * (depth - 2) + [alpha * lr]
+"""
+COMPRESSED_STEP = """
+def compressed_gd_step(layers, target, lr, alpha):
+    product = torch.eye(layers[0].shape[1], dtype=target.dtype)
+    below = []
+    for layer in layers:
+        below.append(product)
+        product = layer @ product
+    above = torch.eye(target.shape[0], dtype=target.dtype)
+    gradients = [None] * len(layers)
+    for index in reversed(range(len(layers))):
+        gradients[index] = above.T @ (product - target) @ below[index].T
+        above = above @ layers[index]
+    rates = [alpha * lr] + [lr] * (len(layers) - 2) + [alpha * lr]
+    return [w - rate * g for w, rate, g in zip(layers, rates, gradients)]
+"""
+WHY_TWO_R = """
+def why_two_r():
+    return "b"
 """
 END_TO_END = """
 def end_to_end(layers):

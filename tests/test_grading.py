@@ -28,6 +28,8 @@ pytestmark = pytest.mark.slow  # grades notebooks in Jupyter kernels
 SPECTRAL_INIT = checked(answers.SPECTRAL_INIT, "04.spectral_init")
 PARAM_COUNT = checked(answers.PARAM_COUNT, "04.compressed_param_count")
 RATES = checked(answers.RATES, "04.layer_learning_rates")
+STEP = checked(answers.COMPRESSED_STEP, "04.compressed_gd_step")
+WHY_TWO_R = checked(answers.WHY_TWO_R, "04.why_two_r")
 END_TO_END = checked(answers.END_TO_END, "00.end_to_end")
 RECOVERY_WRONG = """
 def recovery_error(W, M_star):
@@ -68,7 +70,7 @@ def graded(tmp_path_factory):
         # check's alarm inside the kernel, then the right answer: the last result counts
         "complete": _write(
             folder / "alice.ipynb",
-            _code(IMPORT, LOOP_FIRST, SPECTRAL_INIT, PARAM_COUNT, RATES),
+            _code(IMPORT, LOOP_FIRST, SPECTRAL_INIT, PARAM_COUNT, RATES, STEP, WHY_TWO_R),
             "04",
         ),
         # lesson from the file name; the second exercise is wrong
@@ -91,7 +93,7 @@ def _by_id(entry):
 def test_a_complete_notebook_scores_full_marks(graded):
     entry = graded["complete"]
     assert entry["lesson"] == "04" and entry["error"] is None and entry["cell_errors"] == []
-    assert entry["score"] == entry["max_score"] == 3.0
+    assert entry["score"] == entry["max_score"] == len(exercise_ids("04")) == 5.0
     assert [item["id"] for item in entry["exercises"]] == exercise_ids("04")
     for item in entry["exercises"]:
         assert set(item) == {"id", "passed", "score", "max_score", "message"}
@@ -110,7 +112,7 @@ def test_a_wrong_answer_scores_zero_with_the_check_message(graded):
 def test_a_partial_notebook_with_failing_cells_still_runs_to_the_end(graded):
     entry = graded["partial"]
     assert entry["error"] is None
-    assert entry["score"] == 1.0 and entry["max_score"] == 3.0
+    assert entry["score"] == 1.0 and entry["max_score"] == len(exercise_ids("04"))
     items = _by_id(entry)
     assert set(items) == set(exercise_ids("04"))  # 00.end_to_end ran but does not count
     assert items["04.compressed_param_count"]["passed"]
@@ -122,7 +124,7 @@ def test_a_partial_notebook_with_failing_cells_still_runs_to_the_end(graded):
         "ZeroDivisionError",
     ]
     report = format_report(list((graded["complete"], entry)))
-    assert "total: 4/6 over 2 notebook(s)" in report
+    assert "total: 6/10 over 2 notebook(s)" in report
     assert "❌ 04.spectral_init" in report and "✅ 04.compressed_param_count" in report
 
 
@@ -141,7 +143,8 @@ def test_unreadable_and_unknown_notebooks_score_zero_without_a_kernel(tmp_path):
     broken = tmp_path / "03_broken.ipynb"
     broken.write_text("{ this is not json")
     entry = grade_notebook(broken)
-    assert entry["lesson"] == "03" and entry["score"] == 0.0 and entry["max_score"] == 2.0
+    assert entry["lesson"] == "03" and entry["score"] == 0.0
+    assert entry["max_score"] == len(exercise_ids("03"))
     assert entry["error"].startswith("could not read the notebook")
     assert all(item["message"] == entry["error"] for item in entry["exercises"])
 
@@ -203,8 +206,9 @@ def test_cli_grade_prints_a_table_writes_json_and_exits_0(tmp_path, capsys):
     out = tmp_path / "out" / "grades.json"
     assert main(["grade", str(broken), "--json", str(out), "--timeout", "30"]) == 0
     printed = capsys.readouterr().out
-    assert "01_broken.ipynb (lesson 01): 0/2" in printed
-    assert "❌ 01.half_way_time" in printed and "total: 0/2 over 1 notebook(s)" in printed
+    most = len(exercise_ids("01"))
+    assert f"01_broken.ipynb (lesson 01): 0/{most}" in printed
+    assert "❌ 01.half_way_time" in printed and f"total: 0/{most} over 1 notebook(s)" in printed
     data = json.loads(out.read_text())
     assert isinstance(data, list) and len(data) == 1
     assert {"notebook", "score", "max_score", "exercises"} <= set(data[0])

@@ -26,12 +26,14 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from student_answers import (
+    COMPRESSED_STEP,
     END_TO_END,
     IMPORT,
     PARAM_COUNT,
     RATES,
     RECOVERY,
     SPECTRAL_INIT,
+    WHY_TWO_R,
     checked,
 )
 
@@ -54,6 +56,8 @@ LESSON_04 = [
     checked(SPECTRAL_INIT, "04.spectral_init"),
     checked(PARAM_COUNT, "04.compressed_param_count"),
     checked(RATES, "04.layer_learning_rates"),
+    checked(COMPRESSED_STEP, "04.compressed_gd_step"),
+    checked(WHY_TWO_R, "04.why_two_r"),
 ]
 LESSON_00 = [IMPORT, checked(END_TO_END, "00.end_to_end"), checked(RECOVERY, "00.recovery_error")]
 
@@ -432,7 +436,10 @@ def _submissions(folder: Path, probe: Path, gradebook: dict[str, Path]) -> dict[
         # 5h. a lesson that does not exist, and no exercise cell
         "lesson_12": (["x = 1"], "12"),
         # 5i. the check cells deleted: only the defs are left
-        "defs_only": (["import torch", SPECTRAL_INIT, PARAM_COUNT, RATES], None),
+        "defs_only": (
+            ["import torch", SPECTRAL_INIT, PARAM_COUNT, RATES, COMPRESSED_STEP, WHY_TWO_R],
+            None,
+        ),
         # 5j. check redefined to always say "passed"
         "fake_check": (
             [
@@ -594,7 +601,7 @@ def test_a_fake_grade_log_and_a_fake_signed_line_count_for_nothing(run):
     entry = run["graded"]["grade_log"]
     assert not run["grade_log"].exists()  # the kernel never saw the variable
     _forged(entry, "04.compressed_param_count", "flagged")
-    assert entry["score"] == 0.0 and entry["max_score"] == 3.0
+    assert entry["score"] == 0.0 and entry["max_score"] == len(exercise_ids("04"))
     assert any("grader's channel" in flag for flag in entry["flags"]), entry
 
 
@@ -639,7 +646,7 @@ def test_the_course_imported_as_the_answer_is_flagged(run):
 def test_a_wrapper_around_the_course_is_flagged(run):
     entry = run["graded"]["wrapper"]
     _forged(entry, "04.spectral_init", "flagged", "calls the course's own code")
-    assert entry["score"] == 2.0
+    assert entry["score"] == len(exercise_ids("04")) - 1  # the honest answers beside it count
 
 
 def test_the_exercise_reference_as_the_answer_is_flagged(run):
@@ -718,7 +725,7 @@ def test_a_notebook_where_no_check_ran_gets_an_entry_per_exercise(run):
     entry = run["graded"]["no_exercise_cells"]
     assert entry["lesson"] == "04" and entry["error"] is None, entry
     assert [item["id"] for item in entry["exercises"]] == exercise_ids("04")
-    assert entry["score"] == 0.0 and entry["max_score"] == 3.0
+    assert entry["score"] == 0.0 and entry["max_score"] == len(exercise_ids("04"))
     for item in entry["exercises"]:
         assert not item["passed"] and "no function" in item["message"], item
     assert any("no exercise cell" in note for note in entry["notes"]), entry
@@ -791,5 +798,6 @@ def test_a_worker_keeps_its_secret_from_a_kernel_without_ptrace_rights(tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     (entry,) = json.loads(book.read_text())
     assert entry["flags"] == [], entry  # the static reading saw nothing...
-    assert entry["score"] == 0.0 and entry["max_score"] == 3.0, entry  # ...and nothing is forged
+    # ...and nothing is forged
+    assert entry["score"] == 0.0 and entry["max_score"] == len(exercise_ids("04")), entry
     assert any("PermissionError" in error for error in entry["cell_errors"]), entry
