@@ -34,7 +34,6 @@ from ..nonlinear import (
     build_model,
     build_models,
     claim_check,
-    cpu_threads,
     load_digits_data,
     plot_accuracy,
     train_block_on_features,
@@ -43,6 +42,7 @@ from ..nonlinear import (
 from ..nonlinear_seeds import SEEDS, accuracy_summary, claim_over_seeds, time_summary
 from ..plots import demo_figure, show_figure
 from ..spread import format_mean_sd
+from ..training import cpu_threads
 
 
 @functools.lru_cache(maxsize=2)

@@ -1,0 +1,83 @@
+"""The digits data set: scikit-learn's 8 x 8 handwritten digits (shipped with it: no download)."""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..random_matrices import make_generator
+from ..validation import (
+    check_float,
+    resolve_device,
+    resolve_dtype,
+)
+
+
+@dataclass
+class Digits:
+    """Standardized digits split into train and test tensors (labels are int64 class indices)."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int = 10
+
+    @property
+    def n_features(self) -> int:
+        return self.x_train.shape[1]
+
+    def to(self, device=None, dtype=None) -> Digits:
+        return Digits(
+            self.x_train.to(device=device, dtype=dtype),
+            self.y_train.to(device=device),
+            self.x_test.to(device=device, dtype=dtype),
+            self.y_test.to(device=device),
+            self.n_classes,
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def _raw_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 1,797 x 64 pixel values and the labels, read once per process from scikit-learn."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "lesson 06 needs scikit-learn (pip install 'scikit-learn>=1.3' or the course extra)"
+        ) from exc
+    bunch = load_digits()
+    x = torch.as_tensor(bunch.data, dtype=torch.float64)
+    return x, torch.as_tensor(bunch.target, dtype=torch.int64)
+
+
+def load_digits_data(
+    test_fraction: float = 0.25, seed: int = 0, device="cpu", dtype=None
+) -> Digits:
+    """scikit-learn's digits, a seeded random train/test split, features standardized.
+
+    A permutation drawn from ``seed`` puts ``floor(test_fraction n)`` samples in the test set.
+    Each feature is standardized with the *training* mean and standard deviation,
+    ``x <- (x - mean_train) / std_train`` (features constant on the training set, the blank
+    image corners, get std 1).
+    """
+    test_fraction = check_float(
+        "test_fraction", test_fraction, low=0.0, high=1.0, low_open=True, high_open=True
+    )
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    x, y = (t.clone() for t in _raw_digits())
+    n = x.shape[0]
+    n_test = math.floor(test_fraction * n)
+    if not 1 <= n_test < n:
+        raise ValueError(f"test_fraction must leave samples on both sides, got {test_fraction:g}")
+    order = torch.randperm(n, generator=make_generator(seed))
+    test, train = order[:n_test], order[n_test:]
+    mean = x[train].mean(dim=0)
+    std = x[train].std(dim=0)
+    std[std == 0] = 1.0
+    x = (x - mean) / std
+    return Digits(x[train], y[train], x[test], y[test], int(y.max()) + 1).to(device, dtype)
