@@ -54,6 +54,7 @@ import torch
 from .networks import DeepLinearNetwork
 from .random_matrices import make_generator
 from .spread import mean_sd
+from .theory._common import first_crossing
 from .theory.deep_dynamics import deep_half_way_time
 from .validation import check_choice, check_float, check_int, check_positive
 
@@ -244,8 +245,7 @@ class SemanticRun:
 
     def half_way_steps(self) -> list[int | None]:
         """First step at which each mode reaches ``s_k / 2`` (None: not within the run)."""
-        reached = self.fractions >= 0.5
-        return [int(torch.nonzero(column)[0, 0]) if column.any() else None for column in reached.T]
+        return [first_crossing(column, 0.5) for column in self.fractions.T]
 
 
 def initial_layers(
@@ -375,10 +375,9 @@ def stage_widths(run: SemanticRun, low: float = 0.1, high: float = 0.9) -> list[
     high = check_float("high", high, low=0.5, high=1.0, low_open=True, high_open=True)
     widths = []
     for column in run.fractions.T:
-        steps = [torch.nonzero(column >= level) for level in (low, 0.5, high)]
-        if any(found.numel() == 0 for found in steps):
+        first_low, half, first_high = (first_crossing(column, q) for q in (low, 0.5, high))
+        if first_high is None or not half:  # not reached in the run (the others come earlier)
             widths.append(None)
             continue
-        first_low, half, first_high = (int(found[0, 0]) for found in steps)
-        widths.append((first_high - first_low) / half if half > 0 else None)
+        widths.append((first_high - first_low) / half)
     return widths
