@@ -12,7 +12,6 @@ and a hint to lower the learning rate) as soon as the loss is not finite or has 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 from .history import History
 from .networks import DeepLinearNetwork
 from .problems import MatrixCompletion, RecoveryProblem
+from .threads import cpu_threads, threads_for
 from .validation import check_choice, check_float, check_int, check_positive
 
 OPTIMIZERS = ("gd", "adam")
@@ -74,8 +74,9 @@ def train(
     time_limit: stop after this many compute seconds (None: no limit).
     log_every: snapshot (singular values, on request layers) every this many steps.
     divergence_factor: the loss counts as exploded above this multiple of its initial value.
-    threads: CPU threads for the run (None: one thread when every product is small, where
-        thread start-up costs more than it saves; otherwise torch's setting). Restored after.
+    threads: CPU threads for the run (None: the course's policy, ``threads.threads_for``: one
+        thread when every product is small, else torch's setting capped by the CPUs this process
+        may use). Restored after.
     progress: show a progress bar (tqdm, notebook-aware). Ctrl-C / "interrupt kernel" stops the
         run and returns the history so far, with ``stopped_reason == 'interrupted'``.
     """
@@ -114,8 +115,8 @@ def train(
     )
     if threads is not None:
         threads = check_int("threads", threads, low=1)
-    elif problem.device.type == "cpu" and _is_small(network, problem):
-        threads = 1
+    elif problem.device.type == "cpu":
+        threads = threads_for(_largest_product_work(network), problem.data_entries)
     stopping = {"steps": steps, "tol": tol, "stop_error": stop_error, "time_limit": time_limit}
     logging = {
         "log_every": log_every,
@@ -199,34 +200,10 @@ def _run(
         bar.update(1)
 
 
-# Below this many multiply-adds in the largest product of a step (a few hundred microseconds),
-# waking a second thread for each op costs more than it saves; above it (the original network at
-# d = 100: 100^3) two threads are faster. Measured on a quiet 2-core machine: benchmarks/.
-# Sensing reads an m x d^2 operator every step: that counts too, however narrow the network.
-_SMALL_PRODUCT_WORK = 500_000
-_SMALL_DATA_ENTRIES = 160 * 160
-
-
-def _is_small(network, problem) -> bool:
+def _largest_product_work(network) -> int:
+    """Multiply-adds of the largest product in a step (every product has the input width)."""
     d_in = network.widths[0]
-    work = max(w.shape[0] * w.shape[1] * d_in for w in network.layers)
-    return work <= _SMALL_PRODUCT_WORK and problem.data_entries <= _SMALL_DATA_ENTRIES
-
-
-@contextlib.contextmanager
-def cpu_threads(threads: int | None):
-    """Run the body with ``threads`` torch CPU threads (None: unchanged); restored after.
-
-    Small loops run fastest on one thread (waking a second costs more than it saves), so the
-    training loop here, the nonlinear experiment and the literature code all go through this.
-    """
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(check_int("threads", threads, low=1))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    return max(w.shape[0] * w.shape[1] * d_in for w in network.layers)
 
 
 def _make_adam(network, rates, weight_decay):

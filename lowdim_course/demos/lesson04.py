@@ -41,7 +41,8 @@ from ..plots import STYLE, demo_figure, plot_error_curves, show_figure
 from ..problems import course_learning_rate, make_problem
 from ..spread import format_mean_sd, mean_sd
 from ..theory.invariant_subspace import mode_step_stability, scalar_mode_trajectory
-from ..training import DivergenceError, cpu_threads, train
+from ..threads import small_work
+from ..training import DivergenceError, train
 
 TARGET_ERROR = 1e-4
 # The compressed error counts as <= the original's up to rounding (relative, then absolute).
@@ -400,7 +401,7 @@ def _iterations_to(errors, level=TARGET_ERROR):
     return next((t for t, e in enumerate(errors) if e < level), None)
 
 
-@cpu_threads(1)
+@small_work()
 def _student_compressed_run(step, problem, r_hat, depth, eps, lr, steps) -> list[float]:
     """Recovery errors of the compressed network driven by the student's ``step``.
 

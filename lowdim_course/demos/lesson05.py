@@ -30,7 +30,8 @@ from ..networks import compressed_network, original_network
 from ..plots import demo_figure, plot_error_curves, show_figure
 from ..problems import course_learning_rate, make_problem
 from ..theory.invariant_subspace import principal_angles
-from ..training import cpu_threads, train
+from ..threads import small_work
+from ..training import train
 from ..validation import check_float, check_int
 
 __all__ = [
@@ -76,7 +77,7 @@ def subspace_angle(surrogate, target, r: int, r_hat: int | None = None) -> float
 
 @functools.lru_cache(maxsize=64)
 def _angle(task: str, value, d: int, r: int, r_hat: int) -> float:
-    with cpu_threads(1):
+    with small_work():
         if task == "ms":
             problem = make_problem("ms", d=d, r=r, m=int(value), seed=0)
         else:
@@ -153,7 +154,7 @@ def _race_summary(task, settings, runs, problem) -> dict:
     key = "iterations_to_1e-4"
     iterations = (summary["original"][key], summary["compressed"][key])
     summary["iterations_ratio"] = None if None in iterations else iterations[0] / iterations[1]
-    with cpu_threads(1):
+    with small_work():
         angle = subspace_angle(
             problem.surrogate(), problem.target, settings["r"], settings["r_hat"]
         )
@@ -337,7 +338,7 @@ def _completion_seed(p, r_hat, d, r, eps, steps, seed):
         pair = _train_pair(problem, settings, alpha, seed=seed, original_alpha=alpha)
         runs[f"original, alpha={alpha:g}"] = pair["original"]
         runs[f"compressed, alpha={alpha:g}"] = pair["compressed"]
-    with cpu_threads(1):
+    with small_work():
         angle = math.degrees(subspace_angle(problem.surrogate(), problem.target, r, r_hat))
     return runs, angle
 
@@ -397,7 +398,7 @@ def completion_over_seeds(p: float = 0.3, r_hat: int = 4, seeds=SEEDS, d: int = 
 RUN_AGREEMENT = 1e-6
 
 
-@cpu_threads(1)
+@small_work()
 def _student_checkpoints(train_fn, problem, checkpoints, r_hat, depth, eps, lr, alpha):
     """The student's recovery error after each number of steps in ``checkpoints`` (one fresh
     run per checkpoint: the function returns only the final matrix)."""

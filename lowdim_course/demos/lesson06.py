@@ -42,14 +42,14 @@ from ..nonlinear import (
 from ..nonlinear_seeds import SEEDS, accuracy_summary, claim_over_seeds, time_summary
 from ..plots import demo_figure, show_figure
 from ..spread import format_mean_sd
-from ..training import cpu_threads
+from ..threads import small_work
 
 
 @functools.lru_cache(maxsize=2)
 def _default_run(steps: int = DEFAULTS["steps"]):
     """The three models at the lesson's defaults, trained side by side (cached)."""
     data = load_digits_data(DEFAULTS["test_fraction"], DEFAULTS["seed"])
-    with cpu_threads(1):
+    with small_work():
         models, setup = build_models(("mlp", "dln", "cdln"), data, DEFAULTS)
     initial_block = models["dln"].block_end_to_end().clone()
     histories = train_models(
@@ -195,7 +195,7 @@ def why_compressible(r_hat: int = DEFAULTS["r_hat"]):
 @functools.lru_cache(maxsize=16)
 def _compressed_run(r_hat: int, alpha: float, depth: int, steps: int):
     data = load_digits_data(DEFAULTS["test_fraction"], DEFAULTS["seed"])
-    with cpu_threads(1):
+    with small_work():
         models, setup = build_models(("cdln",), data, {**DEFAULTS, "r_hat": r_hat, "depth": depth})
     model = models["cdln"]
     return train_models(
@@ -308,7 +308,7 @@ CAPSTONE_ALPHAS = (DEFAULTS["alpha"], 1.0)  # the lesson's discrepant rate, and 
 def _capstone_model():
     """The lesson's Original + C-DLN at initialization and its (fixed) ReLU features."""
     data = load_digits_data(DEFAULTS["test_fraction"], DEFAULTS["seed"])
-    with cpu_threads(1):
+    with small_work():
         model = build_model("cdln", data)
         with torch.no_grad():
             features = (model.features(data.x_train), model.features(data.x_test))
@@ -332,7 +332,7 @@ def _course_block_training(alpha: float):
     """The course's loop (``train_block_on_features``) at the lesson's settings and ``alpha``."""
     data, _, (train_features, _) = _capstone_model()
     block, head = _fresh_block_and_head()
-    with cpu_threads(1):
+    with small_work():
         losses = train_block_on_features(
             block, head, train_features, data.y_train,
             lr=DEFAULTS["lr"], alpha=alpha, steps=DEFAULTS["steps"], alpha_layers="first",
@@ -362,7 +362,7 @@ def your_block_training(train_compressed_block) -> dict:
     block, head = _fresh_block_and_head()
 
     def students_run():
-        with cpu_threads(1):
+        with small_work():
             losses = train_compressed_block(
                 block, head, train_features.clone(), data.y_train.clone(), lr, alpha, steps
             )

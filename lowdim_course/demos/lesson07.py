@@ -36,7 +36,7 @@ from ..literature.intrinsic_dimension import (
     train_mlp,
 )
 from ..plots import demo_figure, show_figure
-from ..training import cpu_threads
+from ..threads import small_work
 
 N_TRAIN = 500
 STEPS = 200
@@ -230,7 +230,7 @@ def _capstone_projection(d: int) -> torch.Tensor:
 def _course_subspace_curve():
     """The course's gradient descent (autograd through theta0 + P z) at every d, and direct."""
     theta0, loss, _, test_accuracy = _capstone_problem()
-    with cpu_threads(1):
+    with small_work():
         base, _ = train_in_subspace(loss, theta0, None, STEPS, CAPSTONE_LR, optimizer="gd")
         thetas = {
             d: train_in_subspace(
@@ -257,7 +257,7 @@ def your_subspace_training(train_in_subspace_function) -> dict:
 
     def students_run():
         thetas = {}
-        with cpu_threads(1):
+        with small_work():
             for d in CAPSTONE_DIMS:
                 P = _capstone_projection(d)
                 theta = train_in_subspace_function(theta0.clone(), P, oracle, CAPSTONE_LR, STEPS)

@@ -33,7 +33,7 @@ from ..literature.pruning import (
     training_sets,
 )
 from ..plots import demo_figure, show_figure
-from ..training import cpu_threads
+from ..threads import small_work
 
 DEMO_SEEDS = 50
 TABLE_SEEDS = 200
@@ -49,7 +49,7 @@ def best_k_oracle(keep: int = KEEP) -> tuple[int, float]:
 
 @functools.lru_cache(maxsize=16)
 def _ridge(keep: int, seeds: int) -> tuple[float, float]:
-    with cpu_threads(1):
+    with small_work():
         return ridge_oracle(keep, seeds=seeds)
 
 
@@ -183,7 +183,7 @@ AGREEMENT = 1e-6  # largest relative difference between two risks that still cou
 
 
 @functools.lru_cache(maxsize=4)
-@cpu_threads(1)
+@small_work()
 def _large_models(p: int, seeds: int):
     """The lesson's training sets and their min-norm fits on the first p features."""
     features, labels, beta = training_sets(p, seeds=seeds)
@@ -194,7 +194,7 @@ def _mean_risk(weights, beta) -> float:
     return float(population_risk(weights, beta, NOISE).mean())
 
 
-@cpu_threads(1)
+@small_work()
 def _course_retrained(p, keeps, lr, steps, seeds) -> dict:
     features, labels, beta, fits = _large_models(p, seeds)
     return {
@@ -203,7 +203,7 @@ def _course_retrained(p, keeps, lr, steps, seeds) -> dict:
     }
 
 
-@cpu_threads(1)
+@small_work()
 def _student_retrained(student, p, keeps, lr, steps, seeds) -> dict:
     """The student's function on every training set, one at a time; its mean risk per s."""
     features, labels, beta, fits = _large_models(p, seeds)
@@ -219,7 +219,7 @@ def _student_retrained(student, p, keeps, lr, steps, seeds) -> dict:
     return risks
 
 
-@cpu_threads(1)
+@small_work()
 def _kept_spectrum(p: int, keep: int, seeds: int) -> tuple[list[float], list[float]]:
     """Smallest and largest eigenvalue of ``X_S^T X_S / n`` on each set's kept features ``S``.
 

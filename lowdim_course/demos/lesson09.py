@@ -41,7 +41,7 @@ from ..literature.heavy_tails import (
     train_two_layer_networks,
 )
 from ..plots import demo_figure, show_figure
-from ..training import cpu_threads
+from ..threads import small_work
 
 SWEEP_RATES = (0.10, 0.13, 0.15, 0.17)
 CHAINS, STEPS, SGD_SEEDS = 1000, 500, 5
@@ -89,7 +89,7 @@ def _known_law(name: str, n: int, seed: int) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=1)
-@cpu_threads(1)
+@small_work()
 def _known_estimates() -> dict:
     return {
         name: {
@@ -119,7 +119,7 @@ def _iterates(lr: float, batch_size: int, seed: int) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=32)
-@cpu_threads(1)
+@small_work()
 def _estimates(lr: float, batch_size: int) -> dict:
     """Hill's and the block estimate over 5 seeds, and the exact index."""
     runs = [_iterates(lr, batch_size, seed) for seed in range(SGD_SEEDS)]
@@ -131,7 +131,7 @@ def _estimates(lr: float, batch_size: int) -> dict:
 
 
 @functools.lru_cache(maxsize=1)
-@cpu_threads(1)
+@small_work()
 def _exact_curve() -> tuple[list[float], list[float]]:
     rates = [round(0.06 + 0.01 * i, 3) for i in range(12)]
     return rates, [kesten_tail_index(lr, 1) for lr in rates]
@@ -204,7 +204,7 @@ def tail_index(lr: float = 0.15, batch_size: int = 1):
     }
 
 
-@cpu_threads(1)
+@small_work()
 def same_ratio(ratio: float = 0.08, batch_sizes=(1, 2, 4, 8)):
     """Exact tail index and P(one step expands the error) at a fixed ratio lr / b (d = 10)."""
     rows = {}
@@ -219,13 +219,13 @@ def same_ratio(ratio: float = 0.08, batch_sizes=(1, 2, 4, 8)):
 
 
 @functools.lru_cache(maxsize=32)
-@cpu_threads(1)
+@small_work()
 def _prunable(alpha: float, n: int) -> tuple[float, ...]:
     return tuple(prunable_fraction(stable_samples(alpha, n, seed=s)) for s in range(PRUNE_SEEDS))
 
 
 @functools.lru_cache(maxsize=8)
-@cpu_threads(1)
+@small_work()
 def _matrix_errors(alpha: float, fraction: float = 0.5) -> dict:
     errors = {name: [] for name in PRUNERS}
     for seed in range(MATRIX_SEEDS):
@@ -331,7 +331,7 @@ def _measure(hidden: torch.Tensor, loss: float) -> dict:
 
 
 @functools.lru_cache(maxsize=16)
-@cpu_threads(1)
+@small_work()
 def _networks(lr: float, batch_size: int, steps: int) -> dict:
     """The ``RUNS`` trained networks of one setting (``steps = 0``: the untrained ones)."""
     out = train_two_layer_networks(lr, batch_size, steps=steps, runs=RUNS, seed=0)
@@ -341,7 +341,7 @@ def _networks(lr: float, batch_size: int, steps: int) -> dict:
 
 
 @functools.lru_cache(maxsize=16)
-@cpu_threads(1)
+@small_work()
 def _trained(lr: float, batch_size: int, steps: int) -> tuple[dict, ...]:
     out = _networks(lr, batch_size, steps)
     return tuple(
@@ -453,7 +453,7 @@ def _capstone_samples(batches) -> dict:
     return samples
 
 
-@cpu_threads(1)
+@small_work()
 def _run_estimator(estimator, samples: dict) -> dict:
     estimates = {}
     for key, x in samples.items():

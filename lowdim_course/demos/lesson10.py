@@ -31,7 +31,7 @@ from ..literature.weight_averaging import (
 )
 from ..plots import demo_figure, show_figure
 from ..spread import mean_sd
-from ..training import cpu_threads
+from ..threads import small_work
 
 EPOCHS, HIDDEN, SGD_LR, TWA_EPOCHS = 20, 32, 0.05, 2
 TUNED_SGD_LR = 0.1  # the best mean of ``sgd_step_sweep`` (0.05, 0.1, 0.2, 0.5) on this task
@@ -229,7 +229,7 @@ def your_twa(train_twa_function) -> dict:
 
     def students_run():
         found = []
-        with cpu_threads(1):
+        with small_work():
             for steps in CAPSTONE_STEPS:
                 weights = train_twa_function(kept.clone(), oracle, CAPSTONE_LR, steps, "mean")
                 weights = torch.as_tensor(weights, dtype=torch.float64).detach().reshape(-1)

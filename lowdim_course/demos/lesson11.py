@@ -31,7 +31,8 @@ from ..networks import original_network
 from ..plots import demo_figure, show_figure
 from ..problems import course_learning_rate, make_problem
 from ..theory.rank_measures import effective_rank, stable_rank
-from ..training import cpu_threads, train
+from ..threads import small_work
+from ..training import train
 
 
 @functools.lru_cache(maxsize=1)
@@ -193,7 +194,7 @@ def your_rank_for_error(rank_for_error_function, rel_error: float = 0.1) -> dict
     erank_family = [effective_rank(w) for w in family]
 
     def students_run():
-        with cpu_threads(1):
+        with small_work():
 
             def k_of(w):
                 return int(rank_for_error_function(w.clone(), rel_error))

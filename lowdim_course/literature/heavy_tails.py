@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..random_matrices import make_generator
-from ..training import cpu_threads
+from ..threads import small_work
 from ..validation import check_float, check_int, check_matrix, resolve_device
 
 # Hill's estimator uses the top 2.5% of the order statistics by default (see ``default_k``).
@@ -118,7 +118,7 @@ def block_tail_estimator(samples, block_size: int) -> float:
     return math.log(k1) / gap if gap != 0 else math.inf
 
 
-@cpu_threads(1)
+@small_work()
 def stable_tail_index(samples, block_sizes=BLOCK_SIZES) -> float:
     """Median of :func:`block_tail_estimator` over several block sizes, as Barsbey et al. did.
 
@@ -142,7 +142,7 @@ def stable_tail_index(samples, block_sizes=BLOCK_SIZES) -> float:
     return float(torch.quantile(estimates, 0.5))
 
 
-@cpu_threads(1)
+@small_work()
 def kesten_log_moment(alpha: float, lr: float, batch_size: int = 1, *, d: int = 10) -> float:
     """``h(alpha) = log E ||A e_1||^alpha`` with ``A = I - (lr/b) sum_{i<=b} a_i a_i^T``.
 
@@ -164,7 +164,7 @@ def kesten_log_moment(alpha: float, lr: float, batch_size: int = 1, *, d: int = 
     return float(torch.logsumexp(0.5 * alpha * log_norm_sq + log_weight, 0))
 
 
-@cpu_threads(1)
+@small_work()
 def kesten_tail_index(
     lr: float, batch_size: int = 1, *, d: int = 10, alpha_max: float = 100.0
 ) -> float:
@@ -273,7 +273,7 @@ def _kesten_grid(lr, batch_size, d, alpha_max) -> tuple[torch.Tensor, torch.Tens
     return torch.log(norm_sq).flatten(), (log_wu[:, None] + log_wv[None, :]).flatten()
 
 
-@cpu_threads(1)
+@small_work()
 def sgd_iterates(
     lr: float,
     batch_size: int = 1,
@@ -401,7 +401,7 @@ def node_prune(matrix, fraction: float) -> tuple[torch.Tensor, float]:
 PRUNERS = {"magnitude": magnitude_prune, "singular value": singular_value_prune, "node": node_prune}
 
 
-@cpu_threads(1)
+@small_work()
 def train_two_layer_networks(
     lr: float,
     batch_size: int = 1,

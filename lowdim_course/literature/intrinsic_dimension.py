@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from ..random_matrices import make_generator
-from ..training import cpu_threads
+from ..threads import small_work
 from ..validation import check_choice, check_float, check_int, resolve_device
 
 PROJECTIONS = ("dense", "sparse")
@@ -365,7 +365,7 @@ def train_mlp(
         return torch.nn.functional.cross_entropy(mlp_forward(theta, x, sizes), y)
 
     if device.type == "cpu":
-        with cpu_threads(1):
+        with small_work():
             theta, losses = train_in_subspace(loss, theta0, P, steps, lr)
     else:
         theta, losses = train_in_subspace(loss, theta0, P, steps, lr)

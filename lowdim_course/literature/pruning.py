@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from ..random_matrices import make_generator
-from ..training import cpu_threads
+from ..threads import small_work
 from ..validation import check_float, check_int, resolve_device
 
 # Lesson 08's setting: n = 100 samples, keep s = 90 weights, noise 1, D = 1000 features.
@@ -470,7 +470,7 @@ def cached_risk_curve(
     p_values: tuple, keep: int, noise: float, correlation: float, retrain: bool, seeds: int = 100
 ) -> RiskCurve:
     """:func:`pruned_risk_curve` on one CPU thread, remembered per setting (lesson sliders)."""
-    with cpu_threads(1):
+    with small_work():
         return pruned_risk_curve(
             p_values, keep, noise=noise, correlation=correlation, retrain=retrain, seeds=seeds
         )

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from ..random_matrices import make_generator
-from ..training import cpu_threads
+from ..threads import small_work
 from ..validation import check_float, check_int, check_matrix, resolve_device
 
 
@@ -136,7 +136,7 @@ def accuracy(weights, x, y, hidden: int, classes: int) -> float:
         return float((logits(weights, x, hidden, classes).argmax(1) == y).double().mean())
 
 
-@cpu_threads(1)
+@small_work()
 def sgd_checkpoints(
     data: Data,
     *,
@@ -210,7 +210,7 @@ def swa(checkpoints) -> torch.Tensor:
     return check_matrix("checkpoints", checkpoints).to(torch.float64).mean(0)
 
 
-@cpu_threads(1)
+@small_work()
 def twa(
     data: Data,
     checkpoints,

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ..files import save_figure_atomically, write_atomically
-from ..training import cpu_threads
+from ..threads import cpu_threads
 from ..validation import (
     check_choice,
 )

@@ -11,7 +11,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..random_matrices import make_generator
-from ..training import DivergenceError, cpu_threads, layer_learning_rates
+from ..threads import cpu_threads
+from ..training import DivergenceError, layer_learning_rates
 from ..validation import (
     check_choice,
     check_float,
