@@ -4,6 +4,7 @@ Data flows one way: a problem (``problems``) -> a network (``networks``) -> trai
 (``training``) -> a ``History`` -> analysis (``theory``) and figures (``plots``).
 """
 
+from .divergence import DivergenceError
 from .history import History
 from .networks import (
     DeepLinearNetwork,
@@ -20,7 +21,7 @@ from .problems import (
     make_problem,
     spread_spectrum_target,
 )
-from .training import DivergenceError, layer_learning_rates, train
+from .training import layer_learning_rates, train
 
 __version__ = "0.1.0"
 

@@ -13,6 +13,7 @@ and no autograd graph. ``tests/test_networks.py`` checks it against autograd.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import torch
 
@@ -27,6 +28,21 @@ from .validation import (
 )
 
 INITS = ("orthogonal", "gaussian")
+
+
+@dataclass
+class Workspace:
+    """Preallocated outputs of one training step, reused every step (``network.workspace()``).
+
+    ``prefix[i]``: ``W_{i+2} ... W_1`` (the last one receives the end-to-end matrix, or the
+    problem's residual computed from it); ``gradient[l]``: layer l's gradient (``gradient[0]``
+    is None: the first layer's gradient is the last backward product itself); ``back[i]``:
+    ``B_{i+1} = W_{i+2}^T B_{i+2}`` of the backward sweep.
+    """
+
+    prefix: list[torch.Tensor]
+    gradient: list[torch.Tensor | None]
+    back: list[torch.Tensor]
 
 
 class DeepLinearNetwork:
@@ -65,17 +81,17 @@ class DeepLinearNetwork:
     def dtype(self) -> torch.dtype:
         return self.layers[0].dtype
 
-    def prefix_products(self, out: dict | None = None) -> list[torch.Tensor]:
+    def prefix_products(self, out: Workspace | None = None) -> list[torch.Tensor]:
         """``[W_1, W_2 W_1, ..., W_L ... W_1]``; the last one is the end-to-end matrix.
 
         ``out`` (from ``workspace()``) receives the L-1 products instead of new tensors.
         """
         products = self.lower_products(out)
-        target = None if out is None else out["prefix"][-1]
+        target = None if out is None else out.prefix[-1]
         products.append(torch.mm(self.layers[-1], products[-1], out=target))
         return products
 
-    def lower_products(self, out: dict | None = None) -> list[torch.Tensor]:
+    def lower_products(self, out: Workspace | None = None) -> list[torch.Tensor]:
         """``[W_1, W_2 W_1, ..., W_{L-1} ... W_1]``: the prefix products without the last.
 
         They are all a gradient step needs besides ``G``: the training loop hands ``W_L`` and
@@ -83,7 +99,7 @@ class DeepLinearNetwork:
         """
         products = [self.layers[0]]
         for index in range(1, self.depth - 1):
-            target = None if out is None else out["prefix"][index - 1]
+            target = None if out is None else out.prefix[index - 1]
             products.append(torch.mm(self.layers[index], products[-1], out=target))
         return products
 
@@ -92,7 +108,7 @@ class DeepLinearNetwork:
         return self.prefix_products()[-1]
 
     def layer_gradients(
-        self, prefix_products, end_to_end_gradient, out: dict | None = None
+        self, prefix_products, end_to_end_gradient, out: Workspace | None = None
     ) -> list[torch.Tensor]:
         """Gradients of every layer given ``G``, the loss gradient at the end-to-end matrix.
 
@@ -103,15 +119,20 @@ class DeepLinearNetwork:
         gradients = [None] * self.depth
         back = end_to_end_gradient
         for index in range(self.depth - 1, 0, -1):
-            grad_out = None if out is None else out["gradient"][index]
-            back_out = None if out is None else out["back"][index - 1]
+            grad_out = None if out is None else out.gradient[index]
+            back_out = None if out is None else out.back[index - 1]
             gradients[index] = torch.mm(back, prefix_products[index - 1].T, out=grad_out)
             back = torch.mm(self.layers[index].T, back, out=back_out)
         gradients[0] = back
         return gradients
 
     def descend(
-        self, prefix_products, end_to_end_gradient, rates, weight_decay=0.0, out=None
+        self,
+        prefix_products,
+        end_to_end_gradient,
+        rates,
+        weight_decay=0.0,
+        out: Workspace | None = None,
     ) -> None:
         """One gradient-descent update of every layer, fused into the backward sweep.
 
@@ -123,7 +144,7 @@ class DeepLinearNetwork:
         back = end_to_end_gradient
         for index in range(self.depth - 1, 0, -1):
             layer, rate = self.layers[index], rates[index]
-            back_out = None if out is None else out["back"][index - 1]
+            back_out = None if out is None else out.back[index - 1]
             lower_back = torch.mm(layer.T, back, out=back_out)
             layer.addmm_(
                 back, prefix_products[index - 1].T, beta=1 - rate * weight_decay, alpha=-rate
@@ -134,8 +155,8 @@ class DeepLinearNetwork:
             first.mul_(1 - rate * weight_decay)
         first.add_(back, alpha=-rate)
 
-    def workspace(self) -> dict:
-        """Preallocated outputs for ``prefix_products`` and ``layer_gradients``.
+    def workspace(self) -> Workspace:
+        """Preallocated outputs for ``prefix_products``, ``layer_gradients`` and ``descend``.
 
         A training step writes into the same buffers every time: at d = 100 allocating the
         output of each product costs about as much as a third of the product itself.
@@ -145,11 +166,11 @@ class DeepLinearNetwork:
         def empty(rows, cols):
             return torch.empty(rows, cols, device=self.device, dtype=self.dtype)
 
-        return {
-            "prefix": [empty(w.shape[0], d_in) for w in self.layers[1:]],
-            "gradient": [None] + [empty(*w.shape) for w in self.layers[1:]],
-            "back": [empty(w.shape[1], d_in) for w in self.layers[1:]],
-        }
+        return Workspace(
+            prefix=[empty(w.shape[0], d_in) for w in self.layers[1:]],
+            gradient=[None] + [empty(*w.shape) for w in self.layers[1:]],
+            back=[empty(w.shape[1], d_in) for w in self.layers[1:]],
+        )
 
     def clone(self) -> DeepLinearNetwork:
         return DeepLinearNetwork([w.clone() for w in self.layers], self.kind)

@@ -12,12 +12,13 @@ and a hint to lower the learning rate) as soon as the loss is not finite or has 
 
 from __future__ import annotations
 
-import math
 import time
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
+from .divergence import DivergenceError, DivergenceGuard
 from .history import History
 from .networks import DeepLinearNetwork
 from .problems import MatrixCompletion, RecoveryProblem
@@ -26,9 +27,7 @@ from .validation import check_choice, check_float, check_int, check_positive
 
 OPTIMIZERS = ("gd", "adam")
 
-
-class DivergenceError(ValueError):
-    """Training blew up: the learning rate is too large for this problem and network."""
+__all__ = ["OPTIMIZERS", "DivergenceError", "layer_learning_rates", "train"]
 
 
 def layer_learning_rates(depth: int, lr: float, alpha: float = 1.0) -> list[float]:
@@ -95,7 +94,6 @@ def train(
     if time_limit is not None:
         time_limit = check_positive("time_limit", time_limit)
     log_every = check_int("log_every", log_every, low=1)
-    divergence_factor = check_float("divergence_factor", divergence_factor, low=1.0, low_open=True)
 
     history = History(
         stopped_reason="steps",
@@ -117,27 +115,16 @@ def train(
         threads = check_int("threads", threads, low=1)
     elif problem.device.type == "cpu":
         threads = threads_for(_largest_product_work(network), problem.data_entries)
-    stopping = {"steps": steps, "tol": tol, "stop_error": stop_error, "time_limit": time_limit}
-    logging = {
-        "log_every": log_every,
-        "layer_singular_values": record_layer_singular_values,
-        "layers": record_layers,
-    }
+    loop = _Loop(
+        update=_Update(rates, weight_decay, optimizer, network),
+        stopping=_StoppingRule(steps, tol, stop_error, time_limit),
+        logging=_LoggingPlan(log_every, record_layer_singular_values, record_layers),
+        guard=DivergenceGuard(divergence_factor, lr, alpha),
+    )
     bar = tqdm(total=steps, desc=description or network.kind, disable=not progress, leave=False)
     try:
         with cpu_threads(threads):
-            _run(
-                problem,
-                network,
-                history,
-                rates,
-                optimizer,
-                weight_decay,
-                stopping,
-                logging,
-                divergence_factor,
-                bar,
-            )
+            _run(problem, network, history, loop, bar)
     except KeyboardInterrupt:
         history.stopped_reason = "interrupted"
     finally:
@@ -147,55 +134,96 @@ def train(
     return history
 
 
-def _run(
-    problem,
-    network,
-    history,
-    rates,
-    optimizer,
-    weight_decay,
-    stopping,
-    logging,
-    divergence_factor,
-    bar,
-):
+@dataclass
+class _StoppingRule:
+    """When a run ends: the step budget, the loss and error targets, the time limit."""
+
+    steps: int
+    tol: float
+    stop_error: float | None
+    time_limit: float | None
+
+    def reason(self, step, loss_value, error_value, compute_seconds) -> str | None:
+        """The ``History.stopped_reason`` if the run ends after reading this step, else None."""
+        if loss_value < self.tol:
+            return "tol"
+        if self.stop_error is not None and error_value < self.stop_error:
+            return "stop_error"
+        if self.time_limit is not None and compute_seconds >= self.time_limit:
+            return "time_limit"
+        if step == self.steps:
+            return "steps"
+        return None
+
+
+@dataclass
+class _LoggingPlan:
+    """What a snapshot records, and how often."""
+
+    every: int
+    layer_singular_values: bool
+    layers: bool
+
+
+class _Update:
+    """The parameter update: the fused gradient-descent step, or Adam with per-layer rates."""
+
+    def __init__(self, rates, weight_decay, optimizer, network):
+        self.rates, self.weight_decay = rates, weight_decay
+        self.adam = None
+        if optimizer == "adam":
+            groups = [
+                {"params": [layer], "lr": rate}
+                for layer, rate in zip(network.layers, rates, strict=True)
+            ]
+            self.adam = torch.optim.Adam(groups, weight_decay=weight_decay)
+
+    def apply(self, network, lower, gradient, workspace) -> None:
+        if self.adam is None:
+            network.descend(lower, gradient, self.rates, self.weight_decay, out=workspace)
+            return
+        gradients = network.layer_gradients(lower, gradient, out=workspace)
+        for layer, layer_gradient in zip(network.layers, gradients, strict=True):
+            layer.grad = layer_gradient
+        self.adam.step()
+
+
+@dataclass
+class _Loop:
+    update: _Update
+    stopping: _StoppingRule
+    logging: _LoggingPlan
+    guard: DivergenceGuard
+
+
+def _run(problem, network, history, loop, bar):
     """The loop itself; the clock runs only around the arithmetic, not around logging."""
-    adam = _make_adam(network, rates, weight_decay) if optimizer == "adam" else None
     workspace = network.workspace()
     compute_seconds = 0.0
-    initial_loss = None
-    for step in range(stopping["steps"] + 1):
+    for step in range(loop.stopping.steps + 1):
         started = time.perf_counter()
         lower = network.lower_products(out=workspace)
         loss_value, gradient, error_value = problem.loss_grad_error_of_product(
-            network.layers[-1], lower[-1], out=workspace["prefix"][-1]
+            network.layers[-1], lower[-1], out=workspace.prefix[-1]
         )
         compute_seconds += time.perf_counter() - started
 
         history.train_loss.append(loss_value)
         history.recovery_error.append(error_value)
         history.seconds.append(compute_seconds)
-        if initial_loss is None:
-            initial_loss = loss_value
-        _check_divergence(step, loss_value, initial_loss, divergence_factor, history.settings)
+        loop.guard.check(step, loss_value)
 
-        stop = _stop_reason(step, loss_value, error_value, compute_seconds, stopping)
-        if step % logging["log_every"] == 0 or stop is not None:
+        stop = loop.stopping.reason(step, loss_value, error_value, compute_seconds)
+        if step % loop.logging.every == 0 or stop is not None:
             end_to_end = network.layers[-1] @ lower[-1]
-            _log(history, step, end_to_end, problem, network, logging)
+            _log(history, step, end_to_end, problem, network, loop.logging)
             bar.set_postfix(error=f"{error_value:.2e}", refresh=False)
         if stop is not None:
             history.stopped_reason = stop
             return
 
         started = time.perf_counter()
-        if adam is None:
-            network.descend(lower, gradient, rates, weight_decay, out=workspace)
-        else:
-            gradients = network.layer_gradients(lower, gradient, out=workspace)
-            for layer, layer_gradient in zip(network.layers, gradients, strict=True):
-                layer.grad = layer_gradient
-            adam.step()
+        loop.update.apply(network, lower, gradient, workspace)
         compute_seconds += time.perf_counter() - started
         bar.update(1)
 
@@ -204,36 +232,6 @@ def _largest_product_work(network) -> int:
     """Multiply-adds of the largest product in a step (every product has the input width)."""
     d_in = network.widths[0]
     return max(w.shape[0] * w.shape[1] * d_in for w in network.layers)
-
-
-def _make_adam(network, rates, weight_decay):
-    groups = [
-        {"params": [layer], "lr": rate} for layer, rate in zip(network.layers, rates, strict=True)
-    ]
-    return torch.optim.Adam(groups, weight_decay=weight_decay)
-
-
-def _stop_reason(step, loss_value, error_value, compute_seconds, stopping):
-    if loss_value < stopping["tol"]:
-        return "tol"
-    if stopping["stop_error"] is not None and error_value < stopping["stop_error"]:
-        return "stop_error"
-    if stopping["time_limit"] is not None and compute_seconds >= stopping["time_limit"]:
-        return "time_limit"
-    if step == stopping["steps"]:
-        return "steps"
-    return None
-
-
-def _check_divergence(step, loss_value, initial_loss, factor, settings):
-    exploded = initial_loss > 0 and loss_value > factor * initial_loss
-    if math.isfinite(loss_value) and not exploded:
-        return
-    raise DivergenceError(
-        f"training diverged at step {step}: the loss became {loss_value:.3g} "
-        f"(it started at {initial_loss:.3g}); lower the learning rate "
-        f"(lr={settings['lr']:g}, alpha={settings['alpha']:g})"
-    )
 
 
 def _check_compatible(problem, network):
@@ -253,11 +251,11 @@ def _check_compatible(problem, network):
 def _log(history, step, end_to_end, problem, network, logging):
     history.log_iterations.append(step)
     history.singular_values.append(torch.linalg.svdvals(end_to_end).cpu())
-    if logging["layer_singular_values"]:
+    if logging.layer_singular_values:
         history.layer_singular_values.append(
             [torch.linalg.svdvals(w).cpu() for w in network.layers]
         )
-    if logging["layers"]:
+    if logging.layers:
         history.layer_snapshots.append([w.detach().cpu().clone() for w in network.layers])
     if isinstance(problem, MatrixCompletion):
         value = problem.unobserved_error(end_to_end).item()

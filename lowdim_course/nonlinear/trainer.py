@@ -10,9 +10,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..divergence import DivergenceGuard
 from ..random_matrices import make_generator
 from ..threads import cpu_threads
-from ..training import DivergenceError, layer_learning_rates
+from ..training import layer_learning_rates
 from ..validation import (
     check_choice,
     check_float,
@@ -118,9 +119,9 @@ class _Trainer:
         self.batch_size = batch_size
         self.generator = make_generator(seed + 2)
         self.order, self.position = None, 0
-        self.initial_loss = None
-        self.divergence_factor = divergence_factor
-        self.settings = {"lr": lr, "alpha": alpha}
+        self.guard = DivergenceGuard(
+            divergence_factor, lr, alpha, what=f"training of {LABELS[model.kind]}"
+        )
 
     def _batch(self):
         x, y = self.data.x_train, self.data.y_train
@@ -140,15 +141,7 @@ class _Trainer:
         loss.backward()
         self.optimizer.step()
         value = float(loss.detach())
-        if self.initial_loss is None:
-            self.initial_loss = value
-        exploded = value > self.divergence_factor * self.initial_loss
-        if not math.isfinite(value) or exploded:
-            raise DivergenceError(
-                f"training of {LABELS[self.model.kind]} diverged at step {iteration}: the loss "
-                f"became {value:.3g} (it started at {self.initial_loss:.3g}); lower the learning "
-                f"rate (lr={self.settings['lr']:g}, alpha={self.settings['alpha']:g})"
-            )
+        self.guard.check(iteration, value)
         return value
 
 

@@ -149,7 +149,8 @@ def simulate_modes(
 ) -> ModeTrajectory:
     """Gradient descent on ``1/2 ||W_L ... W_1 - M||_F^2`` (summed), every layer d x d.
 
-    The start (layers, target) is :func:`mode_start`'s.
+    The start (layers, target) is :func:`mode_start`'s. Each step is the training loop's own
+    update, ``DeepLinearNetwork.descend``, with the same rate for every layer.
     """
     s = check_singular_values(singular_values)
     k = s.numel()
@@ -164,6 +165,7 @@ def simulate_modes(
     network = DeepLinearNetwork([on_device(w) for w in start.layers], "theory")
     target, u_k, v_k = on_device(start.target), on_device(start.left), on_device(start.right)
     workspace = network.workspace()
+    rates = [lr] * depth
     strengths = torch.empty(steps + 1, k, device=device, dtype=dtype)
     for step in range(steps + 1):
         prefix = network.prefix_products(out=workspace)
@@ -171,9 +173,7 @@ def simulate_modes(
         strengths[step] = (u_k * (end_to_end @ v_k)).sum(0)
         if step == steps:
             break
-        gradients = network.layer_gradients(prefix, end_to_end - target, out=workspace)
-        for layer, gradient in zip(network.layers, gradients, strict=True):
-            layer.add_(gradient, alpha=-lr)
+        network.descend(prefix, end_to_end - target, rates, out=workspace)
     return ModeTrajectory(
         iterations=torch.arange(steps + 1),
         strengths=strengths,

@@ -192,10 +192,11 @@ def identity_init_spectra(target, depth, eps, lr, steps) -> torch.Tensor:
 
     Every layer is d x d (``target`` square); each step updates all layers at once from the
     same old weights with ``grad_l = W_{L:l+1}^T (W_{L:1} - M) W_{l-1:1}^T`` (Arora, Cohen,
-    Hu & Luo 2019, Sec. 3). Returns the singular values of ``W_{L:1}``, largest first, before
-    the first step and after every step: a float64 tensor of shape ``(steps + 1, d)``. For a
-    symmetric positive semi-definite target the init is balanced and aligned, so each singular
-    value follows the discrete mode recursion ``a <- a + lr a^{L-1} (s - a^L)``, ``u = a^L``.
+    Hu & Luo 2019, Sec. 3), by the training loop's own update, ``DeepLinearNetwork.descend``.
+    Returns the singular values of ``W_{L:1}``, largest first, before the first step and after
+    every step: a float64 tensor of shape ``(steps + 1, d)``. For a symmetric positive
+    semi-definite target the init is balanced and aligned, so each singular value follows the
+    discrete mode recursion ``a <- a + lr a^{L-1} (s - a^L)``, ``u = a^L``.
     """
     target = check_matrix("target", target).to(torch.float64)
     if target.shape[0] != target.shape[1]:
@@ -212,9 +213,7 @@ def identity_init_spectra(target, depth, eps, lr, steps) -> torch.Tensor:
         spectra[step] = torch.linalg.svdvals(prefix[-1])
         if step == steps:
             break
-        gradients = network.layer_gradients(prefix, prefix[-1] - target)
-        for layer, gradient in zip(network.layers, gradients, strict=True):
-            layer.sub_(lr * gradient)
+        network.descend(prefix, prefix[-1] - target, [lr] * depth)
     return spectra
 
 
