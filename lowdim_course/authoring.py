@@ -36,6 +36,8 @@ import sys
 import time
 from pathlib import Path
 
+from . import course_map
+
 SOLUTION_BEGIN = "# BEGIN SOLUTION"
 SOLUTION_END = "# END SOLUTION"
 STUB = 'raise NotImplementedError("your code here")'
@@ -165,6 +167,8 @@ def build(root: Path, lessons: list[str] | None = None, run: bool = True) -> lis
     """Write ``lessons/NN_*.ipynb`` and ``solutions/NN_*.ipynb`` for each source; return paths."""
     import nbformat
 
+    for changed in course_map.sync(root):
+        print(f"updated the lesson table in {changed.relative_to(root)}", file=sys.stderr)
     sources = sorted((root / "lessons" / "src").glob("[0-9][0-9]_*.md"))
     if lessons:
         sources = [path for path in sources if path.name[:2] in lessons]

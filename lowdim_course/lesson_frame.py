@@ -3,15 +3,17 @@
 The lesson source (``lessons/src/NN_name.md``) may open with a front-matter block::
 
     ---
+    summary: the two-layer closed form against gradient descent; your own gradient step
     prerequisites: the singular value decomposition; gradient descent
     read_next:
     - Saxe, McClelland, Ganguli (2019). *A mathematical theory of semantic development in deep
       neural networks.* PNAS 116(23). The modes of Lesson 01 on a hierarchy of living things.
     ---
 
-``prerequisites`` is one line (items separated by ``;``); ``read_next`` is a list whose items
-start with ``- `` and may continue on indented lines. The builder puts a "Before you start" cell
-after the lesson's first cell and a "Read next" cell at the end.
+``summary`` is one line: what the lesson shows, for README's table and lesson 00's map
+(``course_map``). ``prerequisites`` is one line (items separated by ``;``); ``read_next`` is a
+list whose items start with ``- `` and may continue on indented lines. The builder puts a
+"Before you start" cell after the lesson's first cell and a "Read next" cell at the end.
 
 The time is an estimate from the lesson itself, written out so a reader can judge it:
 reading at ``READING_WORDS_PER_MINUTE`` (a pace for text with formulas), the minutes each kind of
@@ -37,6 +39,7 @@ _FENCE = "---"
 class FrontMatter:
     """What the source's front matter says; empty when it has none."""
 
+    summary: str = ""
     prerequisites: list[str] = field(default_factory=list)
     read_next: list[str] = field(default_factory=list)
 
@@ -54,7 +57,10 @@ def split_front_matter(text: str) -> tuple[FrontMatter, str]:
     for number, line in enumerate(lines[1:end], start=2):
         if not line.strip():
             continue
-        if line.startswith("prerequisites:"):
+        if line.startswith("summary:"):
+            front.summary = line.partition(":")[2].strip()
+            key = None
+        elif line.startswith("prerequisites:"):
             value = line.partition(":")[2]
             front.prerequisites = [item.strip() for item in value.split(";") if item.strip()]
             key = None
@@ -66,8 +72,8 @@ def split_front_matter(text: str) -> tuple[FrontMatter, str]:
             front.read_next[-1] += " " + line.strip()
         else:
             raise ValueError(
-                f"front matter line {number}: expected 'prerequisites: ...', 'read_next:' or "
-                f"a '- ' item under read_next, got {line!r}"
+                f"front matter line {number}: expected 'summary: ...', 'prerequisites: ...', "
+                f"'read_next:' or a '- ' item under read_next, got {line!r}"
             )
     return front, "\n".join(lines[end + 1 :])
 

@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 
 SOURCE = """---
+summary: (what a student will see and do, one line: README's table and lesson 00's map)
 prerequisites: Lesson 00; PyTorch tensors
 read_next:
 - (a paper to read after this lesson, with one sentence on what the reader gets from it)

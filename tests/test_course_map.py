@@ -1,0 +1,73 @@
+"""README's lesson table and lesson 00's map are written from the lesson sources."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lowdim_course import course_map
+from lowdim_course.lesson_frame import split_front_matter
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_and_lesson_00_hold_the_tables_the_sources_give():
+    entries = [course_map.lesson_entry(s) for s in course_map.lesson_sources(ROOT)]
+    assert [e.number for e in entries] == [f"{n:02d}" for n in range(len(entries))]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start_here = next((ROOT / "lessons" / "src").glob("00_*.md")).read_text(encoding="utf-8")
+    stale = "run `python -m lowdim_course.authoring 00` to rebuild them"
+    assert course_map.readme_table(entries) in readme, stale
+    assert course_map.map_table(entries) in start_here, stale
+    for entry in entries:  # every row links a notebook that exists
+        assert (ROOT / "lessons" / f"{entry.stem}.ipynb").is_file()
+
+
+def test_a_new_lesson_gets_its_row_in_both_places(tmp_path):
+    (tmp_path / "lessons").mkdir()
+    shutil.copytree(ROOT / "lessons" / "src", tmp_path / "lessons" / "src")
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    (tmp_path / "lessons" / "src" / "12_adapters.md").write_text(
+        "---\nsummary: low-rank adapters, trained\n---\n# Lesson 12 — Adapters\n\ntext\n"
+    )
+    changed = course_map.sync(tmp_path)
+    assert {p.name for p in changed} == {"README.md", "00_start_here.md"}
+    readme = (tmp_path / "README.md").read_text()
+    assert "| [12 Adapters](lessons/12_adapters.ipynb) | low-rank adapters, trained |" in readme
+    start_here = (tmp_path / "lessons" / "src" / "00_start_here.md").read_text()
+    assert "| **12 Adapters** | low-rank adapters, trained |" in start_here
+    assert course_map.sync(tmp_path) == []  # a second run changes nothing
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("---\nprerequisites: none\n---\n# Lesson 12 — A\n", "needs a 'summary:' line"),
+        ("---\nsummary: s\n---\n# Lesson twelve\n", "must read '# Lesson NN — Title'"),
+        ("---\nsummary: s\n---\n# Lesson 13 — A\n", "says Lesson 13, the file name 12"),
+    ],
+)
+def test_a_source_without_what_the_table_needs_is_named(tmp_path, text, message):
+    source = tmp_path / "12_a.md"
+    source.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        course_map.lesson_entry(source)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no markers",
+        f"{course_map.END} {course_map.BEGIN}",
+        f"{course_map.BEGIN} {course_map.BEGIN}",
+    ],
+)
+def test_markers_missing_or_out_of_order_are_an_error(text):
+    with pytest.raises(ValueError, match="must hold the markers"):
+        course_map.replace_between_markers(text, "body", "README.md")
+
+
+def test_the_summary_line_is_read_from_the_front_matter():
+    front, rest = split_front_matter("---\nsummary:  modes, one at a time \n---\n# Lesson 01 — X\n")
+    assert front.summary == "modes, one at a time"
+    assert rest.startswith("# Lesson 01")
