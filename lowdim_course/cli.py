@@ -308,6 +308,9 @@ def main(argv=None) -> int:
     except ValueError as exc:  # bad settings and diverging runs (DivergenceError)
         print(f"lowdim-course {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ImportError as exc:  # an optional package a command needs (scikit-learn's digits)
+        print(f"lowdim-course {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"lowdim-course {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -14,8 +14,8 @@ Each file is written atomically (a temporary file in the same folder, then ``os.
 an interrupt never leaves half a file and loses no finished result.
 
 Sensing stores its operator as one ``m x d^2`` matrix. At the reference size d=200, m=4000 that
-is ``m d^2 = 1.6e8`` numbers (1.28 GB in float64); when the free memory (``/proc/meminfo``
-MemAvailable on the CPU, ``torch.cuda.mem_get_info`` on a GPU) is below that plus a margin, the
+is ``m d^2 = 1.6e8`` numbers (1.28 GB in float64); when the free memory (psutil's
+available RAM on the CPU, ``torch.cuda.mem_get_info`` on a GPU) is below that plus a margin, the
 run falls back to d=100, m=2000 and says so.
 
     lowdim-course reproduce mf mc ms --out reproduced/
@@ -27,6 +27,7 @@ import json
 import math
 from pathlib import Path
 
+import psutil
 import torch
 
 from .comparison import (
@@ -59,21 +60,18 @@ CURVE_POINTS = 500
 
 
 def free_memory_bytes(device) -> int | None:
-    """Bytes free for new tensors on ``device``: MemAvailable (CPU) or ``mem_get_info`` (CUDA).
+    """Bytes free for new tensors on ``device``: available RAM (CPU) or ``mem_get_info`` (CUDA).
 
-    None when it cannot be told (no ``/proc/meminfo``, e.g. on macOS).
+    The CPU figure is psutil's ``available`` (Linux's MemAvailable, and its counterparts on
+    macOS and Windows); None when it cannot be told.
     """
     device = torch.device(device)
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
     try:
-        with open("/proc/meminfo") as file:
-            for line in file:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
+        return int(psutil.virtual_memory().available)
+    except (OSError, RuntimeError, AttributeError):
         return None
-    return None
 
 
 def sensing_memory_needed(d: int, m: int, dtype: torch.dtype, device) -> dict[str, int]:

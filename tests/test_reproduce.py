@@ -3,12 +3,14 @@
 import json
 import sys
 import types
+from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 
 import pytest
+import torch
 
 from lowdim_course import reproduce as rp
 from lowdim_course.cli import main
@@ -94,10 +96,21 @@ def test_sensing_that_fits_nowhere_is_a_clear_error(monkeypatch):
         rp.run_experiment("ms", progress=False, say=lambda _: None, d=20, m=100, steps=1)
 
 
-def test_free_memory_is_read_from_proc_meminfo():
+def test_free_memory_is_psutils_available_ram_on_every_platform(monkeypatch):
     free = rp.free_memory_bytes("cpu")
-    if sys.platform.startswith("linux"):
-        assert isinstance(free, int) and free > 10**6
+    assert isinstance(free, int) and free > 10**6
+    if sys.platform.startswith("linux"):  # agrees with the kernel's own MemAvailable
+        meminfo = Path("/proc/meminfo").read_text().splitlines()
+        kernel = next(int(line.split()[1]) * 1024 for line in meminfo if "MemAvailable" in line)
+        assert abs(free - kernel) < 0.2 * kernel
+
+    def unreadable():
+        raise OSError("no memory information here")
+
+    monkeypatch.setattr(rp.psutil, "virtual_memory", unreadable)
+    assert rp.free_memory_bytes("cpu") is None
+    fits, why = rp.sensing_fits(200, 4000, torch.float64, "cpu")  # falls back, and says why
+    assert not fits and "cannot be read" in why
 
 
 def test_a_failure_mid_run_keeps_finished_files_and_leaves_no_temporary_ones(tmp_path, monkeypatch):
@@ -184,6 +197,21 @@ def test_nonlinear_missing_is_exit_2_and_one_line(tmp_path, monkeypatch, capsys)
     assert run_cli(["reproduce", "nonlinear", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not available" in err
+
+
+def test_nonlinear_without_scikit_learn_says_what_to_install(tmp_path, monkeypatch, capsys):
+    from lowdim_course.nonlinear import data
+
+    data._raw_digits.cache_clear()
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # as if it were not installed
+    try:
+        assert run_cli(["reproduce", "nonlinear", "--out", str(tmp_path), "--no-progress"]) == 2
+    finally:
+        data._raw_digits.cache_clear()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "pip install 'scikit-learn>=1.3'" in err
+    assert not list(tmp_path.iterdir())  # nothing half-written
 
 
 def test_nonlinear_is_handed_to_its_module(tmp_path, monkeypatch):

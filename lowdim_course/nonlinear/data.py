@@ -45,10 +45,11 @@ def _raw_digits() -> tuple[torch.Tensor, torch.Tensor]:
     """The 1,797 x 64 pixel values and the labels, read once per process from scikit-learn."""
     try:
         from sklearn.datasets import load_digits
-    except ImportError as exc:  # pragma: no cover - depends on the environment
+    except ImportError:
         raise ImportError(
-            "lesson 06 needs scikit-learn (pip install 'scikit-learn>=1.3' or the course extra)"
-        ) from exc
+            "the digits data set (lesson 06, reproduce nonlinear) comes with scikit-learn: "
+            "pip install 'scikit-learn>=1.3' (or the course's extra: 'lowdim-course[course]')"
+        ) from None
     bunch = load_digits()
     x = torch.as_tensor(bunch.data, dtype=torch.float64)
     return x, torch.as_tensor(bunch.target, dtype=torch.int64)
