@@ -1,7 +1,8 @@
 """Heavy-tailed SGD iterates make networks compressible (Barsbey et al., NeurIPS 2021).
 
 Barsbey, Sefidgaran, Erdogdu, Richard, Simsekli, "Heavy Tails in SGD and Compressibility of
-Overparametrized Neural Networks" (NeurIPS 2021). Three pieces, each with a small experiment here:
+Overparametrized Neural Networks" (NeurIPS 2021). Three pieces, each with a small experiment; this
+module holds the experiments, and re-exports the theory and the measurements they are read with:
 
 1. A larger step-size / batch-size ratio gives SGD iterates with heavier tails (Barsbey et al.,
    after Gurbuzbalaban, Simsekli, Zhu, ICML 2021). On linear regression with Gaussian
@@ -11,12 +12,14 @@ Overparametrized Neural Networks" (NeurIPS 2021). Three pieces, each with a smal
 
    multiplies the error by random matrices ``A = I - (eta/b) sum a_i a_i^T``; when these
    sometimes expand, the stationary law has a power-law tail ``P(|x| > t) ~ t^-alpha``.
-   :func:`kesten_tail_index` computes that ``alpha`` exactly (the root of
-   ``E ||A e_1||^alpha = 1``), :func:`sgd_iterates` runs many independent chains at once.
-2. Two estimators of ``alpha`` from samples: Hill's (:func:`hill_estimator`, Hill 1975) and the
-   block-sum estimator for alpha-stable laws of Mohammadi, Mohammadpour, Ogata (Metrika 2015)
-   (:func:`block_tail_estimator`, :func:`stable_tail_index`), which is the one the released code
-   of Barsbey et al. uses (repository ``mbarsbey/sgd_comp_gen``, function ``est_alpha_one``).
+   :func:`sgd_iterates` runs many independent chains at once; ``kesten_tail_index`` (in
+   :mod:`lowdim_course.literature.kesten`) computes that ``alpha`` exactly, the root of
+   ``E ||A e_1||^alpha = 1``.
+2. Two estimators of ``alpha`` from samples (in :mod:`lowdim_course.literature.tail_estimators`):
+   Hill's (``hill_estimator``, Hill 1975) and the block-sum estimator for alpha-stable laws of
+   Mohammadi, Mohammadpour, Ogata (Metrika 2015) (``block_tail_estimator``,
+   ``stable_tail_index``), which is the one the released code of Barsbey et al. uses
+   (repository ``mbarsbey/sgd_comp_gen``, function ``est_alpha_one``).
 3. Heavy-tailed weights are compressible (Barsbey et al.'s theory): among n i.i.d. symmetric
    alpha-stable samples with alpha < 2 (infinite variance), the fraction that can be set to zero
    at a fixed relative l2 error tends to 1 as n grows, but stays fixed for Gaussian (alpha = 2)
@@ -28,249 +31,47 @@ Overparametrized Neural Networks" (NeurIPS 2021). Three pieces, each with a smal
 
 from __future__ import annotations
 
-import itertools
 import math
 
-import numpy as np
 import torch
 
 from ..random_matrices import make_generator
 from ..threads import small_work
 from ..validation import check_float, check_int, check_matrix, resolve_device
+from .kesten import expansion_probability, kesten_log_moment, kesten_tail_index
+from .tail_estimators import (
+    BLOCK_SIZES,
+    TAIL_FRACTION,
+    block_tail_estimator,
+    check_finite_vector,
+    default_k,
+    hill_estimator,
+    stable_tail_index,
+)
 
-# Hill's estimator uses the top 2.5% of the order statistics by default (see ``default_k``).
-TAIL_FRACTION = 0.025
+__all__ = [  # the experiments here, and the theory and estimators the lesson reads them with
+    "BLOCK_SIZES",
+    "PRUNERS",
+    "TAIL_FRACTION",
+    "block_tail_estimator",
+    "default_k",
+    "expansion_probability",
+    "hill_estimator",
+    "kesten_log_moment",
+    "kesten_tail_index",
+    "magnitude_prune",
+    "node_prune",
+    "prunable_fraction",
+    "sgd_iterates",
+    "sgd_tail_index",
+    "singular_value_prune",
+    "stable_samples",
+    "stable_tail_index",
+    "train_two_layer_networks",
+]
+
 # An SGD iterate beyond this size counts as diverged (the stationary law has no such values).
 _DIVERGED = 1e30
-
-
-def hill_estimator(samples, k: int | None = None) -> float:
-    """Hill's estimate of the tail index alpha from the ``k`` largest ``|x|`` (Hill 1975).
-
-    With ``|x|_(1) >= |x|_(2) >= ...`` the order statistics of the absolute values,
-
-        1 / alpha_hat = (1/k) sum_{i=1}^{k} log(|x|_(i) / |x|_(k+1)).
-
-    For a Pareto tail ``P(|X| > t) = t^-alpha`` the terms are Exp(alpha) variables, so the
-    estimate is consistent as ``k -> infinity`` with ``k / n -> 0``. It reads only the largest
-    ``k`` samples, so a light-tailed body inside them pulls the estimate toward what the body
-    looks like (about 5-6 for Gaussian-like samples at the default ``k``), not toward the far
-    tail. (Barsbey et al. report the block estimator, :func:`stable_tail_index`; their code
-    computes Hill's only as one of several alternatives.) ``k`` must be in [1, n-1]; the
-    default is ``default_k(n)`` (2.5% of the samples, at least 1).
-    """
-    x = _finite_vector("samples", samples).abs()
-    n = x.numel()
-    if n < 2:
-        raise ValueError(f"samples must hold at least 2 numbers, got {n}")
-    k = default_k(n) if k is None else check_int("k", k, low=1, high=n - 1)
-    top = torch.topk(x, k + 1).values
-    if top[k] <= 0:
-        raise ValueError(
-            f"the {k + 1} largest |samples| include zero: take a smaller k (got k={k})"
-        )
-    return float(1.0 / torch.log(top[:k] / top[k]).mean())
-
-
-def default_k(n: int) -> int:
-    """The number of order statistics Hill's estimator uses by default: ``max(1, n // 40)``."""
-    n = check_int("n", n, low=2)
-    return max(1, min(n - 1, int(n * TAIL_FRACTION)))
-
-
-# Block sizes K1 over which :func:`stable_tail_index` takes the median (those <= n/2), plus
-# floor(sqrt(n)): the list in the released code of Barsbey et al. (``est_alpha_one``).
-BLOCK_SIZES = (2, 5, 10, 20, 50, 100, 500, 1000)
-
-
-def block_tail_estimator(samples, block_size: int) -> float:
-    """The block-sum estimate of an alpha-stable index (Mohammadi, Mohammadpour, Ogata 2015).
-
-    Mohammadi, Mohammadpour, Ogata, "On estimating the tail index and the spectral measure of
-    multivariate alpha-stable distributions", Metrika 78 (2015). With ``K1 = block_size``, the
-    first ``n = K1 * K2`` samples (``K2 = len(samples) // K1``) are split into ``K2``
-    consecutive blocks and ``Y_i`` is the sum of block ``i``:
-
-        1 / alpha_hat = (1 / log K1) * ( (1/K2) sum_i log|Y_i| - (1/n) sum_j log|X_j| ).
-
-    Why: for i.i.d. strictly alpha-stable ``X``, a sum of ``K1`` copies has the law of
-    ``K1^(1/alpha) X``, so ``E log|Y| - E log|X| = log(K1) / alpha``. For samples with finite
-    variance the block sums are nearly Gaussian instead, ``|Y| ~ sqrt(K1) |X|``, and the
-    estimate tends to 2: it cannot report an index above 2. For laws far from stable (e.g. no
-    mass near 0) the block sums can be *smaller* than the samples on a log scale; the value is
-    then negative, and is returned as it is, as in the authors' code. The samples must be
-    independent in the order given (a block should not hold correlated values); samples beyond
-    ``K1 * K2`` are not used. ``block_size`` must be in [2, len(samples) // 2].
-    """
-    x = _finite_vector("samples", samples)
-    n = x.numel()
-    if n < 4:
-        raise ValueError(f"samples must hold at least 4 numbers (two blocks of 2), got {n}")
-    k1 = check_int("block_size", block_size, low=2, high=n // 2)
-    k2 = n // k1
-    x = x[: k1 * k2]
-    if bool((x == 0).any()):
-        raise ValueError("samples must be nonzero: the estimator takes log|x|")
-    y = x.reshape(k2, k1).sum(1)
-    if bool((y == 0).any()):
-        raise ValueError(f"a block of {k1} samples sums to exactly 0: take another block_size")
-    gap = float(torch.log(y.abs()).mean() - torch.log(x.abs()).mean())
-    return math.log(k1) / gap if gap != 0 else math.inf
-
-
-@small_work()
-def stable_tail_index(samples, block_sizes=BLOCK_SIZES) -> float:
-    """Median of :func:`block_tail_estimator` over several block sizes, as Barsbey et al. did.
-
-    The block sizes are those of ``block_sizes`` that are at most ``n // 2``, plus
-    ``floor(sqrt(n))``. This follows the released code of Barsbey et al. (2021), which
-    takes this median and then reports ``min(median, 2)``; here the median is returned
-    uncapped, so that an estimate slightly above 2 (finite variance) stays visible.
-    """
-    x = _finite_vector("samples", samples)
-    n = x.numel()
-    if n < 4:
-        raise ValueError(f"samples must hold at least 4 numbers (two blocks of 2), got {n}")
-    try:
-        sizes = [check_int("block_sizes", k, low=2) for k in block_sizes]
-    except TypeError:
-        raise ValueError(
-            f"block_sizes must be a sequence of integers, got {block_sizes!r}"
-        ) from None
-    chosen = sorted({k for k in sizes if k <= n // 2} | {max(2, math.isqrt(n))})
-    estimates = torch.tensor([block_tail_estimator(x, k) for k in chosen], dtype=torch.float64)
-    return float(torch.quantile(estimates, 0.5))
-
-
-@small_work()
-def kesten_log_moment(alpha: float, lr: float, batch_size: int = 1, *, d: int = 10) -> float:
-    """``h(alpha) = log E ||A e_1||^alpha`` with ``A = I - (lr/b) sum_{i<=b} a_i a_i^T``.
-
-    Gurbuzbalaban, Simsekli, Zhu (ICML 2021) show that for Gaussian data the stationary law
-    of the SGD error has tail index ``alpha`` solving ``h(alpha) = 0`` (a Kesten-type
-    condition). Because the law of ``A`` does not change under rotations, the general
-    ``lim (1/k) log E ||A_k ... A_1 e||^alpha`` equals ``log E ||A e_1||^alpha`` for any unit
-    vector. The expectation reduces to two independent chi-square variables: with ``c = lr/b``,
-    ``S = sum_i (a_i)_1^2 ~ chi2_b`` and ``R ~ chi2_(d-1)`` (the other coordinates of
-    ``sum_i (a_i)_1 a_i`` have law ``N(0, S I_(d-1))``),
-
-        ||A e_1||^2 = (1 - c S)^2 + c^2 S R.
-
-    The two-dimensional integral over ``sqrt(S)`` and ``sqrt(R)`` (chi densities) is computed by
-    composite Gauss-Legendre quadrature (see :func:`kesten_tail_index` for its accuracy).
-    """
-    alpha = check_float("alpha", alpha, low=0.0, low_open=True)
-    log_norm_sq, log_weight = _kesten_grid(lr, batch_size, d, max(alpha, 2.0))
-    return float(torch.logsumexp(0.5 * alpha * log_norm_sq + log_weight, 0))
-
-
-@small_work()
-def kesten_tail_index(
-    lr: float, batch_size: int = 1, *, d: int = 10, alpha_max: float = 100.0
-) -> float:
-    """The exact stationary tail index of SGD on the lesson's linear regression.
-
-    The positive root of ``h(alpha) = log E ||(I - (lr/b) sum_{i<=b} a_i a_i^T) e_1||^alpha = 0``
-    with ``a_i ~ N(0, I_d)`` (Gurbuzbalaban, Simsekli, Zhu, ICML 2021; see
-    :func:`kesten_log_moment`). ``h`` is convex with ``h(0) = 0``; the chain has a stationary
-    law when ``h'(0) = E log ||A e_1|| < 0`` (else ValueError), and then ``alpha`` is where
-    ``h`` crosses zero again, found by bisection to 1e-10. Returns ``math.inf`` when
-    ``h(alpha_max) < 0``: every moment up to ``alpha_max`` is finite.
-
-    Method and accuracy: ``h`` is a 2-D integral over ``u = sqrt(S)`` (chi law, b degrees of
-    freedom) and ``v = sqrt(R)`` (chi, d-1), on ``[0, sqrt(2 alpha_max + b) + 16] x
-    [0, sqrt(alpha_max + d) + 16]`` in panels of width <= 1 (a panel edge at the kink
-    ``u = 1/sqrt(c)``) with 16 Gauss-Legendre nodes each. Doubling the nodes or widening the
-    box changes the root by less than 1e-9 at the settings of lesson 09; at ``alpha = 2`` the
-    moment has the closed form ``1 - 2 lr + lr^2 (d + b + 1) / b`` and the quadrature matches it
-    to a relative 1e-12 or better; for d = 1 an independent adaptive quadrature (scipy) gives
-    the same root to 1e-6 (both in tests/test_heavy_tails.py).
-    """
-    alpha_max = check_float("alpha_max", alpha_max, low=1.0, high=400.0)
-    lr = check_float("lr", lr, low=0.0, low_open=True)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    log_norm_sq, log_weight = _kesten_grid(lr, batch_size, d, alpha_max)
-
-    def h(alpha):
-        return float(torch.logsumexp(0.5 * alpha * log_norm_sq + log_weight, 0))
-
-    slope = float((0.5 * log_norm_sq * log_weight.exp()).sum())  # h'(0) = E log ||A e_1||
-    if slope >= 0:
-        raise ValueError(
-            f"SGD has no stationary law at lr={lr:g}, batch_size={batch_size}, d={d}: "
-            f"E log ||A e_1|| = {slope:.3g} >= 0, the error grows; take a smaller lr"
-        )
-    low, high = 0.0, 1.0
-    while h(high) < 0:
-        if high >= alpha_max:
-            return math.inf
-        low, high = high, min(2 * high, alpha_max)
-    while high - low > 1e-10 * max(1.0, high):
-        middle = 0.5 * (low + high)
-        if h(middle) < 0:
-            low = middle
-        else:
-            high = middle
-    return 0.5 * (low + high)
-
-
-def expansion_probability(lr: float, batch_size: int = 1, *, d: int = 10) -> float:
-    """``P(||A e_1|| > 1)``: the chance that one SGD step stretches the error along ``e_1``.
-
-    From ``||A e_1||^2 - 1 = c S (c (S + R) - 2)`` (notation of :func:`kesten_log_moment`), a
-    step expands exactly when ``(lr/b) (S + R) > 2``, and ``S + R ~ chi2_(b + d - 1)``:
-
-        P = P(chi2_(b + d - 1) > 2 b / lr) = Q((b + d - 1) / 2, b / lr),
-
-    with ``Q`` the regularized upper incomplete gamma function.
-    """
-    lr = check_float("lr", lr, low=0.0, low_open=True)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    d = check_int("d", d, low=1)
-    shape = torch.tensor((batch_size + d - 1) / 2, dtype=torch.float64)
-    return float(torch.special.gammaincc(shape, torch.tensor(batch_size / lr, dtype=torch.float64)))
-
-
-_PANEL_NODES = 16
-
-
-def _panel_rule(upper: float, breaks=()) -> tuple[torch.Tensor, torch.Tensor]:
-    """Composite Gauss-Legendre nodes and weights on [0, upper], panels of width <= 1."""
-    nodes, weights = np.polynomial.legendre.leggauss(_PANEL_NODES)
-    edges = sorted({0.0, upper, *(b for b in breaks if 0.0 < b < upper)})
-    all_nodes, all_weights = [], []
-    for start, stop in itertools.pairwise(edges):
-        count = max(1, math.ceil(stop - start))
-        for left, right in itertools.pairwise(np.linspace(start, stop, count + 1)):
-            half = 0.5 * (right - left)
-            all_nodes.append(half * nodes + 0.5 * (left + right))
-            all_weights.append(half * weights)
-    return (
-        torch.from_numpy(np.concatenate(all_nodes)),
-        torch.from_numpy(np.concatenate(all_weights)),
-    )
-
-
-def _log_chi_density(x: torch.Tensor, k: int) -> torch.Tensor:
-    """log of the chi density with k degrees of freedom (the law of the norm of N(0, I_k))."""
-    return (k - 1) * torch.log(x) - 0.5 * x * x - (0.5 * k - 1) * math.log(2) - math.lgamma(0.5 * k)
-
-
-def _kesten_grid(lr, batch_size, d, alpha_max) -> tuple[torch.Tensor, torch.Tensor]:
-    """log ||A e_1||^2 and log(weight * density) on the grid of :func:`kesten_log_moment`."""
-    lr = check_float("lr", lr, low=0.0, low_open=True)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    d = check_int("d", d, low=1)
-    c = lr / batch_size
-    u, wu = _panel_rule(math.sqrt(2 * alpha_max + batch_size) + 16, (1 / math.sqrt(c),))
-    log_wu = torch.log(wu) + _log_chi_density(u, batch_size)
-    s = u * u
-    if d == 1:
-        return torch.log((1 - c * s) ** 2), log_wu
-    v, wv = _panel_rule(math.sqrt(alpha_max + d) + 16)
-    log_wv = torch.log(wv) + _log_chi_density(v, d - 1)
-    norm_sq = (1 - c * s[:, None]) ** 2 + c * c * s[:, None] * (v * v)[None, :]
-    return torch.log(norm_sq).flatten(), (log_wu[:, None] + log_wv[None, :]).flatten()
 
 
 @small_work()
@@ -358,7 +159,7 @@ def prunable_fraction(weights, rel_error: float = 0.1) -> float:
     ``l_p``-compressibility with p = 2): the answer is ``max j / n`` with ``sum_{i<=j} w_(i)^2 <=
     rel_error^2 ||w||^2``, the ``w_(i)`` sorted by increasing magnitude.
     """
-    w = _finite_vector("weights", weights)
+    w = check_finite_vector("weights", weights)
     rel_error = check_float("rel_error", rel_error, low=0.0, high=1.0)
     energy = torch.sort(w * w).values
     total = energy.sum()
@@ -459,24 +260,6 @@ def train_two_layer_networks(
     finite = torch.isfinite(hidden).flatten(1).all(1) & torch.isfinite(outer).all(1)
     loss = torch.where(finite & torch.isfinite(loss), loss, torch.inf)
     return {"hidden": hidden, "outer": outer, "loss": loss}
-
-
-def _finite_vector(name, values) -> torch.Tensor:
-    try:
-        x = torch.as_tensor(values)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{name} must be an array of numbers ({exc})") from None
-    if x.is_complex() or not (x.is_floating_point() or x.dtype in _INTS):
-        raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}")
-    x = x.detach().to("cpu", torch.float64).flatten()
-    if x.numel() == 0:
-        raise ValueError(f"{name} must not be empty")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} must be finite: it holds NaN or infinity")
-    return x
-
-
-_INTS = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
 
 
 def _float_matrix(matrix) -> torch.Tensor:
