@@ -14,6 +14,7 @@ from lowdim_course.literature.compressibility import (
     l1_l2_ratio,
     matrix_family,
     prediction_table,
+    rank_for_error,
     rank_k_error,
     spearman,
 )
@@ -135,3 +136,14 @@ def test_no_measure_of_the_spectrum_clearly_beats_the_others_at_predicting_rank_
     assert min(large, key=lambda name: large[name][0]) == "stable rank"
     with pytest.raises(ValueError, match="at least 2 seeds"):
         spectral_prediction_over_seeds(seeds=(0,))
+
+
+def test_rank_for_error_at_error_one_is_zero_whatever_the_rounding():
+    # the tail summed from the end can exceed the total summed from the front by one ulp;
+    # relative error 1 must still give rank 0 (the zero matrix), for every matrix
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        shape = tuple(int(n) for n in torch.randint(2, 9, (2,), generator=generator))
+        matrix = torch.randn(*shape, generator=generator, dtype=torch.float64)
+        assert rank_for_error(matrix, 1.0) == 0
+        assert rank_for_error(matrix, 1.5) == 0

@@ -113,7 +113,7 @@ def rank_for_error(matrix, rel_error: float) -> int:
     rel_error = check_float("rel_error", rel_error, low=0.0)
     energy = torch.linalg.svdvals(w) ** 2
     total = energy.sum()
-    if total <= 0:
+    if total <= 0 or rel_error >= 1:  # the zero matrix already has relative error 1
         return 0
     from_the_end = torch.flip(torch.cumsum(torch.flip(energy, [0]), 0), [0])
     tails = torch.cat([from_the_end, torch.zeros(1, dtype=energy.dtype)])  # sum of energy[k:]
