@@ -6,7 +6,9 @@ Each problem holds a rank-r target ``M*`` (d x d) and the observations of it, an
   gradient with respect to ``W`` (a tensor) and the recovery error (a float), computed together
   because they share the residual and because each extra tensor op costs microseconds per step;
   ``loss_grad_error_of_product(A, B)`` is the same at ``W = A B``, where factorization and
-  completion fold the product into the residual (what the training loop calls);
+  completion fold the product into the residual (what the training loop calls). Both come in
+  two halves: ``parts_and_gradient*`` does the tensor work and never waits for the device, and
+  ``loss_and_error(parts)`` finishes on the host, so a GPU loop can read many steps at once;
 * ``surrogate()``: the matrix whose top singular vectors start the compressed network
   (Kwon et al. 2024, Sec. 3.2 "spectral initialization");
 * ``recovery_error(W) = ||W - M*||_F / ||M*||_F``, the one error every task reports.
@@ -130,7 +132,10 @@ class RecoveryProblem:
         return self.loss_grad_error(end_to_end)[0]
 
     def loss_grad_error(self, end_to_end: torch.Tensor):
-        raise NotImplementedError
+        """``(loss, gradient, error)`` at ``end_to_end``: two floats and a tensor."""
+        parts, gradient = self.parts_and_gradient(end_to_end)
+        loss, error = self.loss_and_error(parts.tolist())
+        return loss, gradient, error
 
     def loss_grad_error_of_product(self, left: torch.Tensor, right: torch.Tensor, out=None):
         """``loss_grad_error(left @ right)``, for an end-to-end matrix given as two factors.
@@ -139,7 +144,26 @@ class RecoveryProblem:
         completion fold the product into their residual, ``addmm(M*, left, right, beta=-1)``:
         one matrix op fewer per step. ``out`` (d x d) receives the product or the residual.
         """
-        return self.loss_grad_error(torch.mm(left, right, out=out))
+        parts, gradient = self.parts_and_gradient_of_product(left, right, out)
+        loss, error = self.loss_and_error(parts.tolist())
+        return loss, gradient, error
+
+    def parts_and_gradient(self, end_to_end: torch.Tensor):
+        """``(parts, gradient)``: the gradient and the few numbers loss and error come from.
+
+        ``parts`` is a 0-d or 1-d tensor on the problem's device (squared norms); nothing here
+        waits for the device, so a GPU loop can keep ``parts`` of many steps and read them at
+        once. ``loss_and_error(parts.tolist())`` turns them into the two floats.
+        """
+        raise NotImplementedError
+
+    def parts_and_gradient_of_product(self, left, right, out=None):
+        """``parts_and_gradient(left @ right)``; see ``loss_grad_error_of_product``."""
+        return self.parts_and_gradient(torch.mm(left, right, out=out))
+
+    def loss_and_error(self, parts: float | list[float]) -> tuple[float, float]:
+        """The training loss and the recovery error from ``parts.tolist()`` (host arithmetic)."""
+        raise NotImplementedError
 
     def surrogate(self) -> torch.Tensor:
         raise NotImplementedError
@@ -158,23 +182,26 @@ class MatrixFactorization(RecoveryProblem):
 
     task = "mf"
 
-    def loss_grad_error(self, end_to_end):
-        return self._from_gradient((end_to_end - self.target).mul_(1.0 / self.target.numel()))
+    def parts_and_gradient(self, end_to_end):
+        return self._parts((end_to_end - self.target).mul_(1.0 / self.target.numel()))
 
-    def loss_grad_error_of_product(self, left, right, out=None):
+    def parts_and_gradient_of_product(self, left, right, out=None):
         # The gradient (left @ right - M*) / d^2 in one BLAS call: gemm's own alpha and beta.
         scale = 1.0 / self.target.numel()
         gradient = torch.addmm(self.target, left, right, beta=-scale, alpha=scale, out=out)
-        return self._from_gradient(gradient)
+        return self._parts(gradient)
 
-    def _from_gradient(self, gradient):
-        """Loss and error from ``G = (W - M*) / n``: ``||W - M*||^2 = n^2 ||G||^2``."""
-        n_entries = gradient.numel()
+    @staticmethod
+    def _parts(gradient):
         flat = gradient.view(-1)
-        squared_norm = torch.dot(flat, flat).item() * n_entries * n_entries
+        return torch.dot(flat, flat), gradient  # ||G||^2: one number, a 0-d tensor
+
+    def loss_and_error(self, parts):
+        """From ``||G||^2`` with ``G = (W - M*) / n``: ``||W - M*||^2 = n^2 ||G||^2``."""
+        n_entries = self.target.numel()
+        squared_norm = (parts if isinstance(parts, float) else parts[0]) * n_entries * n_entries
         loss = 0.5 * squared_norm / n_entries
-        error = math.sqrt(squared_norm) / self._target_norm_value
-        return loss, gradient, error
+        return loss, math.sqrt(squared_norm) / self._target_norm_value
 
     def surrogate(self):
         return self.target
@@ -208,21 +235,27 @@ class MatrixCompletion(RecoveryProblem):
         unobserved = self.target * (1 - self._mask_float)
         self._unobserved_target_norm = torch.linalg.matrix_norm(unobserved)
 
-    def loss_grad_error(self, end_to_end):
-        return self._from_residual(end_to_end - self.target)
+    def parts_and_gradient(self, end_to_end):
+        return self._parts(end_to_end - self.target)
 
-    def loss_grad_error_of_product(self, left, right, out=None):
-        return self._from_residual(torch.addmm(self.target, left, right, beta=-1, out=out))
+    def parts_and_gradient_of_product(self, left, right, out=None):
+        return self._parts(torch.addmm(self.target, left, right, beta=-1, out=out))
 
-    def _from_residual(self, residual):
+    def _parts(self, residual):
         # G = P_Omega(W - M*) / |Omega| in one multiply; the loss 1/2 ||P_Omega(W - M*)||^2 /
-        # |Omega| is then |Omega| ||G||^2 / 2. Two dot products and no stacking: at the demos'
-        # sizes every tensor op costs microseconds, more than the arithmetic.
+        # |Omega| is then |Omega| ||G||^2 / 2. Two dot products: at the demos' sizes every
+        # tensor op costs microseconds, more than the arithmetic.
         gradient = residual * self._gradient_mask
         flat_gradient, flat_residual = gradient.view(-1), residual.view(-1)
-        loss = 0.5 * self.n_observed * torch.dot(flat_gradient, flat_gradient).item()
-        error = math.sqrt(torch.dot(flat_residual, flat_residual).item()) / self._target_norm_value
-        return loss, gradient, error
+        parts = torch.stack(
+            [torch.dot(flat_gradient, flat_gradient), torch.dot(flat_residual, flat_residual)]
+        )
+        return parts, gradient
+
+    def loss_and_error(self, parts):
+        """From ``(||G||^2, ||W - M*||^2)``."""
+        loss = 0.5 * self.n_observed * parts[0]
+        return loss, math.sqrt(parts[1]) / self._target_norm_value
 
     def surrogate(self):
         return self.target * self._mask_float / self.p
@@ -275,11 +308,15 @@ class MatrixSensing(RecoveryProblem):
         """Memory of the stored operator, the main cost of sensing."""
         return self.operator.numel() * self.operator.element_size()
 
-    def loss_grad_error(self, end_to_end):
+    def parts_and_gradient(self, end_to_end):
         residual = torch.mv(self.operator, end_to_end.reshape(-1)) - self.measurements
-        loss = 0.5 * torch.dot(residual, residual).item()
         gradient = torch.mv(self.operator.T, residual).reshape(self.d, self.d)
-        return loss, gradient, self.recovery_error(end_to_end).item()
+        parts = torch.stack([torch.dot(residual, residual), self.recovery_error(end_to_end)])
+        return parts, gradient
+
+    def loss_and_error(self, parts):
+        """From ``(||A vec(W) - y||^2, recovery error)``."""
+        return 0.5 * parts[0], parts[1]
 
     def surrogate(self):
         return torch.mv(self.operator.T, self.measurements).reshape(self.d, self.d) / self.m

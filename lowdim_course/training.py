@@ -26,6 +26,9 @@ from .threads import cpu_threads, threads_for
 from .validation import check_choice, check_float, check_int, check_positive
 
 OPTIMIZERS = ("gd", "adam")
+# On a GPU a step is a few kernel launches; reading a number back makes the host wait for all of
+# them. Reading every 50 steps keeps the device busy (and stays below log_every's default, 100).
+DEVICE_READ_EVERY = 50
 
 __all__ = ["OPTIMIZERS", "DivergenceError", "layer_learning_rates", "train"]
 
@@ -56,6 +59,7 @@ def train(
     record_layer_singular_values: bool = False,
     record_layers: bool = False,
     divergence_factor: float = 1e8,
+    read_every: int | None = None,
     threads: int | None = None,
     progress: bool = False,
     description: str | None = None,
@@ -73,6 +77,11 @@ def train(
     time_limit: stop after this many compute seconds (None: no limit).
     log_every: snapshot (singular values, on request layers) every this many steps.
     divergence_factor: the loss counts as exploded above this multiple of its initial value.
+    read_every: read loss and error from the device every this many steps (None: every step on
+        the CPU, ``DEVICE_READ_EVERY`` on a GPU, where each read makes the host wait for the
+        device). The values of every step are kept on the device and all recorded; stopping
+        and divergence are decided at each read, so a run may take up to ``read_every - 1``
+        steps past the step that stopped it (they are in the history too).
     threads: CPU threads for the run (None: the course's policy, ``threads.threads_for``: one
         thread when every product is small, else torch's setting capped by the CPUs this process
         may use). Restored after.
@@ -94,6 +103,9 @@ def train(
     if time_limit is not None:
         time_limit = check_positive("time_limit", time_limit)
     log_every = check_int("log_every", log_every, low=1)
+    if read_every is None:
+        read_every = 1 if problem.device.type == "cpu" else DEVICE_READ_EVERY
+    read_every = check_int("read_every", read_every, low=1)
 
     history = History(
         stopped_reason="steps",
@@ -120,6 +132,7 @@ def train(
         stopping=_StoppingRule(steps, tol, stop_error, time_limit),
         logging=_LoggingPlan(log_every, record_layer_singular_values, record_layers),
         guard=DivergenceGuard(divergence_factor, lr, alpha),
+        readout=_Readout(read_every),
     )
     bar = tqdm(total=steps, desc=description or network.kind, disable=not progress, leave=False)
     try:
@@ -188,36 +201,75 @@ class _Update:
         self.adam.step()
 
 
+class _Readout:
+    """The steps whose ``parts`` (see ``RecoveryProblem.parts_and_gradient``) wait to be read.
+
+    With ``every > 1`` the parts are copied into a buffer on the device and read together: one
+    wait for the device per ``every`` steps. (With ``every = 1`` the loop reads each step's
+    parts at once and keeps nothing here: on the CPU reading costs nothing.)
+    """
+
+    def __init__(self, every: int):
+        self.every = every
+        self.buffer = None
+        self.steps: list[int] = []
+
+    def keep(self, step: int, parts: torch.Tensor) -> None:
+        if self.buffer is None:
+            self.buffer = parts.new_empty(self.every, parts.numel())
+        self.buffer[len(self.steps)].copy_(parts.view(-1))
+        self.steps.append(step)
+
+    def due(self, forced: bool) -> bool:
+        return forced or len(self.steps) == self.every
+
+    def read(self) -> list[tuple[int, list[float]]]:
+        """``(step, parts as floats)`` of every step kept since the last read; waits for them."""
+        rows = self.buffer[: len(self.steps)].tolist()
+        read, self.steps = list(zip(self.steps, rows, strict=True)), []
+        return read
+
+
 @dataclass
 class _Loop:
     update: _Update
     stopping: _StoppingRule
     logging: _LoggingPlan
     guard: DivergenceGuard
+    readout: _Readout
 
 
 def _run(problem, network, history, loop, bar):
     """The loop itself; the clock runs only around the arithmetic, not around logging."""
     workspace = network.workspace()
+    each_step = loop.readout.every == 1
     compute_seconds = 0.0
     for step in range(loop.stopping.steps + 1):
         started = time.perf_counter()
         lower = network.lower_products(out=workspace)
-        loss_value, gradient, error_value = problem.loss_grad_error_of_product(
+        parts, gradient = problem.parts_and_gradient_of_product(
             network.layers[-1], lower[-1], out=workspace.prefix[-1]
         )
-        compute_seconds += time.perf_counter() - started
+        log_now = step % loop.logging.every == 0
+        if each_step:
+            values = parts.tolist()
+            compute_seconds += time.perf_counter() - started
+            stop = _record(step, values, problem, history, loop, compute_seconds)
+        else:
+            stop = None
+            loop.readout.keep(step, parts)
+            if loop.readout.due(log_now or step == loop.stopping.steps):
+                rows = loop.readout.read()  # waits for the device
+                before = history.seconds[-1] if history.seconds else 0.0
+                compute_seconds += time.perf_counter() - started
+                stop = _record_chunk(rows, problem, history, loop, before, compute_seconds)
+            else:
+                compute_seconds += time.perf_counter() - started
 
-        history.train_loss.append(loss_value)
-        history.recovery_error.append(error_value)
-        history.seconds.append(compute_seconds)
-        loop.guard.check(step, loss_value)
-
-        stop = loop.stopping.reason(step, loss_value, error_value, compute_seconds)
-        if step % loop.logging.every == 0 or stop is not None:
+        if log_now or stop is not None:
             end_to_end = network.layers[-1] @ lower[-1]
             _log(history, step, end_to_end, problem, network, loop.logging)
-            bar.set_postfix(error=f"{error_value:.2e}", refresh=False)
+            bar.set_postfix(error=f"{history.recovery_error[-1]:.2e}", refresh=False)
         if stop is not None:
             history.stopped_reason = stop
             return
@@ -226,6 +278,31 @@ def _run(problem, network, history, loop, bar):
         loop.update.apply(network, lower, gradient, workspace)
         compute_seconds += time.perf_counter() - started
         bar.update(1)
+
+
+def _record(step, parts, problem, history, loop, seconds) -> str | None:
+    """Append one step's loss, error and time to the history; check it; why it stops, if so."""
+    loss_value, error_value = problem.loss_and_error(parts)
+    history.train_loss.append(loss_value)
+    history.recovery_error.append(error_value)
+    history.seconds.append(seconds)
+    loop.guard.check(step, loss_value)
+    return loop.stopping.reason(step, loss_value, error_value, seconds)
+
+
+def _record_chunk(rows, problem, history, loop, seconds_before, seconds_now) -> str | None:
+    """``_record`` for every row read at once; the first stop reason, if any.
+
+    Every step taken is recorded, also those after the one that stopped the run. The compute
+    time since the last read is shared evenly among its steps (on a GPU they ran
+    asynchronously, so only their total is known).
+    """
+    stop = None
+    for index, (step, parts) in enumerate(rows, start=1):
+        seconds = seconds_before + (seconds_now - seconds_before) * index / len(rows)
+        reason = _record(step, parts, problem, history, loop, seconds)
+        stop = stop or reason
+    return stop
 
 
 def _largest_product_work(network) -> int:

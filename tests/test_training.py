@@ -1,5 +1,6 @@
 """Training: the update rule, early stops, divergence, determinism and the paper's MF claim."""
 
+import itertools
 import math
 
 import numpy as np
@@ -180,7 +181,7 @@ def test_completion_logs_the_unobserved_error():
 def test_interrupt_returns_the_history_so_far(monkeypatch):
     problem = make_problem("mf", 10, 2, seed=0)
     calls = {"n": 0}
-    evaluate = problem.loss_grad_error_of_product
+    evaluate = problem.parts_and_gradient_of_product
 
     def interrupted_at_step_five(left, right, out=None):
         calls["n"] += 1
@@ -188,7 +189,7 @@ def test_interrupt_returns_the_history_so_far(monkeypatch):
             raise KeyboardInterrupt
         return evaluate(left, right, out=out)
 
-    monkeypatch.setattr(problem, "loss_grad_error_of_product", interrupted_at_step_five)
+    monkeypatch.setattr(problem, "parts_and_gradient_of_product", interrupted_at_step_five)
     history = train(problem, original_network(10, 3, 1e-2), lr=10, steps=100)
     assert history.stopped_reason == "interrupted" and len(history.train_loss) == 5
 
@@ -268,3 +269,55 @@ def test_cuda_run_matches_cpu_run():
         network = compressed_network(problem.surrogate(), 6, 3, 1e-2)
         runs.append(train(problem, network, lr=20, steps=500))
     np.testing.assert_allclose(runs[0].recovery_error, runs[1].recovery_error, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("task", "lr", "alpha"), [("mf", 5.0, 1.0), ("mc", 5.0, 2.0), ("ms", 5.0, 1.0)]
+)
+def test_reading_every_k_steps_records_the_same_run(task, lr, alpha):
+    # The GPU's sync-free loop, run on the CPU: the values of every step are the same, the
+    # first step under 1e-4 is the same, and the run overshoots its stop by fewer than k steps.
+    problem = make_problem(task, 16, 2, p=0.8, m=300, seed=3)
+    settings = {"lr": lr, "alpha": alpha, "steps": 3000, "stop_error": 1e-4}
+    runs = {}
+    for every in (1, 7):
+        network = compressed_network(problem.surrogate(), 4)
+        runs[every] = train(problem, network, read_every=every, log_every=40, **settings)
+    each, chunked = runs[1], runs[7]
+    assert each.stopped_reason == chunked.stopped_reason == "stop_error"
+    assert each.iterations_to(1e-4) == chunked.iterations_to(1e-4) is not None
+    common = len(each.train_loss)
+    assert 0 <= len(chunked.train_loss) - common < 7
+    assert chunked.train_loss[:common] == each.train_loss
+    assert chunked.recovery_error[:common] == each.recovery_error
+    assert len(chunked.seconds) == len(chunked.train_loss)
+    assert all(b >= a for a, b in itertools.pairwise(chunked.seconds))
+    assert chunked.log_iterations[:-1] == each.log_iterations[:-1]
+
+
+def test_reading_every_k_steps_reads_once_per_chunk_and_at_each_snapshot(monkeypatch):
+    from lowdim_course import training
+
+    reads = []
+    real_read = training._Readout.read
+    monkeypatch.setattr(training._Readout, "read", lambda self: reads.append(1) or real_read(self))
+    problem = make_problem("mf", 12, 2, seed=0)
+    train(problem, original_network(12, 3, 1e-2), lr=10, steps=100, read_every=10, log_every=50)
+    # steps 0..100: chunks end at 0 (snapshot), 10, ..., 50 (snapshot), ..., 100 (last)
+    assert len(reads) == 11
+
+
+def test_divergence_is_caught_at_the_same_step_when_reading_in_chunks():
+    problem = make_problem("mf", 20, 2, seed=0)
+    messages = []
+    for every in (1, 16):
+        with pytest.raises(DivergenceError) as caught:
+            train(problem, original_network(20, 3, 0.5), lr=1e4, steps=1000, read_every=every)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+
+
+def test_read_every_must_be_a_positive_integer():
+    problem = make_problem("mf", 10, 2, seed=0)
+    with pytest.raises(ValueError, match="read_every must be an integer >= 1"):
+        train(problem, original_network(10, 3, 1e-2), lr=1.0, read_every=0)
