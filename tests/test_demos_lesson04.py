@@ -120,7 +120,10 @@ def test_race_over_seeds_holds_in_the_stable_regime_and_fails_past_it(capsys):
 
 
 def test_a_diverging_race_says_so_instead_of_raising(capsys):
-    summary = compression_race(depth=5, eps=0.3)
+    # Past the step bound the top mode oscillates chaotically: whether the loss blows up within
+    # 1,000 steps at depth 5 depends on the last bit of each product (it does with one BLAS
+    # build and not with another). Depth 6 at eps 0.6 blows up with every build tried.
+    summary = compression_race(depth=6, eps=0.6)
     assert "diverged" in summary and summary["step_stability"] > 2
     assert "lower the learning rate" in capsys.readouterr().out
 
