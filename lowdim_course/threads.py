@@ -12,7 +12,10 @@ d = 100: 100^3 multiply-adds). Two more things decide the count:
   keeps its speed.
 
 Callers say how much work their products do; ``threads_for`` answers, and ``cpu_threads`` runs
-a block with that count and restores torch's setting after.
+a block with that count and restores torch's setting after. Where several threads may pay, a
+long loop asks a ``ThreadTuner`` instead: it times steps with one thread and with several,
+interleaved, keeps the faster, and checks again from time to time, so a neighbour that starts
+or stops mid-run is noticed (measured: ``benchmarks/run_benchmarks.py``, quiet and loaded).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import statistics
 from pathlib import Path
 
 import torch
@@ -103,3 +107,49 @@ def small_work():
     decorator, ``@small_work()``.
     """
     return cpu_threads(threads_for(0))
+
+
+class ThreadTuner:
+    """Picks, while a loop runs, the faster of one thread and ``most`` threads.
+
+    A probe runs ``probe_steps`` steps with each count, interleaved (a busy neighbour slows
+    both alike), after one untimed warm-up step; the loop then runs with the count whose
+    median step was shorter, and probes again every ``recheck_every`` steps. The loop calls
+    ``before_step(step)`` (which sets torch's thread count) and ``after_step(seconds)``.
+    Different thread counts can round the last digit of a product differently (relative
+    1e-12 in the course's runs), never more.
+    """
+
+    def __init__(self, most: int, probe_steps: int = 3, recheck_every: int = 500):
+        self.most = check_int("most", most, low=2)
+        self.probe_steps = check_int("probe_steps", probe_steps, low=1)
+        self.recheck_every = check_int("recheck_every", recheck_every, low=2 * probe_steps + 1)
+        self.chosen = most
+        self._timings: dict[int, list[float]] = {1: [], most: []}
+        self._current = most
+        self._probe_start = 1
+
+    def _probe_count(self, step: int) -> int | None:
+        """The count a probe step uses, or None outside the probe."""
+        offset = step - self._probe_start
+        if 0 <= offset < 2 * self.probe_steps:
+            return self.most if offset % 2 == 0 else 1
+        return None
+
+    def before_step(self, step: int) -> None:
+        if step - self._probe_start >= self.recheck_every:
+            self._probe_start = step
+        probing = self._probe_count(step)
+        self._current = self.chosen if probing is None else probing
+        self._probing = probing is not None
+        self._step = step
+        torch.set_num_threads(self._current)
+
+    def after_step(self, seconds: float) -> None:
+        if not self._probing:
+            return
+        self._timings[self._current].append(seconds)
+        if self._step - self._probe_start == 2 * self.probe_steps - 1:  # the probe's last step
+            one, most = (statistics.median(self._timings[n]) for n in (1, self.most))
+            self.chosen = 1 if one <= most else self.most
+            self._timings = {1: [], self.most: []}

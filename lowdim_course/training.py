@@ -22,7 +22,7 @@ from .divergence import DivergenceError, DivergenceGuard
 from .history import History
 from .networks import DeepLinearNetwork
 from .problems import MatrixCompletion, RecoveryProblem
-from .threads import cpu_threads, threads_for
+from .threads import ThreadTuner, cpu_threads, threads_for
 from .validation import check_choice, check_float, check_int, check_positive
 
 OPTIMIZERS = ("gd", "adam")
@@ -83,8 +83,9 @@ def train(
         and divergence are decided at each read, so a run may take up to ``read_every - 1``
         steps past the step that stopped it (they are in the history too).
     threads: CPU threads for the run (None: the course's policy, ``threads.threads_for``: one
-        thread when every product is small, else torch's setting capped by the CPUs this process
-        may use). Restored after.
+        thread when every product is small; else a ``threads.ThreadTuner`` times one thread
+        against torch's setting, capped by the CPUs this process may use, as the run goes and
+        keeps the faster, so a busy neighbour does not stall the run). Restored after.
     progress: show a progress bar (tqdm, notebook-aware). Ctrl-C / "interrupt kernel" stops the
         run and returns the history so far, with ``stopped_reason == 'interrupted'``.
     """
@@ -123,16 +124,20 @@ def train(
         },
         num_params=network.num_params,
     )
+    tuner = None
     if threads is not None:
         threads = check_int("threads", threads, low=1)
     elif problem.device.type == "cpu":
         threads = threads_for(_largest_product_work(network), problem.data_entries)
+        if threads > 1:  # large products: time one thread against several as the run goes
+            tuner = ThreadTuner(threads)
     loop = _Loop(
         update=_Update(rates, weight_decay, optimizer, network),
         stopping=_StoppingRule(steps, tol, stop_error, time_limit),
         logging=_LoggingPlan(log_every, record_layer_singular_values, record_layers),
         guard=DivergenceGuard(divergence_factor, lr, alpha),
         readout=_Readout(read_every),
+        tuner=tuner,
     )
     bar = tqdm(total=steps, desc=description or network.kind, disable=not progress, leave=False)
     try:
@@ -237,6 +242,7 @@ class _Loop:
     logging: _LoggingPlan
     guard: DivergenceGuard
     readout: _Readout
+    tuner: ThreadTuner | None = None
 
 
 def _run(problem, network, history, loop, bar):
@@ -245,6 +251,9 @@ def _run(problem, network, history, loop, bar):
     each_step = loop.readout.every == 1
     compute_seconds = 0.0
     for step in range(loop.stopping.steps + 1):
+        if loop.tuner is not None:
+            loop.tuner.before_step(step)
+        step_seconds = compute_seconds
         started = time.perf_counter()
         lower = network.lower_products(out=workspace)
         parts, gradient = problem.parts_and_gradient_of_product(
@@ -277,6 +286,8 @@ def _run(problem, network, history, loop, bar):
         started = time.perf_counter()
         loop.update.apply(network, lower, gradient, workspace)
         compute_seconds += time.perf_counter() - started
+        if loop.tuner is not None:
+            loop.tuner.after_step(compute_seconds - step_seconds)
         bar.update(1)
 
 

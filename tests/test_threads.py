@@ -71,3 +71,47 @@ def test_small_work_as_a_decorator_runs_on_one_thread():
 def test_cpu_threads_rejects_a_bad_count():
     with pytest.raises(ValueError, match="threads must be an integer >= 1"), threads.cpu_threads(0):
         pass
+
+
+def _drive(tuner, steps, seconds_for, monkeypatch):
+    """Run ``tuner`` for ``steps`` steps; one with n threads takes ``seconds_for(step, n)``."""
+    counts = []
+    monkeypatch.setattr(threads.torch, "set_num_threads", counts.append)
+    for step in range(steps):
+        tuner.before_step(step)
+        tuner.after_step(seconds_for(step, counts[-1]))
+    return counts
+
+
+def test_the_tuner_probes_interleaved_after_a_warm_up_and_keeps_the_faster(monkeypatch):
+    tuner = threads.ThreadTuner(most=2, probe_steps=3, recheck_every=20)
+    counts = _drive(tuner, 12, lambda step, n: 1.0 if n == 1 else 3.0, monkeypatch)  # loaded
+    assert counts[:7] == [2, 2, 1, 2, 1, 2, 1]  # warm-up, then most/1 interleaved
+    assert counts[7:] == [1] * 5 and tuner.chosen == 1
+
+
+def test_the_tuner_keeps_several_threads_when_they_are_faster(monkeypatch):
+    tuner = threads.ThreadTuner(most=4, probe_steps=2, recheck_every=10)
+    counts = _drive(tuner, 8, lambda step, n: 1.0 / n, monkeypatch)
+    assert counts[5:] == [4, 4, 4] and tuner.chosen == 4
+
+
+def test_the_tuner_notices_a_neighbour_that_starts_mid_run(monkeypatch):
+    def seconds(step, n):  # quiet until step 30, then two threads are ten times slower
+        if n == 1:
+            return 2.0
+        return 1.0 if step < 30 else 10.0
+
+    tuner = threads.ThreadTuner(most=2, probe_steps=3, recheck_every=20)
+    counts = _drive(tuner, 60, seconds, monkeypatch)
+    assert counts[10:20] == [2] * 10  # quiet: two threads
+    assert counts[21:27] == [2, 1, 2, 1, 2, 1]  # the probe at step 21 is still quiet
+    assert counts[41:47] == [2, 1, 2, 1, 2, 1]  # the next one sees the neighbour
+    assert counts[47:] == [1] * 13
+
+
+def test_the_tuner_rejects_settings_that_cannot_work():
+    with pytest.raises(ValueError, match="most must be an integer >= 2"):
+        threads.ThreadTuner(most=1)
+    with pytest.raises(ValueError, match="recheck_every must be an integer >= 7"):
+        threads.ThreadTuner(most=2, probe_steps=3, recheck_every=5)
