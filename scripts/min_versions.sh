@@ -4,7 +4,7 @@
 # virtual environment, then run the quick test tier there.
 #
 #   bash scripts/min_versions.sh                      # every floor as written
-#   bash scripts/min_versions.sh "numpy==2.0.*"       # the floors, but numpy 2 (extra pins win)
+#   bash scripts/min_versions.sh "numpy==2.0.0"       # the floors, but numpy 2 (extra pins win)
 #
 # Needs Python 3.11+ (tomllib) and PyPI (the old torch releases there are CUDA builds: about 3 GB to download; they run on
 # a CPU-only machine too). The environment goes to $MIN_VERSIONS_VENV (default: a temporary
@@ -18,7 +18,7 @@ python3 -m venv --clear "$venv"
 . "$venv/bin/activate"
 python -m pip install --quiet --upgrade pip
 
-# "torch>=2.4" -> "torch==2.4.*": the oldest release of each floor (its latest patch).
+# "torch>=2.3.1" -> "torch==2.3.1": exactly the floor.
 constraints="$venv/floors.txt"
 python - "$@" > "$constraints" <<'PY'
 import re, sys, tomllib
@@ -27,7 +27,7 @@ with open("pyproject.toml", "rb") as file:
 extra = {re.split(r"[=<>!~]", pin)[0].strip().lower(): pin for pin in sys.argv[1:]}
 for requirement in dependencies:
     name, floor = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)\s*>=\s*([0-9.]+)\s*", requirement).groups()
-    print(extra.get(name.lower(), f"{name}=={floor}.*"))
+    print(extra.get(name.lower(), f"{name}=={floor}"))
 PY
 echo "== floors:" $(cat "$constraints")
 
