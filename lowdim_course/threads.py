@@ -13,8 +13,8 @@ d = 100: 100^3 multiply-adds). Two more things decide the count:
 
 Callers say how much work their products do; ``threads_for`` answers, and ``cpu_threads`` runs
 a block with that count and restores torch's setting after. Where several threads may pay, a
-long loop asks a ``ThreadTuner`` instead: it times steps with one thread and with several,
-interleaved, keeps the faster, and checks again from time to time, so a neighbour that starts
+long loop asks a ``ThreadTuner`` instead: it watches how busy the other processes keep the CPUs
+and drops to one thread while they would take a core from the loop, so a neighbour that starts
 or stops mid-run is noticed (measured: ``benchmarks/run_benchmarks.py``, quiet and loaded).
 """
 
@@ -23,12 +23,13 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import statistics
+import time
 from pathlib import Path
 
+import psutil
 import torch
 
-from .validation import check_int
+from .validation import check_float, check_int
 
 # Below this many multiply-adds in the largest product of a step (a few hundred microseconds),
 # waking a second thread for each op costs more than it saves; above it (the original network at
@@ -109,47 +110,61 @@ def small_work():
     return cpu_threads(threads_for(0))
 
 
-class ThreadTuner:
-    """Picks, while a loop runs, the faster of one thread and ``most`` threads.
+def cpu_usage_sample() -> tuple[float, float, float]:
+    """``(busy seconds of every CPU, this process's CPU seconds, wall seconds)``, cumulative.
 
-    A probe runs ``probe_steps`` steps with each count, interleaved (a busy neighbour slows
-    both alike), after one untimed warm-up step; the loop then runs with the count whose
-    median step was shorter, and probes again every ``recheck_every`` steps. The loop calls
-    ``before_step(step)`` (which sets torch's thread count) and ``after_step(seconds)``.
+    Differences of two samples tell how many CPUs the *other* processes kept busy in between.
+    """
+    every = psutil.cpu_times()
+    busy = sum(every) - every.idle - getattr(every, "iowait", 0.0)
+    own = psutil.Process().cpu_times()
+    return busy, own.user + own.system, time.monotonic()
+
+
+class ThreadTuner:
+    """Several threads while the CPUs are free; one thread as soon as a neighbour is busy.
+
+    Two threads wait for each other at every product: with another process busy on one of two
+    cores, the thread that shares its core is descheduled for a whole time slice now and then,
+    and the step it belongs to takes 50 ms instead of 0.2 ms (measured: median step 178 us,
+    mean 1.7-3.0 ms; one thread: 195 us). Timing a few steps does not see those rare stalls,
+    so the tuner watches the load instead: every ``check_every`` seconds it reads how many
+    CPUs the other processes kept busy since the last check (``cpu_usage_sample``) and uses
+    ``available - busy elsewhere`` threads, rounded, between 1 and ``most``. It starts with one
+    thread: a run's first ``check_every`` seconds cost at most the gain of the others.
+
+    The loop calls ``before_step()``, which sets torch's thread count when it changes.
     Different thread counts can round the last digit of a product differently (relative
     1e-12 in the course's runs), never more.
     """
 
-    def __init__(self, most: int, probe_steps: int = 3, recheck_every: int = 500):
+    def __init__(
+        self, most: int, check_every: float = 0.2, available: int | None = None, sample=None
+    ):
         self.most = check_int("most", most, low=2)
-        self.probe_steps = check_int("probe_steps", probe_steps, low=1)
-        self.recheck_every = check_int("recheck_every", recheck_every, low=2 * probe_steps + 1)
-        self.chosen = most
-        self._timings: dict[int, list[float]] = {1: [], most: []}
-        self._current = most
-        self._probe_start = 1
+        self.check_every = check_float("check_every", check_every, low=0.0, low_open=True)
+        self.available = available_cpus() if available is None else available
+        self.sample = cpu_usage_sample if sample is None else sample
+        self.chosen = None
+        self._last = None
 
-    def _probe_count(self, step: int) -> int | None:
-        """The count a probe step uses, or None outside the probe."""
-        offset = step - self._probe_start
-        if 0 <= offset < 2 * self.probe_steps:
-            return self.most if offset % 2 == 0 else 1
-        return None
+    def _count_from(self, previous, now) -> int:
+        busy, own, wall = (b - a for a, b in zip(previous, now, strict=True))
+        elsewhere = max(0.0, busy - own) / wall if wall > 0 else 0.0
+        return max(1, min(self.most, math.floor(self.available - elsewhere + 0.5)))
 
-    def before_step(self, step: int) -> None:
-        if step - self._probe_start >= self.recheck_every:
-            self._probe_start = step
-        probing = self._probe_count(step)
-        self._current = self.chosen if probing is None else probing
-        self._probing = probing is not None
-        self._step = step
-        torch.set_num_threads(self._current)
-
-    def after_step(self, seconds: float) -> None:
-        if not self._probing:
+    def before_step(self) -> None:
+        if self._last is None:  # one thread until the first look at the machine
+            self._last = self.sample()
+            self._set(1)
             return
-        self._timings[self._current].append(seconds)
-        if self._step - self._probe_start == 2 * self.probe_steps - 1:  # the probe's last step
-            one, most = (statistics.median(self._timings[n]) for n in (1, self.most))
-            self.chosen = 1 if one <= most else self.most
-            self._timings = {1: [], self.most: []}
+        if time.monotonic() - self._last[2] < self.check_every:
+            return
+        now = self.sample()
+        self._set(self._count_from(self._last, now))
+        self._last = now
+
+    def _set(self, count: int) -> None:
+        if count != self.chosen:
+            self.chosen = count
+            torch.set_num_threads(count)

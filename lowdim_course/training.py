@@ -83,9 +83,9 @@ def train(
         and divergence are decided at each read, so a run may take up to ``read_every - 1``
         steps past the step that stopped it (they are in the history too).
     threads: CPU threads for the run (None: the course's policy, ``threads.threads_for``: one
-        thread when every product is small; else a ``threads.ThreadTuner`` times one thread
-        against torch's setting, capped by the CPUs this process may use, as the run goes and
-        keeps the faster, so a busy neighbour does not stall the run). Restored after.
+        thread when every product is small; else torch's setting, capped by the CPUs this
+        process may use, and one thread while other processes keep a CPU busy:
+        ``threads.ThreadTuner``). Restored after.
     progress: show a progress bar (tqdm, notebook-aware). Ctrl-C / "interrupt kernel" stops the
         run and returns the history so far, with ``stopped_reason == 'interrupted'``.
     """
@@ -129,7 +129,7 @@ def train(
         threads = check_int("threads", threads, low=1)
     elif problem.device.type == "cpu":
         threads = threads_for(_largest_product_work(network), problem.data_entries)
-        if threads > 1:  # large products: time one thread against several as the run goes
+        if threads > 1:  # large products: several threads, but not against a busy neighbour
             tuner = ThreadTuner(threads)
     loop = _Loop(
         update=_Update(rates, weight_decay, optimizer, network),
@@ -252,8 +252,7 @@ def _run(problem, network, history, loop, bar):
     compute_seconds = 0.0
     for step in range(loop.stopping.steps + 1):
         if loop.tuner is not None:
-            loop.tuner.before_step(step)
-        step_seconds = compute_seconds
+            loop.tuner.before_step()
         started = time.perf_counter()
         lower = network.lower_products(out=workspace)
         parts, gradient = problem.parts_and_gradient_of_product(
@@ -286,8 +285,6 @@ def _run(problem, network, history, loop, bar):
         started = time.perf_counter()
         loop.update.apply(network, lower, gradient, workspace)
         compute_seconds += time.perf_counter() - started
-        if loop.tuner is not None:
-            loop.tuner.after_step(compute_seconds - step_seconds)
         bar.update(1)
 
 

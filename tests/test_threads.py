@@ -73,45 +73,92 @@ def test_cpu_threads_rejects_a_bad_count():
         pass
 
 
-def _drive(tuner, steps, seconds_for, monkeypatch):
-    """Run ``tuner`` for ``steps`` steps; one with n threads takes ``seconds_for(step, n)``."""
+class _ScriptedLoad:
+    """Cumulative CPU samples in which other processes keep ``busy_elsewhere`` CPUs busy."""
+
+    def __init__(self):
+        self.busy, self.own, self.wall = 0.0, 0.0, 0.0
+        self.busy_elsewhere = 0.0
+
+    def advance(self, seconds, own_cpus):
+        self.wall += seconds
+        self.own += own_cpus * seconds
+        self.busy += (own_cpus + self.busy_elsewhere) * seconds
+
+    def __call__(self):
+        return self.busy, self.own, self.wall
+
+
+def _tuner_with(load, monkeypatch, most=2, available=2, sample=None):
     counts = []
     monkeypatch.setattr(threads.torch, "set_num_threads", counts.append)
-    for step in range(steps):
-        tuner.before_step(step)
-        tuner.after_step(seconds_for(step, counts[-1]))
-    return counts
+    clock = {"now": 0.0}
+    monkeypatch.setattr(threads.time, "monotonic", lambda: clock["now"])
+    tuner = threads.ThreadTuner(most, check_every=0.2, available=available, sample=sample or load)
+    load.wall = 0.0
+
+    def run(seconds, steps=10):
+        for _ in range(steps):
+            tuner.before_step()
+            clock["now"] += seconds / steps
+            load.advance(seconds / steps, own_cpus=tuner.chosen)
+            load.wall = clock["now"]
+
+    return tuner, counts, run
 
 
-def test_the_tuner_probes_interleaved_after_a_warm_up_and_keeps_the_faster(monkeypatch):
-    tuner = threads.ThreadTuner(most=2, probe_steps=3, recheck_every=20)
-    counts = _drive(tuner, 12, lambda step, n: 1.0 if n == 1 else 3.0, monkeypatch)  # loaded
-    assert counts[:7] == [2, 2, 1, 2, 1, 2, 1]  # warm-up, then most/1 interleaved
-    assert counts[7:] == [1] * 5 and tuner.chosen == 1
+def test_the_tuner_uses_every_thread_on_a_quiet_machine(monkeypatch):
+    load = _ScriptedLoad()
+    tuner, counts, run = _tuner_with(load, monkeypatch)
+    run(2.0, steps=100)
+    assert counts == [1, 2] and tuner.chosen == 2  # one thread until the first look
 
 
-def test_the_tuner_keeps_several_threads_when_they_are_faster(monkeypatch):
-    tuner = threads.ThreadTuner(most=4, probe_steps=2, recheck_every=10)
-    counts = _drive(tuner, 8, lambda step, n: 1.0 / n, monkeypatch)
-    assert counts[5:] == [4, 4, 4] and tuner.chosen == 4
+def test_the_tuner_drops_to_one_thread_while_a_neighbour_is_busy_and_back_after(monkeypatch):
+    load = _ScriptedLoad()
+    tuner, counts, run = _tuner_with(load, monkeypatch)
+    run(1.0, steps=50)
+    load.busy_elsewhere = 1.0  # a browser tab spinning on one core
+    run(1.0, steps=50)
+    assert tuner.chosen == 1
+    load.busy_elsewhere = 0.0
+    run(1.0, steps=50)
+    assert counts == [1, 2, 1, 2] and tuner.chosen == 2
 
 
-def test_the_tuner_notices_a_neighbour_that_starts_mid_run(monkeypatch):
-    def seconds(step, n):  # quiet until step 30, then two threads are ten times slower
-        if n == 1:
-            return 2.0
-        return 1.0 if step < 30 else 10.0
+def test_the_tuner_keeps_what_the_neighbours_leave(monkeypatch):
+    load = _ScriptedLoad()
+    tuner, _counts, run = _tuner_with(load, monkeypatch, most=8, available=8)
+    load.busy_elsewhere = 2.6
+    run(1.0, steps=50)
+    assert tuner.chosen == 5  # 8 - 2.6, rounded
+    load.busy_elsewhere = 7.9
+    run(1.0, steps=50)
+    assert tuner.chosen == 1  # never fewer than one
 
-    tuner = threads.ThreadTuner(most=2, probe_steps=3, recheck_every=20)
-    counts = _drive(tuner, 60, seconds, monkeypatch)
-    assert counts[10:20] == [2] * 10  # quiet: two threads
-    assert counts[21:27] == [2, 1, 2, 1, 2, 1]  # the probe at step 21 is still quiet
-    assert counts[41:47] == [2, 1, 2, 1, 2, 1]  # the next one sees the neighbour
-    assert counts[47:] == [1] * 13
+
+def test_the_tuner_reads_the_machine_only_every_check_interval(monkeypatch):
+    calls = []
+    load = _ScriptedLoad()
+
+    def counting():
+        calls.append(1)
+        return load()
+
+    _tuner, _counts, run = _tuner_with(load, monkeypatch, sample=counting)
+    run(1.0, steps=1000)  # a thousand steps in one second: about five reads, not a thousand
+    assert 4 <= len(calls) <= 7
+
+
+def test_cpu_usage_sample_counts_this_process_within_the_machine():
+    busy, own, wall = threads.cpu_usage_sample()
+    spent = sum(i * i for i in range(200_000))  # some CPU time of our own
+    busy2, own2, wall2 = threads.cpu_usage_sample()
+    assert spent > 0 and wall2 > wall and own2 >= own and busy2 >= busy
 
 
 def test_the_tuner_rejects_settings_that_cannot_work():
     with pytest.raises(ValueError, match="most must be an integer >= 2"):
         threads.ThreadTuner(most=1)
-    with pytest.raises(ValueError, match="recheck_every must be an integer >= 7"):
-        threads.ThreadTuner(most=2, probe_steps=3, recheck_every=5)
+    with pytest.raises(ValueError, match="check_every must be > 0"):
+        threads.ThreadTuner(most=2, check_every=0.0)
