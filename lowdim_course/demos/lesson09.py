@@ -12,23 +12,23 @@
 * ``stable_pruning``: alpha-stable weights, the fraction prunable at 10% relative error over
   20 seeds and three sizes n, and the three pruning schemes (magnitude, singular value, node)
   on 200 x 200 matrices of such weights over 10 seeds;
-* ``ratio_sweep``: small two-layer networks trained by SGD at six ratios step / batch with the
-  same training time step x steps, 5 runs each: tail estimates and pruning errors;
+* ``ratio_sweep`` (in ``lesson09_sweep``): small two-layer networks trained by SGD at six ratios
+  step / batch with the same training time step x steps, 5 runs each: tail estimates and
+  pruning errors;
 * ``block_estimator_capstone``: the student's ``block_tail_index`` (capstone 09) on the samples
-  of known index and on the hidden weights of the ratio sweep's networks, over the course's.
+  of known index and on the hidden weights of the ratio sweep's networks, over the course's
+  (the figure: ``lesson09_capstone``).
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import statistics
 
 import matplotlib.ticker
 import torch
 
-from ..exercises.capstone import run_student_code
 from ..literature.heavy_tails import (
     PRUNERS,
     expansion_probability,
@@ -38,10 +38,23 @@ from ..literature.heavy_tails import (
     sgd_iterates,
     stable_samples,
     stable_tail_index,
-    train_two_layer_networks,
 )
 from ..plots import demo_figure, show_figure
 from ..threads import small_work
+from .lesson09_capstone import block_estimator_figure
+from .lesson09_sweep import SWEEP_BATCHES, ratio_sweep
+
+__all__ = [
+    "SIZES",
+    "SWEEP_BATCHES",
+    "SWEEP_RATES",
+    "block_estimator_capstone",
+    "estimators_on_known_laws",
+    "ratio_sweep",
+    "same_ratio",
+    "stable_pruning",
+    "tail_index",
+]
 
 SWEEP_RATES = (0.10, 0.13, 0.15, 0.17)
 CHAINS, STEPS, SGD_SEEDS = 1000, 500, 5
@@ -311,170 +324,6 @@ def stable_pruning(alpha: float = 1.5):
     }
 
 
-SWEEP_LR, SWEEP_STEPS, RUNS = 0.05, 4000, 5
-SWEEP_BATCHES = (1, 2, 4, 8, 16, 32)
-# the same ratios reached with twice the step and half the steps (same lr x steps)
-CHECK_LR, CHECK_STEPS, CHECK_BATCHES = 0.1, 2000, (2, 8)
-MEASURES = ("Hill", "block", "prunable", "magnitude", "singular value", "node", "loss")
-
-
-def _measure(hidden: torch.Tensor, loss: float) -> dict:
-    columns = hidden.T.flatten()  # same input weight of consecutive neurons: independent
-    values = {
-        "Hill": hill_estimator(hidden.flatten(), k=50),
-        "block": stable_tail_index(columns),
-        "prunable": prunable_fraction(hidden),
-    }
-    values.update({name: prune(hidden, 0.5)[1] for name, prune in PRUNERS.items()})
-    values["loss"] = loss
-    return values
-
-
-@functools.lru_cache(maxsize=16)
-@small_work()
-def _networks(lr: float, batch_size: int, steps: int) -> dict:
-    """The ``RUNS`` trained networks of one setting (``steps = 0``: the untrained ones)."""
-    out = train_two_layer_networks(lr, batch_size, steps=steps, runs=RUNS, seed=0)
-    if not bool(torch.isfinite(out["loss"]).all()):
-        raise ValueError(f"a run diverged at lr={lr:g}, batch_size={batch_size}")
-    return out
-
-
-@functools.lru_cache(maxsize=16)
-@small_work()
-def _trained(lr: float, batch_size: int, steps: int) -> tuple[dict, ...]:
-    out = _networks(lr, batch_size, steps)
-    return tuple(
-        _measure(w, float(loss)) for w, loss in zip(out["hidden"], out["loss"], strict=True)
-    )
-
-
-def _initial() -> tuple[dict, ...]:
-    return _trained(SWEEP_LR, 1, 0)
-
-
-def _mean_sd(values) -> str:
-    values = [float(v) for v in values]
-    return f"{statistics.mean(values):.3g} ± {statistics.stdev(values):.2g}"
-
-
-def _paired_heavier(table: dict, measure: str) -> int:
-    """Runs whose measure points to heavier tails / more compressibility at the largest ratio.
-
-    That is: a lower tail index, a higher prunable fraction, a lower pruning error at
-    lr/b = 0.05 than at lr/b = 0.0016, for the same run (same data and initial weights).
-    """
-    large, small = table[SWEEP_BATCHES[0]], table[SWEEP_BATCHES[-1]]
-    sign = -1 if measure == "prunable" else 1
-    return sum(sign * (large[r][measure] - small[r][measure]) < 0 for r in range(RUNS))
-
-
-def _monotone_means(table: dict, measure: str) -> bool:
-    means = [statistics.mean(r[measure] for r in table[b]) for b in SWEEP_BATCHES]
-    steps = [b - a for a, b in itertools.pairwise(means)]
-    return all(s > 0 for s in steps) or all(s < 0 for s in steps)
-
-
-def ratio_sweep():
-    """Two-layer networks trained at six ratios lr/b with the same lr x steps; 5 runs each.
-
-    Width 200, 10 inputs, 400 samples of a random teacher per run; lr = 0.05 for 4,000 steps
-    (lr x steps = 200) at b = 1, 2, 4, 8, 16, 32. Runs r = 0..4 share their data and initial
-    weights across the six settings (paired). Per run: Hill's index of the hidden weights W
-    (k = 50), the block estimate, the prunable fraction at 10% error, the errors of removing
-    half of W by magnitude, singular value and node, and the training loss. Two more settings
-    reach ratios 0.05 and 0.0125 with lr = 0.1 for 2,000 steps (same lr x steps).
-    """
-    table = {b: _trained(SWEEP_LR, b, SWEEP_STEPS) for b in SWEEP_BATCHES}
-    initial = _initial()
-    header = ("lr/b", "Hill", "block", "prunable", "magnitude", "sing. value", "node", "loss")
-    widths = (11, 13, 14, 16, 16, 15, 15, 0)
-    print(
-        f"lr={SWEEP_LR}, {SWEEP_STEPS:,} steps (lr x steps = {SWEEP_LR * SWEEP_STEPS:g}), "
-        f"mean ± sd over {RUNS} runs; errors after removing half of W"
-    )
-    print("".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
-    rows = [(f"{SWEEP_LR / b:.3g}", table[b]) for b in SWEEP_BATCHES]
-    rows.append(("untrained", initial))
-    for label, runs in rows:
-        cells = [label] + [_mean_sd(r[m] for r in runs) for m in MEASURES]
-        if label == "untrained":
-            cells[-1] = ""
-        print("".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
-    print(
-        f"heavier / more compressible at lr/b={SWEEP_LR / SWEEP_BATCHES[0]:.2g} than at "
-        f"{SWEEP_LR / SWEEP_BATCHES[-1]:.2g} (same run): "
-        + ", ".join(f"{m} {_paired_heavier(table, m)} of {RUNS}" for m in MEASURES[:6])
-    )
-    print(
-        "means move one way across all six ratios: "
-        + ", ".join(f"{m} {'yes' if _monotone_means(table, m) else 'no'}" for m in MEASURES[:6])
-    )
-    check = {b: _trained(CHECK_LR, b, CHECK_STEPS) for b in CHECK_BATCHES}
-    for b in CHECK_BATCHES:
-        partner = round(b * SWEEP_LR / CHECK_LR)
-        print(
-            f"same ratio {CHECK_LR / b:g}, singular value error: "
-            f"{_mean_sd(r['singular value'] for r in check[b])} "
-            f"(lr={CHECK_LR}, b={b}, {CHECK_STEPS:,} steps) vs "
-            f"{_mean_sd(r['singular value'] for r in table[partner])} "
-            f"(lr={SWEEP_LR}, b={partner}, {SWEEP_STEPS:,} steps)"
-        )
-    return {
-        "sweep": table,
-        "check": check,
-        "initial": initial,
-        "heavier_runs": {m: _paired_heavier(table, m) for m in MEASURES[:6]},
-        "monotone_means": {m: _monotone_means(table, m) for m in MEASURES[:6]},
-    }
-
-
-# two estimates that differ by less than this (relative) agree: a float32 median is fine
-AGREEMENT = 1e-6
-
-
-def _weights_in_blocks(hidden: torch.Tensor) -> torch.Tensor:
-    """The hidden weights in the order the block estimator reads them: column by column, so
-    that a block holds the same input weight of consecutive (independent) neurons."""
-    return hidden.T.flatten()
-
-
-def _capstone_samples(batches) -> dict:
-    """Every sample set of the capstone figure, keyed by (group, label, index)."""
-    samples = {}
-    for name in KNOWN_LAWS:
-        for seed in range(SGD_SEEDS):
-            samples["known", name, seed] = _known_law(name, 10_000, seed)
-    for b in batches:
-        for run, hidden in enumerate(_networks(SWEEP_LR, b, SWEEP_STEPS)["hidden"]):
-            samples["trained", b, run] = _weights_in_blocks(hidden)
-    for run, hidden in enumerate(_networks(SWEEP_LR, 1, 0)["hidden"]):
-        samples["untrained", None, run] = _weights_in_blocks(hidden)
-    return samples
-
-
-@small_work()
-def _run_estimator(estimator, samples: dict) -> dict:
-    estimates = {}
-    for key, x in samples.items():
-        value = estimator(x.clone())
-        if isinstance(value, torch.Tensor):
-            if value.numel() != 1:
-                raise ValueError(f"returned shape {tuple(value.shape)}, expected one number")
-            value = value.item()
-        estimates[key] = float(value)
-    return estimates
-
-
-def _where(key) -> str:
-    group, label, index = key
-    if group == "known":
-        return f"{label}, seed {index}"
-    if group == "trained":
-        return f"trained weights at lr/b {SWEEP_LR / label:.3g}, run {index}"
-    return f"untrained weights, run {index}"
-
-
 def block_estimator_capstone(block_tail_index, batches=SWEEP_BATCHES) -> dict:
     """The student's block estimator over the course's, on known laws and on trained weights.
 
@@ -485,76 +334,8 @@ def block_estimator_capstone(block_tail_index, batches=SWEEP_BATCHES) -> dict:
     ``run_student_code``: a stub or a bug prints one line and the figure shows the course's
     estimates only. The networks are those of :func:`ratio_sweep` (cached: no training twice).
     """
+    known = {
+        name: [_known_law(name, 10_000, seed) for seed in range(SGD_SEEDS)] for name in KNOWN_LAWS
+    }
     batches = tuple(int(b) for b in batches)
-    samples = _capstone_samples(batches)
-    course = _run_estimator(stable_tail_index, samples)
-    student = run_student_code(
-        lambda: _run_estimator(block_tail_index, samples), name="block_tail_index"
-    )
-    figure, (left, right) = demo_figure(2, 10, 3.6)
-    names = list(KNOWN_LAWS)
-    for i, name in enumerate(names):
-        ours = [course["known", name, s] for s in range(SGD_SEEDS)]
-        left.plot([i - 0.3, i + 0.3], [KNOWN_LAWS[name]] * 2, "-", color="tab:green", lw=2,
-                  label="true index" if i == 0 else None)  # fmt: skip
-        left.plot([i] * len(ours), ours, "o", color="k", ms=4, label="course" if i == 0 else None)
-        if student.ok:
-            theirs = [student.value["known", name, s] for s in range(SGD_SEEDS)]
-            left.plot([i] * len(theirs), theirs, "x", color="tab:red", ms=8, mew=2,
-                      label="yours" if i == 0 else None)  # fmt: skip
-    short = ["stable 1.5", "stable 1.8", "Gaussian", "Student t (5)"]
-    left.set_xticks(range(len(names)), short)
-    left.set(ylabel="tail index", title="samples of known index (5 seeds each)")
-    left.legend(fontsize=8, loc="upper left")
-    ratios = [SWEEP_LR / b for b in batches]
-
-    def per_ratio(values, b):
-        return [values["trained", b, run] for run in range(RUNS)]
-
-    right.plot(ratios, [statistics.mean(per_ratio(course, b)) for b in batches], "-", color="k",
-               label=f"course: mean of {RUNS} runs")  # fmt: skip
-    for b, ratio in zip(batches, ratios, strict=True):
-        right.plot([ratio] * RUNS, per_ratio(course, b), "o", color="k", ms=4,
-                   label="course: each run" if b == batches[0] else None)  # fmt: skip
-        if student.ok:
-            right.plot([ratio] * RUNS, per_ratio(student.value, b), "x", color="tab:red", ms=8,
-                       mew=2, label="yours: each run" if b == batches[0] else None)  # fmt: skip
-    untrained = [course["untrained", None, run] for run in range(RUNS)]
-    right.axhline(statistics.mean(untrained), color="0.6", ls="--", label="course: untrained W")
-    right.set_xscale("log")
-    right.set_xticks(ratios, [f"{r:.2g}" for r in ratios])
-    right.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    right.set(xlabel="ratio lr / b (lr x steps = 200)", ylabel="block estimate of W",
-              title="hidden weights of the trained networks")  # fmt: skip
-    right.set_ylim(top=max(2.2, max(course.values()) + 0.3))
-    right.legend(fontsize=8, loc="upper center", ncol=2)
-    show_figure(figure)
-
-    print(f"block estimate of the hidden weights, mean ± sd over {RUNS} runs:")
-    for b, ratio in zip(batches, ratios, strict=True):
-        line = f"  lr/b {ratio:<7.3g} course {_mean_sd(per_ratio(course, b))}"
-        if student.ok:
-            line += f", yours {_mean_sd(per_ratio(student.value, b))}"
-        print(line)
-    line = f"  untrained    course {_mean_sd(untrained)}"
-    if student.ok:
-        line += f", yours {_mean_sd(student.value['untrained', None, run] for run in range(RUNS))}"
-    print(line)
-    agree = None
-    if student.ok:
-        gaps = {key: abs(student.value[key] - course[key]) for key in course}
-        worst = max(gaps, key=gaps.get)
-        agree = gaps[worst] <= AGREEMENT * max(1.0, abs(course[worst]))
-        known = len(names) * SGD_SEEDS
-        if agree:
-            print(
-                f"your estimates agree with the course's on all {len(course)} sample sets "
-                f"({known} of known index, {len(course) - known} weight matrices)"
-            )
-        else:
-            print(
-                f"your estimates differ from the course's: largest gap on {_where(worst)}: "
-                f"yours {student.value[worst]:.4g}, the course's {course[worst]:.4g}"
-            )
-    return {"course": course, "student": student.value, "message": student.message,
-            "agree": agree}  # fmt: skip
+    return block_estimator_figure(block_tail_index, known, KNOWN_LAWS, batches)
