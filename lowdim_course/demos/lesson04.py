@@ -10,53 +10,52 @@
 * ``race_over_seeds``: the same check over five seeds in chosen regimes (depth, eps, learning
   rate), with the step-stability number ``eta L s_1^(2-2/L)`` that tells where it fails;
 * ``discrepant_rate``: the factor alpha on the first and last layers, on a small completion
-  problem where it matters; ``alpha_over_seeds`` repeats it over five seeds;
+  problem where it matters; ``alpha_over_seeds`` repeats it over ten seeds (``lesson04_alpha``);
 * ``step_race``: capstone 04, the student's ``compressed_gd_step`` driving the compressed
   network from the core's spectral initialization in the race of ``compression_race``, drawn
-  over the course's compressed and original networks.
+  over the course's compressed and original networks (the figure: ``lesson04_capstone``).
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.ticker import NullFormatter
 
-from ..comparison import (
-    compare,
-    timing_report,  # noqa: F401  (the notebook imports it from here)
-)
-from ..exercises.capstone import run_student_code
+from ..comparison import compare, timing_report
 from ..networks import (
     compressed_network,
     compressed_param_count,
-    original_network,
     original_param_count,
-    spectral_init,
 )
 from ..plots import STYLE, demo_figure, plot_error_curves, show_figure
 from ..problems import course_learning_rate, make_problem
-from ..spread import format_mean_sd, mean_sd
 from ..theory.invariant_subspace import mode_step_stability, scalar_mode_trajectory
-from ..threads import small_work
 from ..training import DivergenceError, train
+from .lesson04_alpha import _mean_sd, alpha_over_seeds, discrepant_rate
+from .lesson04_capstone import step_race_figure
+
+__all__ = [  # what the lesson and its tests import from here
+    "alpha_over_seeds",
+    "compression_race",
+    "discrepant_rate",
+    "parameter_counts",
+    "race_over_seeds",
+    "scalar_modes",
+    "step_race",
+    "timing_report",
+]
 
 TARGET_ERROR = 1e-4
 # The compressed error counts as <= the original's up to rounding (relative, then absolute).
 RTOL, ATOL = 1e-9, 1e-14
-# The small completion problem of the alpha demo: fast on a laptop, and alpha visibly matters.
-MC_SETTINGS = {"d": 30, "r": 2, "p": 0.5, "lr": 5.0, "depth": 3, "eps": 1e-2, "steps": 4000}
 SEEDS = (0, 1, 2, 3, 4)
 # (depth, eps, learning-rate factor): the default, two deeper settings inside the stable step,
 # and depth 5 where the course's learning rate is too large for the top mode (then halved).
 RACE_REGIMES = ((3, 0.03, 1.0), (4, 0.1, 1.0), (5, 0.1, 1.0), (5, 0.2, 1.0), (5, 0.3, 1.0),
                 (5, 0.3, 0.5))  # fmt: skip
-ALPHAS = (1.0, 2.0, 5.0, 8.0, 10.0)
-# Ten seeds for alpha: the failures near alpha = 10 come in some seeds, not all.
-ALPHA_SEEDS = tuple(range(10))
 
 
 def parameter_counts(d: int = 100, r_hat: int = 20, depth: int = 3):
@@ -176,10 +175,6 @@ def compression_race(
     return summary
 
 
-def _mean_sd(values, digits: int = 2) -> str:
-    return format_mean_sd(mean_sd(values) if values else None, digits)
-
-
 def race_over_seeds(
     regimes=RACE_REGIMES, seeds=SEEDS, r_hat: int = 10, steps: int = 1000, d: int = 50, r: int = 5
 ) -> list[dict]:
@@ -291,137 +286,6 @@ def scalar_modes(
     return summary
 
 
-@functools.lru_cache(maxsize=32)
-def _completion_run(network: str, alpha: float, seed: int = 0):
-    settings = MC_SETTINGS
-    problem = make_problem("mc", d=settings["d"], r=settings["r"], p=settings["p"], seed=seed)
-    if network == "original":
-        model = original_network(settings["d"], settings["depth"], settings["eps"], seed=seed)
-    else:
-        model = compressed_network(
-            problem.surrogate(), 2 * settings["r"], settings["depth"], settings["eps"]
-        )  # fmt: skip
-    return train(
-        problem, model, lr=settings["lr"], alpha=alpha, steps=settings["steps"], tol=1e-12
-    )  # fmt: skip
-
-
-def discrepant_rate(alpha: float = 5.0):
-    """Matrix completion (d=30, r=2, half the entries seen): alpha on the end layers.
-
-    The original network (alpha = 1) and the compressed one at alpha = 1 are drawn for
-    reference; each run stops when the training loss is below 1e-12 (or after 4,000 steps).
-    """
-    original = _completion_run("original", 1.0)
-    baseline = _completion_run("compressed", 1.0)
-    chosen = _completion_run("compressed", float(alpha))
-    figure, (ax,) = demo_figure(1, 6.5, 3.6, title=False)
-    ax.semilogy(original.recovery_error, **STYLE["original"])
-    ax.semilogy(baseline.recovery_error, color="0.5", ls="--", label=r"compressed, $\alpha=1$")
-    ax.semilogy(
-        chosen.recovery_error, color=STYLE["compressed"]["color"],
-        label=rf"compressed, $\alpha={alpha:.3g}$",
-    )  # fmt: skip
-    ax.axhline(TARGET_ERROR, color="0.6", lw=0.6)
-    ax.set(xlabel="iteration", ylabel=r"$\|W - M^*\|_F / \|M^*\|_F$")
-    ax.set_title(r"completion, d=30, r=2, p=0.5: end layers step with $\alpha \cdot$ lr")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend()
-    show_figure(figure)
-
-    runs = {
-        "original": original,
-        "compressed, alpha=1": baseline,
-        f"compressed, alpha={alpha:.3g}": chosen,
-    }
-    summary = {
-        name: {
-            "iterations_to_1e-4": run.iterations_to(TARGET_ERROR),
-            "final_error": run.final_error,
-            "stopped": run.stopped_reason,
-        }
-        for name, run in runs.items()
-    }
-    for name, values in summary.items():
-        reached = values["iterations_to_1e-4"]
-        print(
-            f"{name:>22}: iterations to 1e-4 {'not reached' if reached is None else reached:>11}"
-            f", final error {values['final_error']:.2e}"
-        )
-    return summary
-
-
-def alpha_over_seeds(alphas=ALPHAS, seeds=ALPHA_SEEDS, original_alphas=(1.0, 5.0)) -> dict:
-    """``discrepant_rate``'s completion problem over ``seeds`` (target, mask, initialization).
-
-    Prints the iterations to 1e-4 of the original network at each of ``original_alphas`` (the
-    control: does alpha help a network with no surrogate?) and of the compressed one at each of
-    ``alphas``: mean +- sd over the seeds that reach it, and in how many seeds it is reached.
-    """
-    runs = {
-        ("original" if alpha == 1.0 else f"original, alpha={alpha:g}"): [
-            _completion_run("original", float(alpha), int(seed)) for seed in seeds
-        ]
-        for alpha in original_alphas
-    }
-    for alpha in alphas:
-        runs[f"compressed, alpha={alpha:g}"] = [
-            _completion_run("compressed", float(alpha), int(seed)) for seed in seeds
-        ]  # fmt: skip
-    settings = MC_SETTINGS
-    print(f"completion d={settings['d']}, r={settings['r']}, p={settings['p']}, "
-          f"at most {settings['steps']:,} steps, {len(seeds)} seeds")  # fmt: skip
-    summary = {}
-    for name, histories in runs.items():
-        reached = [h.iterations_to(TARGET_ERROR) for h in histories]
-        hits = [it for it in reached if it is not None]
-        summary[name] = {"iterations_to_1e-4": reached,
-                         "final_errors": [h.final_error for h in histories]}  # fmt: skip
-        print(f"{name:>22}: iterations to 1e-4 {_mean_sd(hits, digits=0):>11}, reached in "
-              f"{len(hits):>2} of {len(seeds)} seeds")  # fmt: skip
-    per_seed = zip(*(summary[f"compressed, alpha={alpha:g}"]["iterations_to_1e-4"]
-                     for alpha in sorted(alphas)), strict=True)  # fmt: skip
-    falling = sum(_strictly_falling([it for it in row if it is not None]) for row in per_seed)
-    summary["seeds_faster_with_every_larger_alpha"] = falling
-    print(f"iterations fall with every larger alpha (among the runs that reach 1e-4) in {falling} "
-          f"of {len(seeds)} seeds")  # fmt: skip
-    return summary
-
-
-def _strictly_falling(values) -> bool:
-    return all(later < earlier for earlier, later in itertools.pairwise(values))
-
-
-# Capstone 04: the student's step reproduces the course's compressed network when every
-# recovery error agrees to this relative gap (the two differ by rounding only, about 1e-13).
-STEP_AGREEMENT = 1e-6
-
-
-def _iterations_to(errors, level=TARGET_ERROR):
-    return next((t for t, e in enumerate(errors) if e < level), None)
-
-
-@small_work()
-def _student_compressed_run(step, problem, r_hat, depth, eps, lr, steps) -> list[float]:
-    """Recovery errors of the compressed network driven by the student's ``step``.
-
-    Starts from the core's spectral initialization of ``problem.surrogate()``; every iteration
-    calls ``step(layers, target, lr, 1.0)`` on the summed loss ``1/2 ||W_{L:1} - M*||_F^2``.
-    """
-    target = problem.target
-    norm = float(torch.linalg.matrix_norm(target))
-    layers = spectral_init(problem.surrogate(), r_hat, depth, eps)
-    errors = []
-    for t in range(steps + 1):
-        product = layers[0]
-        for layer in layers[1:]:
-            product = layer @ product
-        errors.append(float(torch.linalg.matrix_norm(product - target)) / norm)
-        if t < steps:
-            layers = [torch.as_tensor(w, dtype=target.dtype) for w in step(layers, target, lr, 1.0)]
-    return errors
-
-
 def step_race(
     compressed_gd_step,
     r_hat: int = 10,
@@ -442,60 +306,7 @@ def step_race(
     recovery error of the course's original and compressed networks and of the student's,
     against iteration; printed: iterations to 1e-4 of each and whether the student's curve is
     the course's compressed one (relative gap below ``STEP_AGREEMENT`` at every iteration).
+    The figure: ``lesson04_capstone.step_race_figure``.
     """
     result = _race(d, r, r_hat, depth, eps, steps)
-    problem = make_problem("mf", d=d, r=r, seed=0)
-    lr = course_learning_rate(d) / d**2
-    student = run_student_code(
-        lambda: _student_compressed_run(compressed_gd_step, problem, r_hat, depth, eps, lr, steps),
-        name="compressed_gd_step",
-    )
-    curves = {
-        "original": result.original.recovery_error,
-        "compressed": result.compressed.recovery_error,
-    }
-    figure, (ax,) = demo_figure(1, 7, 3.8)
-    ax.semilogy(curves["original"], **STYLE["original"])
-    ax.semilogy(curves["compressed"], lw=3, alpha=0.5, color=STYLE["compressed"]["color"],
-                label="course: compressed")  # fmt: skip
-    if student.ok:
-        ax.semilogy(student.value, "k--", lw=1, label="yours: compressed, your step")
-    ax.axhline(TARGET_ERROR, color="0.6", lw=0.6)
-    ax.set(xlabel="iteration", ylabel=r"$\|W_{L:1} - M^*\|_F / \|M^*\|_F$")
-    ax.set_title(f"factorization d={d}, r={r}: r_hat={r_hat}, L={depth}, eps={eps:g}", fontsize=10)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    show_figure(figure)
-
-    reached = {name: _iterations_to(errors) for name, errors in curves.items()}
-    if student.ok:
-        reached["yours"] = _iterations_to(student.value)
-    print(f"lr = {course_learning_rate(d):.4g} / d^2 = {lr:.4g} on 1/2 ||W - M*||^2, alpha = 1, "
-          f"{steps:,} steps")  # fmt: skip
-    for name, label in (("original", "course, original"), ("compressed", "course, compressed"),
-                        ("yours", "yours, compressed")):  # fmt: skip
-        if name in reached:
-            value = reached[name]
-            shown = "not reached" if value is None else f"{value:,}"
-            print(f"{label:>19}: iterations to 1e-4: {shown}")
-    agree, first_gap = None, None
-    if student.ok:
-        course = curves["compressed"]
-        gaps = [abs(a - b) / b for a, b in zip(student.value, course, strict=False)]
-        first_gap = next((t for t, gap in enumerate(gaps) if gap > STEP_AGREEMENT), None)
-        agree = first_gap is None and len(student.value) == len(course)
-        if agree:
-            print(f"your compressed network is the course's at every one of the {len(gaps):,} "
-                  f"iterations (to {STEP_AGREEMENT:g})")  # fmt: skip
-        else:
-            t = first_gap if first_gap is not None else min(len(gaps), len(course) - 1)
-            print(f"your compressed network differs from the course's from iteration {t} on "
-                  f"(error {student.value[t]:.7g} against {course[t]:.7g}); largest relative "
-                  f"gap {max(gaps):.2g}")  # fmt: skip
-    return {
-        "iterations_to_1e-4": reached,
-        "student": student.value,
-        "message": student.message,
-        "agree": agree,
-        "first_difference": first_gap,
-    }
+    return step_race_figure(compressed_gd_step, result, r_hat, depth, eps, steps, d, r)
