@@ -10,14 +10,13 @@ import pytest
 import torch
 
 from lowdim_course.demos.lesson05 import (
-    completion_capstone,
-    completion_race,
     sensing_learning_rate,
     sensing_race,
     subspace_angle,
     subspace_angles,
     timing_report,
 )
+from lowdim_course.demos.lesson05_completion import completion_capstone, completion_race
 from lowdim_course.problems import make_problem
 from lowdim_course.widgets import float_slider, int_slider, log_slider, slider_panel
 
@@ -171,9 +170,9 @@ def test_sensing_discrepant_rate_helps_at_2_and_breaks_at_5():
 def test_completion_over_seeds_separates_alpha_from_compression(capsys):
     """Lesson 05's five-seed completion table: alpha = 5 speeds both networks about threefold,
     at equal alpha the compressed one is only slightly faster, and seed 1 stalls (r_hat = 4)."""
-    from lowdim_course.demos.lesson05 import (
+    from lowdim_course.demos.lesson05 import _train_pair
+    from lowdim_course.demos.lesson05_completion import (
         _completion_settings,
-        _train_pair,
         completion_over_seeds,
     )
     from lowdim_course.problems import make_problem
