@@ -18,13 +18,12 @@ import math
 
 import torch
 
-from .. import semantic
 from ..exercises.capstone import run_student_code
 from ..networks import original_network
 from ..plots import demo_figure, show_figure
 from ..problems import make_problem
 from ..random_matrices import make_generator, random_orthogonal
-from ..spread import format_mean_sd, mean_sd
+from ..theory._common import first_crossing
 from ..theory.deep_dynamics import (
     deep_half_way_time,
     half_way_iteration,
@@ -36,6 +35,19 @@ from ..theory.deep_dynamics import (
 )
 from ..theory.rank_measures import effective_rank_of_spectrum, effective_rank_over_training
 from ..training import train
+from .lesson02_semantic import semantic_depth_demo
+
+__all__ = [  # what the lesson and its tests import from here
+    "MAX_STEPS",
+    "capstone_demo",
+    "incremental_demo",
+    "lag_over_seeds",
+    "measured_separation",
+    "run_length",
+    "semantic_depth_demo",
+    "separation_demo",
+    "target_spectrum",
+]
 
 SIZE = 12
 EFFECTIVE_LR = 0.1
@@ -49,9 +61,6 @@ CAPSTONE_U0 = 1e-3
 CAPSTONE_LR = 0.02
 CAPSTONE_STEPS = 3000
 CAPSTONE_DEPTHS = (2, 3)
-SEMANTIC_DEPTHS = (2, 3, 4)
-SEMANTIC_SEEDS = range(5)
-SEMANTIC_MAX_STEPS = 6000
 AGREE = 1e-8  # largest gap between two implementations of the same gradient descent
 
 
@@ -67,10 +76,8 @@ def measured_separation(spectra: torch.Tensor, singular_values, level: float = 0
     ``level * s_1`` (None if it never does). The singular values are sorted, so sigma_k is read
     as the strength of the k-th mode; a small value means mode 2 waited for mode 1."""
     s1, s2 = singular_values[0], singular_values[1]
-    reached = torch.nonzero(spectra[:, 0] >= level * s1)
-    if not reached.numel():
-        return None
-    return float(spectra[int(reached[0, 0]), 1]) / s2
+    reached = first_crossing(spectra[:, 0], level * s1)
+    return None if reached is None else float(spectra[reached, 1]) / s2
 
 
 def _ode_half(s: float, u0: float, depth: int):
@@ -105,8 +112,8 @@ def _half_way_steps(history, singular_values, u0: float, depth: int) -> list[dic
     spectra = history.singular_value_matrix()
     modes = []
     for k, value in enumerate(singular_values):
-        reached = torch.nonzero(spectra[:, k] >= value / 2)
-        gd_half = int(iterations[reached[0, 0]]) if reached.numel() else None
+        reached = first_crossing(spectra[:, k], value / 2)
+        gd_half = None if reached is None else int(iterations[reached])
         modes.append({"s": value, "gd_half": gd_half, "ode_half": _ode_half(value, u0, depth)})
     return modes
 
@@ -252,60 +259,6 @@ def separation_demo(depth: int = 3, u0: float = 1e-4, gap: float = 2.0):
         f"onset formula {name} = {formula:.4g}"
     )
     return {"separation": table, "ode_half": ode_half, "onset": formula}
-
-
-def semantic_depth_demo(init_scale: float = 0.1, lr: float = 0.05, depths=SEMANTIC_DEPTHS):
-    """Lesson 01's semantic data (``lowdim_course.semantic``) learned by networks of each depth.
-
-    For each depth, five random inits (seeds 0-4, ``semantic.train_semantic``, hidden width 64)
-    train by gradient descent until twice the weakest mode's aligned half-way time (at most
-    6000 steps). Left: seed 0's first four modes (their meanings in the legend), with time
-    counted in units of each run's half-way step of mode 1, so the shapes compare across depths.
-    Prints per depth and mode the stage width ``(t_0.9 - t_0.1) / t_0.5``
-    (``semantic.stage_widths``) as mean +- sd over the seeds, and in how many seeds the modes
-    were learned in the order of their singular values. Returns the widths.
-    """
-    data = semantic.semantic_data()
-    figure, axes_row = demo_figure(len(depths), 4.0 * len(depths), 3.4, title=False)
-    widths, in_order = {}, {}
-    for axes, depth in zip(axes_row, depths, strict=True):
-        steps = min(SEMANTIC_MAX_STEPS, semantic.run_length(data, depth, init_scale, lr))
-        runs = [
-            semantic.train_semantic(
-                depth, init_scale=init_scale, lr=lr, steps=steps, seed=seed, data=data
-            )
-            for seed in SEMANTIC_SEEDS
-        ]
-        per_seed = [semantic.stage_widths(run) for run in runs]
-        widths[depth] = [
-            None
-            if any(seed[k] is None for seed in per_seed)
-            else mean_sd([seed[k] for seed in per_seed])
-            for k in range(4)
-        ]
-        in_order[depth] = sum(semantic.learned_in_order(run) for run in runs)
-        first = runs[0]
-        unit = first.half_way_steps()[0] or 1
-        time = torch.arange(first.fractions.shape[0], dtype=torch.float64) / unit
-        for k in range(4):
-            axes.plot(time, first.fractions[:, k], color=f"C{k}", lw=2, label=data.meanings[k])
-        axes.set_xlim(0, 4)
-        axes.set_title(f"depth {depth}")
-        axes.set_xlabel("step / half-way step of mode 1")
-    axes_row[0].set_ylabel("mode learned, $u_k(t)/s_k$")
-    axes_row[-1].legend(fontsize=7, loc="lower right")
-    show_figure(figure)
-
-    print(f"init_scale {init_scale:g}, lr {lr:g}; mean +- sd over {len(SEMANTIC_SEEDS)} seeds")
-    print("stage width (t_0.9 - t_0.1) / t_0.5 per mode:")
-    for depth in depths:
-        cells = [
-            "not reached" if value is None else format_mean_sd(value, digits=2)
-            for value in widths[depth]
-        ]
-        print(f"  depth {depth}: " + "; ".join(cells))
-        print(f"           learned in the order of s in {in_order[depth]}/5 seeds")
-    return {"widths": widths, "in_order": in_order}
 
 
 def capstone_target(d: int = CAPSTONE_SIZE, singular_values=CAPSTONE_SPECTRUM, seed: int = 0):
