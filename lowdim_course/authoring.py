@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import course_map
+from . import course_map, links
 
 SOLUTION_BEGIN = "# BEGIN SOLUTION"
 SOLUTION_END = "# END SOLUTION"
@@ -105,7 +105,9 @@ def make_notebook(source_path: Path, solved: bool, run_seconds: float | None = N
     """An unexecuted notebook for the lesson (``solved=False``) or its solution.
 
     The front matter becomes a "Before you start" cell after the first cell (its time includes
-    ``run_seconds`` when the build measured it) and a "Read next" cell at the end.
+    ``run_seconds`` when the build measured it) and a "Read next" cell at the end. Every
+    notebook opens with an "Open in Colab" badge above its title and, as its first code cell,
+    ``links.INSTALL_CELL`` (installs the course where it is missing, as on Colab).
     """
     import nbformat
 
@@ -125,6 +127,11 @@ def make_notebook(source_path: Path, solved: bool, run_seconds: float | None = N
         closing = read_next(front)
         if closing:
             cells.append(nbformat.v4.new_markdown_cell(closing))
+    folder = "solutions" if solved else "lessons"
+    if cells and cells[0].cell_type == "markdown":  # the title: the badge goes above it
+        badge = links.colab_badge(f"{folder}/{source_path.stem}.ipynb")
+        cells[0].source = f"{badge}\n\n{cells[0].source}"
+    cells.insert(1, nbformat.v4.new_code_cell(links.INSTALL_CELL))
     notebook = nbformat.v4.new_notebook(cells=cells)
     lesson = source_path.name[:2]
     notebook.metadata["kernelspec"] = KERNEL

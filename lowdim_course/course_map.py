@@ -11,7 +11,8 @@ show::
     ...
     <!-- lessons:end -->
 
-so adding a lesson adds its row in both places, and no summary is kept twice.
+so adding a lesson adds its row in both places, and no summary is kept twice. README's rows also
+link the lesson in Google Colab (``links.colab_url``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import links
 from .lesson_frame import split_front_matter
 
 BEGIN, END = "<!-- lessons:begin -->", "<!-- lessons:end -->"
@@ -58,10 +60,17 @@ def lesson_entry(source: Path) -> LessonEntry:
     return LessonEntry(heading.group(1), heading.group(2).strip(), source.stem, front.summary)
 
 
+README_HEADER = ["| lesson | what you will see | open in |", "|---|---|---|"]
+
+
 def readme_table(entries: list[LessonEntry]) -> str:
-    """Rows link to the saved notebooks (paths from the repository's root)."""
-    rows = [f"| [{e.number} {e.title}](lessons/{e.stem}.ipynb) | {e.summary} |" for e in entries]
-    return "\n".join([*HEADER, *rows])
+    """Rows link to the saved notebooks (paths from the repository's root) and to Colab."""
+    rows = []
+    for e in entries:
+        notebook = f"lessons/{e.stem}.ipynb"
+        colab = f"[Colab]({links.colab_url(notebook)})"
+        rows.append(f"| [{e.number} {e.title}]({notebook}) | {e.summary} | {colab} |")
+    return "\n".join([*README_HEADER, *rows])
 
 
 def map_table(entries: list[LessonEntry]) -> str:

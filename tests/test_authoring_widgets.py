@@ -185,3 +185,56 @@ def test_every_saved_notebook_is_built_from_its_current_source():
                 if fresh.source.startswith("## Before you start"):
                     continue  # holds the time the build measured
                 assert fresh.source == kept.source, f"{folder}/{source.stem}: rebuild it"
+
+
+def test_every_notebook_opens_with_its_colab_badge_and_the_install_cell():
+    from pathlib import Path
+
+    import nbformat
+
+    from lowdim_course import links
+
+    root = Path(__file__).resolve().parents[1]
+    for folder in ("lessons", "solutions"):
+        for path in sorted((root / folder).glob("[0-9][0-9]_*.ipynb")):
+            notebook = nbformat.read(path, as_version=4)
+            title = notebook.cells[0]
+            assert title.cell_type == "markdown"
+            assert title.source.startswith(links.colab_badge(f"{folder}/{path.name}")), path
+            first_code = next(c for c in notebook.cells if c.cell_type == "code")
+            assert first_code.source == links.INSTALL_CELL and not first_code.outputs, path
+
+
+def test_the_install_cell_does_nothing_where_the_course_is_installed(monkeypatch, capsys):
+    import subprocess
+
+    from lowdim_course import links
+
+    def no_pip(*args, **kwargs):
+        raise AssertionError(f"the install cell ran {args}")
+
+    monkeypatch.setattr(subprocess, "run", no_pip)
+    exec(compile(links.INSTALL_CELL, "install-cell", "exec"), {})
+    assert capsys.readouterr() == ("", "")
+
+
+def test_the_install_cell_installs_what_the_variable_names_when_the_course_is_missing(
+    monkeypatch,
+):
+    import importlib.util
+    import subprocess
+
+    from lowdim_course import links
+
+    calls = []
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(subprocess, "run", lambda command, check: calls.append(command))
+    monkeypatch.setenv(links.INSTALL_SOURCE_VARIABLE, "/wheels/lowdim_course-0.1.0.whl")
+    exec(compile(links.INSTALL_CELL, "install-cell", "exec"), {})
+    assert calls and calls[0][1:] == [
+        "-m", "pip", "install", "--quiet", "/wheels/lowdim_course-0.1.0.whl"
+    ]  # fmt: skip
+    monkeypatch.delenv(links.INSTALL_SOURCE_VARIABLE)
+    calls.clear()
+    exec(compile(links.INSTALL_CELL, "install-cell", "exec"), {})
+    assert calls[0][-1] == f"git+https://github.com/{links.REPOSITORY}@v{links.__version__}"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lowdim_course import course_map
+from lowdim_course import course_map, links
 from lowdim_course.lesson_frame import split_front_matter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,10 @@ def test_a_new_lesson_gets_its_row_in_both_places(tmp_path):
     changed = course_map.sync(tmp_path)
     assert {p.name for p in changed} == {"README.md", "00_start_here.md"}
     readme = (tmp_path / "README.md").read_text()
-    assert "| [12 Adapters](lessons/12_adapters.ipynb) | low-rank adapters, trained |" in readme
+    colab = links.colab_url("lessons/12_adapters.ipynb")
+    name = "[12 Adapters](lessons/12_adapters.ipynb)"
+    row = f"| {name} | low-rank adapters, trained | [Colab]({colab}) |"
+    assert row in readme
     start_here = (tmp_path / "lessons" / "src" / "00_start_here.md").read_text()
     assert "| **12 Adapters** | low-rank adapters, trained |" in start_here
     assert course_map.sync(tmp_path) == []  # a second run changes nothing

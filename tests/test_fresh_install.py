@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from venv_tools import clean_env, execute_notebook, fresh_venv, pip_install, run
 
+from lowdim_course import links
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,3 +140,40 @@ def test_the_wheel_holds_the_core(installed, clone, tmp_path):
         "lowdim-course = lowdim_course.cli:main"
         in zipfile.ZipFile(wheel).read(entry_points).decode()
     )
+
+
+def test_a_lessons_first_cell_installs_the_course_where_it_is_missing(clone, tmp_path):
+    """Colab's case, without the network: an environment with PyTorch (and Jupyter's kernel)
+    but not the course. The lesson's install cell, pointed at a wheel of the clone by its
+    environment variable, installs the course and leaves PyTorch as it was; lesson 00 then runs
+    top to bottom there."""
+    environment = tmp_path / "colab-like"
+    python = fresh_venv(environment)
+    pip_install(python, TORCH, "ipykernel", "nbformat", "nbclient", cwd=tmp_path)
+    env = clean_env(environment)
+    probe = "import importlib.util, torch; print(importlib.util.find_spec('lowdim_course'))"
+    before = run([python, "-c", probe + "; print(torch.__version__)"], cwd=tmp_path, env=env)
+    assert before.returncode == 0 and before.stdout.split()[0] == "None", before.stderr[-2000:]
+    built = run(
+        [python, "-m", "pip", "wheel", "-q", "--no-deps", clone, "-w", tmp_path / "dist"],
+        cwd=tmp_path,
+        timeout=600,
+        env=env,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("lowdim_course-*.whl")
+
+    lesson = json.loads((clone / "lessons" / "00_start_here.ipynb").read_text())
+    install = "".join(next(c for c in lesson["cells"] if c["cell_type"] == "code")["source"])
+    assert links.INSTALL_SOURCE_VARIABLE in install and "find_spec" in install
+    installed_env = {**env, links.INSTALL_SOURCE_VARIABLE: str(wheel)}
+    ran = run([python, "-c", install], cwd=tmp_path, env=installed_env, timeout=900)
+    assert ran.returncode == 0, (ran.stdout + ran.stderr)[-3000:]
+    after = run([python, "-c", probe + "; print(torch.__version__)"], cwd=tmp_path, env=env)
+    assert after.stdout.split()[0] != "None"
+    assert after.stdout.split()[-1] == before.stdout.split()[-1]  # Colab's torch is kept
+
+    shutil.copy(clone / "lessons" / "00_start_here.ipynb", tmp_path)
+    result = execute_notebook(python, tmp_path / "00_start_here.ipynb", tmp_path)
+    assert result["errors"] == [] and result["cells"] >= 10
+    assert Path(result["lowdim_course"]).is_relative_to(environment)

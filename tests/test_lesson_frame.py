@@ -90,8 +90,10 @@ def test_the_notebook_gets_the_header_second_and_read_next_last(tmp_path):
     source.write_text(FRONT)
     notebook = make_notebook(source, solved=False)
     texts = [cell.source for cell in notebook.cells]
-    assert texts[0].startswith("# Lesson 99")
-    assert texts[1].startswith("## Before you start")
+    badge, title = texts[0].split("\n\n", 1)  # the Colab badge, then the source's first cell
+    assert badge.startswith("[![Open in Colab]") and title.startswith("# Lesson 99")
+    assert notebook.cells[1].cell_type == "code"  # the install cell (links.INSTALL_CELL)
+    assert texts[2].startswith("## Before you start")
     assert texts[-1].startswith("## Read next\n\n* Saxe et al. (2019)")
     assert "---" not in texts[0]
 

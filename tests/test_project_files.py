@@ -81,3 +81,11 @@ def test_python_dash_m_is_the_command_line():
         text=True,
     )
     assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1
+
+
+def test_readmes_launch_badges_open_lesson_00_at_this_release():
+    from lowdim_course import links
+
+    readme = (ROOT / "README.md").read_text()
+    assert links.colab_badge("lessons/00_start_here.ipynb") in readme
+    assert links.binder_url("lessons/00_start_here.ipynb") in readme

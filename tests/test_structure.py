@@ -27,6 +27,7 @@ LAYER = {
     "headless": 1,
     "jupyter_wakeup": 1,
     "lesson_skeleton": 1,
+    "links": 1,
     "problems": 2,
     "networks": 2,
     "training": 3,
