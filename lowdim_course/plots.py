@@ -8,6 +8,7 @@ about 3x faster than matplotlib's notebook defaults (``benchmarks/notebook_bench
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 
@@ -51,15 +52,38 @@ def show_figure(figure) -> None:
         for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
             if axis.get_scale() == "log":
                 axis.set_minor_locator(_minor_log_ticks(limits))
-    if "inline" in matplotlib.get_backend():
-        from IPython.display import Image, display
-
+    inline = "inline" in matplotlib.get_backend()
+    if inline or _CAPTURES:
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
+        for captured in _CAPTURES:
+            captured.append(buffer.getvalue())
+    if inline:
+        from IPython.display import Image, display
+
         display(Image(buffer.getvalue()))
     else:
         plt.show()
     plt.close(figure)
+
+
+# The lists that capture_figures() is filling, innermost last.
+_CAPTURES: list[list[bytes]] = []
+
+
+@contextlib.contextmanager
+def capture_figures():
+    """Collect, as PNG bytes, every figure :func:`show_figure` shows inside the block.
+
+    The figures are still shown as usual. The slider panels use it to keep a static copy of
+    their opening figure (``widgets.slider_panel``), which a page without a kernel shows.
+    """
+    captured: list[bytes] = []
+    _CAPTURES.append(captured)
+    try:
+        yield captured
+    finally:
+        _CAPTURES.pop()  # blocks nest, so the innermost list is the last one
 
 
 def _minor_log_ticks(limits):

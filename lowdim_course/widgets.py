@@ -12,17 +12,28 @@ Every slider has ``continuous_update=False``: the demo recomputes when the handl
 not at every pixel it passes. The panel runs the callback once with the starting values, so it
 opens with a figure. The panel is an ``ipywidgets.interactive``: tests set
 ``panel.kwargs_widgets[i].value`` and read ``panel.result`` without a kernel.
+
+A page read without a kernel (the course's static site, a notebook viewer) cannot draw the
+sliders. So the panel also keeps a static copy of its opening run, the starting values, what
+the callback printed and the figures it showed, and offers it as HTML next to the live widget
+(:class:`SliderPanel`); a live front end shows the widget, a static one the copy.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import functools
+import html
 import inspect
+import io
 import math
+import sys
 import time
 
 import ipywidgets
 
+from .plots import capture_figures
 from .validation import check_float
 
 _LAYOUT = {"description_width": "initial"}
@@ -95,11 +106,30 @@ def choice(options, value=None, description=None):
     )
 
 
-def slider_panel(callback, **controls) -> ipywidgets.interactive:
+class SliderPanel(ipywidgets.interactive):
+    """An ``ipywidgets.interactive`` that also keeps a static copy of its opening run.
+
+    ``static_html`` is that copy: the controls' starting values, what the callback printed and
+    each figure it showed (``plots.show_figure``) as an inline PNG. It goes into the panel's
+    display data as ``text/html`` beside the widget view, so a notebook saved with its outputs
+    shows the figure where no kernel draws the widget.
+    """
+
+    static_html: str | None = None
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if self.static_html is not None and isinstance(bundle, dict):
+            bundle["text/html"] = self.static_html
+        return bundle
+
+
+def slider_panel(callback, **controls) -> SliderPanel:
     """Wire ``controls`` (argument name -> widget) to ``callback``, which runs once at once.
 
     The description of each control defaults to its argument name. Returns the
-    ``ipywidgets.interactive``; ``panel.result`` holds the callback's last return value.
+    :class:`SliderPanel`; ``panel.result`` holds the callback's last return value and
+    ``panel.static_html`` the static copy of the opening run.
     """
     if not callable(callback):
         raise ValueError(f"callback must be a function, got {callback!r}")
@@ -109,12 +139,18 @@ def slider_panel(callback, **controls) -> ipywidgets.interactive:
         if not control.description:
             control.description = name
     seconds = []
+    opening: dict = {}
 
     @functools.wraps(callback)
     def timed(**values):
         started = time.perf_counter()
         try:
-            return callback(**values)
+            if opening:
+                return callback(**values)
+            with capture_figures() as figures, _tee_stdout() as printed:
+                result = callback(**values)
+            opening.update(values=values, printed=printed.getvalue(), figures=figures)
+            return result
         finally:
             seconds.append(time.perf_counter() - started)
 
@@ -125,10 +161,66 @@ def slider_panel(callback, **controls) -> ipywidgets.interactive:
         for name, parameter in signature.parameters.items()
         if name not in controls and parameter.default is not inspect.Parameter.empty
     }
-    panel = ipywidgets.interactive(timed, **controls, **held)
+    panel = SliderPanel(timed, **controls, **held)
     panel.callback_seconds = seconds
+    if opening:
+        described = {name: control.description for name, control in controls.items()}
+        panel.static_html = static_copy(described, **opening)
     _PANELS.append(panel)
     return panel
+
+
+def static_copy(descriptions: dict[str, str], values: dict, printed: str, figures) -> str:
+    """The HTML that stands for a panel without a kernel: starting values, printout, figures.
+
+    ``descriptions`` maps each controlled argument to its slider's label; only those
+    arguments are listed (the fixed ones are not sliders).
+    """
+    settings = ", ".join(
+        f"{html.escape(label)} = {_shown(values[name])}" for name, label in descriptions.items()
+    )
+    parts = [
+        '<div class="lowdim-static-panel">',
+        f"<p><em>Slider panel at its starting values ({settings}). "
+        "Run the notebook to move the sliders.</em></p>",
+    ]
+    if printed.strip():
+        parts.append(f"<pre>{html.escape(printed.rstrip())}</pre>")
+    for number, png in enumerate(figures, start=1):
+        encoded = base64.b64encode(png).decode("ascii")
+        parts.append(
+            f'<img src="data:image/png;base64,{encoded}" '
+            f'alt="figure {number} of the slider panel at its starting values"/>'
+        )
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def _shown(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return html.escape(str(value))
+
+
+class _Tee(io.TextIOBase):
+    """Writes to two streams: the notebook's output and a buffer."""
+
+    def __init__(self, shown, kept):
+        self.shown, self.kept = shown, kept
+
+    def write(self, text):
+        self.kept.write(text)
+        return self.shown.write(text)
+
+    def flush(self):
+        self.shown.flush()
+
+
+@contextlib.contextmanager
+def _tee_stdout():
+    kept = io.StringIO()
+    with contextlib.redirect_stdout(_Tee(sys.stdout, kept)):
+        yield kept
 
 
 # Every panel made in this process, in order: the notebook benchmark moves their sliders.

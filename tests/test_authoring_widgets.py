@@ -123,6 +123,46 @@ def test_nudge_moves_every_control_times_it_and_puts_it_back():
     assert [w.value for w in panel.kwargs_widgets] == [5, 1.0, "a"]
 
 
+def test_a_panel_keeps_a_static_copy_of_its_opening_run():
+    import base64
+    import re
+
+    import matplotlib.pyplot as plt
+
+    from lowdim_course.plots import show_figure
+
+    def demo(width, scale, title="kept"):
+        print(f"width {width} & scale {scale:.2f} <- {title}")
+        for height in (1.0, 2.0):
+            figure, ax = plt.subplots(figsize=(2, height))
+            ax.plot([0, width], [0, scale])
+            show_figure(figure)
+
+    panel = slider_panel(
+        demo, width=int_slider(3, 1, 5, description="width d"), scale=log_slider(0.5, 0.1, 1.0)
+    )
+    copy = panel.static_html
+    assert "width d = 3" in copy and "scale = 0.5" in copy and "title" not in copy.split("<pre>")[0]
+    assert "<pre>width 3 &amp; scale 0.50 &lt;- kept</pre>" in copy
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', copy)
+    decoded = [base64.b64decode(image) for image in images]
+    assert len(decoded) == 2 and all(png.startswith(b"\x89PNG") for png in decoded)
+    heights = [int.from_bytes(png[20:24], "big") for png in decoded]  # the IHDR height field
+    assert heights[1] > 1.5 * heights[0]  # in the order they were shown
+
+    bundle = panel._repr_mimebundle_()
+    assert bundle["text/html"] == copy and "application/vnd.jupyter.widget-view+json" in bundle
+
+    panel.kwargs_widgets[0].value = 5  # a later move redraws the widget, not the copy
+    assert panel.static_html == copy
+
+
+def test_a_panel_that_shows_nothing_has_a_copy_without_figures():
+    panel = slider_panel(lambda a: a + 1, a=int_slider(1, 0, 3))
+    assert "a = 1" in panel.static_html
+    assert "<img" not in panel.static_html and "<pre>" not in panel.static_html
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
