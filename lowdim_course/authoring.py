@@ -1,8 +1,8 @@
 """Build the lesson notebooks and their solved twins from one source each.
 
-A lesson is written once, as ``lessons/src/NN_name.md``: Markdown text, with fenced
-```` ```python ```` blocks that become code cells (a line ``+++`` alone splits Markdown into two
-cells). Inside a code cell an exercise's worked answer sits between two marker lines::
+A lesson is written once, as ``lessons/src/NN_name.md``: a notebook in jupytext's MyST
+Markdown (``lesson_source``), so it opens as a notebook in JupyterLab. Inside a code cell an
+exercise's worked answer sits between two marker lines::
 
     def half_way_time(s, u0, lr):
         # BEGIN SOLUTION
@@ -14,14 +14,8 @@ same indentation) and ``solutions/NN_name.ipynb`` gets the answer, so the two ca
 apart. ``build`` executes both top to bottom (``lowdim_course.headless``, a fresh kernel each),
 removes saved widget state (nbval compares outputs, not widget state) and writes them.
 
-A source may open with a front-matter block that the builder turns into the lesson's first
-and last words (see ``lesson_frame``)::
-
-    ---
-    prerequisites: the singular value decomposition; gradient descent
-    read_next:
-    - Saxe, McClelland, Ganguli (2019). *A mathematical theory of semantic development ...*
-    ---
+The ``lowdim_course`` block of the source's YAML header (summary, prerequisites, read_next)
+becomes the lesson's first and last words (see ``lesson_frame``).
 
     python -m lowdim_course.authoring            # every lesson
     python -m lowdim_course.authoring 01 04      # only these
@@ -31,7 +25,6 @@ and last words (see ``lesson_frame``)::
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from pathlib import Path
@@ -41,39 +34,7 @@ from . import course_map, links
 SOLUTION_BEGIN = "# BEGIN SOLUTION"
 SOLUTION_END = "# END SOLUTION"
 STUB = 'raise NotImplementedError("your code here")'
-_FENCE = re.compile(r"^```python\s*$")
 KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-
-
-def parse_source(text: str) -> list[tuple[str, str]]:
-    """``[(kind, source)]`` with kind ``'markdown'`` or ``'code'``, in order."""
-    cells, markdown, code, in_code = [], [], [], False
-
-    def flush_markdown():
-        body = "\n".join(markdown).strip("\n")
-        if body.strip():
-            cells.append(("markdown", body))
-        markdown.clear()
-
-    for line in text.splitlines():
-        if in_code:
-            if line.strip() == "```":
-                cells.append(("code", "\n".join(code).strip("\n")))
-                code.clear()
-                in_code = False
-            else:
-                code.append(line)
-        elif _FENCE.match(line):
-            flush_markdown()
-            in_code = True
-        elif line.strip() == "+++":
-            flush_markdown()
-        else:
-            markdown.append(line)
-    if in_code:
-        raise ValueError("a ```python block is not closed")
-    flush_markdown()
-    return cells
 
 
 def render_code(source: str, solved: bool) -> str:
@@ -111,10 +72,10 @@ def make_notebook(source_path: Path, solved: bool, run_seconds: float | None = N
     """
     import nbformat
 
-    from .lesson_frame import before_you_start, read_next, split_front_matter
+    from .lesson_frame import before_you_start, read_next
+    from .lesson_source import read_source
 
-    front, body_text = split_front_matter(source_path.read_text())
-    parsed = parse_source(body_text)
+    front, parsed = read_source(source_path.read_text(encoding="utf-8"))
     cells = []
     for kind, body in parsed:
         if kind == "markdown":

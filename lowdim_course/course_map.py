@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import links
-from .lesson_frame import split_front_matter
+from .lesson_source import read_source
 
 BEGIN, END = "<!-- lessons:begin -->", "<!-- lessons:end -->"
 _HEADING = re.compile(r"^# Lesson (\d\d) — (.+)$", re.MULTILINE)
@@ -43,8 +43,8 @@ def lesson_sources(root: Path) -> list[Path]:
 
 def lesson_entry(source: Path) -> LessonEntry:
     """The lesson's number, title and summary; ValueError names what the source lacks."""
-    front, body = split_front_matter(source.read_text(encoding="utf-8"))
-    heading = _HEADING.search(body)
+    front, cells = read_source(source.read_text(encoding="utf-8"))
+    heading = _HEADING.search("\n\n".join(body for kind, body in cells if kind == "markdown"))
     if heading is None:
         raise ValueError(f"{source.name}: the first heading must read '# Lesson NN — Title'")
     if heading.group(1) != source.name[:2]:
@@ -54,8 +54,8 @@ def lesson_entry(source: Path) -> LessonEntry:
         )
     if not front.summary:
         raise ValueError(
-            f"{source.name}: the front matter needs a 'summary:' line (what the lesson shows, "
-            "for README's table and lesson 00's map)"
+            f"{source.name}: the header's lowdim_course block needs a 'summary:' line (what "
+            "the lesson shows, for README's table and lesson 00's map)"
         )
     return LessonEntry(heading.group(1), heading.group(2).strip(), source.stem, front.summary)
 

@@ -1,18 +1,20 @@
 """A lesson's first and last words: time, prerequisites and glossary up front, read-next at the end.
 
-The lesson source (``lessons/src/NN_name.md``) may open with a front-matter block::
+The lesson source (``lessons/src/NN_name.md``, see ``lesson_source``) carries its front matter
+in the ``lowdim_course`` block of its YAML header::
 
-    ---
-    summary: the two-layer closed form against gradient descent; your own gradient step
-    prerequisites: the singular value decomposition; gradient descent
-    read_next:
-    - Saxe, McClelland, Ganguli (2019). *A mathematical theory of semantic development in deep
-      neural networks.* PNAS 116(23). The modes of Lesson 01 on a hierarchy of living things.
-    ---
+    lowdim_course:
+      summary: the two-layer closed form against gradient descent; your own gradient step
+      prerequisites:
+      - the singular value decomposition
+      - gradient descent
+      read_next:
+      - Saxe, McClelland, Ganguli (2019). *A mathematical theory of semantic development in
+        deep neural networks.* PNAS 116(23). The modes of Lesson 01 on a hierarchy of living
+        things.
 
 ``summary`` is one line: what the lesson shows, for README's table and lesson 00's map
-(``course_map``). ``prerequisites`` is one line (items separated by ``;``); ``read_next`` is a
-list whose items start with ``- `` and may continue on indented lines. The builder puts a
+(``course_map``). ``prerequisites`` and ``read_next`` are lists of strings. The builder puts a
 "Before you start" cell after the lesson's first cell and a "Read next" cell at the end.
 
 The time is an estimate from the lesson itself, written out so a reader can judge it:
@@ -32,7 +34,6 @@ EXERCISE_MINUTES = {"warm-up": 5, "capstone": 15, "self-check": 2}
 GLOSSARY_LINK = "../lessons/glossary.md"  # the same path works from lessons/ and solutions/
 
 _CHECK_ID = re.compile(r"""check\(\s*["'](\d\d\.\w+)["']""")
-_FENCE = "---"
 
 
 @dataclass
@@ -43,39 +44,36 @@ class FrontMatter:
     prerequisites: list[str] = field(default_factory=list)
     read_next: list[str] = field(default_factory=list)
 
+    def as_metadata(self) -> dict:
+        """The YAML block's content (empty fields left out); :func:`front_matter` reverses it."""
+        fields = {
+            "summary": self.summary,
+            "prerequisites": self.prerequisites,
+            "read_next": self.read_next,
+        }
+        return {key: value for key, value in fields.items() if value}
 
-def split_front_matter(text: str) -> tuple[FrontMatter, str]:
-    """``(front matter, the rest of the source)``; ValueError names a malformed block."""
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != _FENCE:
-        return FrontMatter(), text
-    try:
-        end = next(i for i in range(1, len(lines)) if lines[i].strip() == _FENCE)
-    except StopIteration:
-        raise ValueError("the front matter opened with '---' is not closed by '---'") from None
-    front, key = FrontMatter(), None
-    for number, line in enumerate(lines[1:end], start=2):
-        if not line.strip():
-            continue
-        if line.startswith("summary:"):
-            front.summary = line.partition(":")[2].strip()
-            key = None
-        elif line.startswith("prerequisites:"):
-            value = line.partition(":")[2]
-            front.prerequisites = [item.strip() for item in value.split(";") if item.strip()]
-            key = None
-        elif line.rstrip() == "read_next:":
-            key = "read_next"
-        elif key == "read_next" and line.startswith("- "):
-            front.read_next.append(line[2:].strip())
-        elif key == "read_next" and line.startswith("  ") and front.read_next:
-            front.read_next[-1] += " " + line.strip()
-        else:
-            raise ValueError(
-                f"front matter line {number}: expected 'summary: ...', 'prerequisites: ...', "
-                f"'read_next:' or a '- ' item under read_next, got {line!r}"
-            )
-    return front, "\n".join(lines[end + 1 :])
+
+def front_matter(metadata: dict) -> FrontMatter:
+    """The front matter from the header's ``lowdim_course`` block; ValueError names a bad entry."""
+    if not isinstance(metadata, dict):
+        raise ValueError(f"lowdim_course in the header must be a mapping, got {metadata!r}")
+    unknown = set(metadata) - {"summary", "prerequisites", "read_next"}
+    if unknown:
+        raise ValueError(
+            f"lowdim_course in the header has unknown keys {sorted(unknown)}: "
+            "expected summary, prerequisites, read_next"
+        )
+    summary = metadata.get("summary", "")
+    if not isinstance(summary, str):
+        raise ValueError(f"summary must be one line of text, got {summary!r}")
+    lists = {}
+    for key in ("prerequisites", "read_next"):
+        value = metadata.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError(f"{key} must be a list of strings ('- ' items), got {value!r}")
+        lists[key] = [" ".join(item.split()) for item in value if item.strip()]
+    return FrontMatter(summary=" ".join(summary.split()), **lists)
 
 
 def markdown_words(cells: list[tuple[str, str]]) -> int:

@@ -21,12 +21,26 @@ import re
 from pathlib import Path
 
 SOURCE = """---
-summary: (what a student will see and do, one line: README's table and lesson 00's map)
-prerequisites: Lesson 00; PyTorch tensors
-read_next:
-- (a paper to read after this lesson, with one sentence on what the reader gets from it)
-- (a second one)
+jupytext:
+  notebook_metadata_filter: lowdim_course
+  default_lexer: ipython3
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3 (ipykernel)
+  language: python
+  name: python3
+lowdim_course:
+  summary: "(what a student will see and do, one line: README's table and lesson 00's map)"
+  prerequisites:
+  - Lesson 00
+  - PyTorch tensors
+  read_next:
+  - (a paper to read after this lesson, with one sentence on what the reader gets from it)
+  - (a second one)
 ---
+
 # Lesson {nn} — {title}
 
 **(The lesson's question, in one sentence.)**
@@ -43,7 +57,7 @@ After this lesson you can
 
 Run this cell first.
 
-```python
+```{{code-cell}} ipython3
 import torch  # noqa: F401, RUF100  (for your answers)
 
 from lowdim_course.demos.lesson{nn} import example_demo
@@ -55,7 +69,7 @@ from lowdim_course.exercises import check
 (The idea in words and formulas.) The squared Frobenius norm of a matrix is
 $\\|W\\|_F^2 = \\sum_{{ij}} W_{{ij}}^2$.
 
-```python
+```{{code-cell}} ipython3
 summary = example_demo(scale=2.0)
 ```
 
@@ -63,7 +77,7 @@ summary = example_demo(scale=2.0)
 
 Return $\\|W\\|_F^2$ for a matrix `W`.
 
-```python
+```{{code-cell}} ipython3
 def squared_norm(W):
     # BEGIN SOLUTION
     return (W**2).sum()
@@ -83,7 +97,7 @@ Every entry counts, squared; nothing else.
 
 </details>
 
-```python
+```{{code-cell}} ipython3
 check("{nn}.squared_norm", squared_norm);
 ```
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from lowdim_course.authoring import STUB, make_notebook, parse_source, render_code
+from lowdim_course.authoring import STUB, make_notebook, render_code
+from lowdim_course.lesson_source import read_source
 from lowdim_course.widgets import (
     choice,
     float_slider,
@@ -13,7 +14,12 @@ from lowdim_course.widgets import (
     slider_panel,
 )
 
-SOURCE = """# Title
+SOURCE = """---
+jupytext:
+  text_representation: {extension: .md, format_name: myst}
+---
+
+# Title
 
 Some text.
 
@@ -21,26 +27,26 @@ Some text.
 
 More text.
 
-```python
+```{code-cell} ipython3
 def f(x):
     # BEGIN SOLUTION
     return 2 * x
     # END SOLUTION
 ```
 
-```python
+```{code-cell} ipython3
 check("00.f", f);
 ```
 """
 
 
-def test_parse_source_splits_markdown_and_code_cells():
-    kinds = [kind for kind, _ in parse_source(SOURCE)]
+def test_the_source_is_read_as_markdown_and_code_cells():
+    kinds = [kind for kind, _ in read_source(SOURCE)[1]]
     assert kinds == ["markdown", "markdown", "code", "code"]
 
 
 def test_lesson_gets_a_stub_and_solution_gets_the_answer():
-    code = parse_source(SOURCE)[2][1]
+    code = read_source(SOURCE)[1][2][1]
     lesson, solved = render_code(code, solved=False), render_code(code, solved=True)
     assert lesson == f"def f(x):\n    {STUB}"
     assert solved == "def f(x):\n    return 2 * x"
@@ -181,14 +187,13 @@ def test_bad_widget_arguments(make, message):
 
 def test_new_writes_a_lesson_skeleton_that_parses_and_compiles(tmp_path, capsys):
     from lowdim_course.authoring import main
-    from lowdim_course.lesson_frame import split_front_matter
 
     assert main(["new", "12", "Low-rank adapters!", "--root", str(tmp_path)]) == 0
     source = tmp_path / "lessons" / "src" / "12_low_rank_adapters.md"
-    front, body = split_front_matter(source.read_text())
-    assert front.prerequisites and len(front.read_next) == 2
-    assert body.lstrip().startswith("# Lesson 12 — Low-rank adapters!")
-    codes = [text for kind, text in parse_source(body) if kind == "code"]
+    front, cells = read_source(source.read_text())
+    assert front.summary and front.prerequisites and len(front.read_next) == 2
+    assert cells[0][1].startswith("# Lesson 12 — Low-rank adapters!")
+    codes = [text for kind, text in cells if kind == "code"]
     assert any('check("12.squared_norm", squared_norm)' in code for code in codes)
     answer = next(code for code in codes if "def squared_norm" in code)
     assert STUB in render_code(answer, solved=False)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from lowdim_course import course_map, links
-from lowdim_course.lesson_frame import split_front_matter
+from lowdim_course.lesson_frame import FrontMatter
+from lowdim_course.lesson_source import write_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +29,10 @@ def test_a_new_lesson_gets_its_row_in_both_places(tmp_path):
     shutil.copytree(ROOT / "lessons" / "src", tmp_path / "lessons" / "src")
     shutil.copy(ROOT / "README.md", tmp_path / "README.md")
     (tmp_path / "lessons" / "src" / "12_adapters.md").write_text(
-        "---\nsummary: low-rank adapters, trained\n---\n# Lesson 12 — Adapters\n\ntext\n"
+        write_source(
+            FrontMatter(summary="low-rank adapters, trained"),
+            [("markdown", "# Lesson 12 — Adapters\n\ntext")],
+        )
     )
     changed = course_map.sync(tmp_path)
     assert {p.name for p in changed} == {"README.md", "00_start_here.md"}
@@ -43,16 +47,16 @@ def test_a_new_lesson_gets_its_row_in_both_places(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("front", "heading", "message"),
     [
-        ("---\nprerequisites: none\n---\n# Lesson 12 — A\n", "needs a 'summary:' line"),
-        ("---\nsummary: s\n---\n# Lesson twelve\n", "must read '# Lesson NN — Title'"),
-        ("---\nsummary: s\n---\n# Lesson 13 — A\n", "says Lesson 13, the file name 12"),
+        (FrontMatter(prerequisites=["none"]), "# Lesson 12 — A", "needs a 'summary:' line"),
+        (FrontMatter(summary="s"), "# Lesson twelve", "must read '# Lesson NN — Title'"),
+        (FrontMatter(summary="s"), "# Lesson 13 — A", "says Lesson 13, the file name 12"),
     ],
 )
-def test_a_source_without_what_the_table_needs_is_named(tmp_path, text, message):
+def test_a_source_without_what_the_table_needs_is_named(tmp_path, front, heading, message):
     source = tmp_path / "12_a.md"
-    source.write_text(text)
+    source.write_text(write_source(front, [("markdown", heading)]))
     with pytest.raises(ValueError, match=message):
         course_map.lesson_entry(source)
 
@@ -70,7 +74,9 @@ def test_markers_missing_or_out_of_order_are_an_error(text):
         course_map.replace_between_markers(text, "body", "README.md")
 
 
-def test_the_summary_line_is_read_from_the_front_matter():
-    front, rest = split_front_matter("---\nsummary:  modes, one at a time \n---\n# Lesson 01 — X\n")
-    assert front.summary == "modes, one at a time"
-    assert rest.startswith("# Lesson 01")
+def test_the_summary_is_read_from_the_header(tmp_path):
+    source = tmp_path / "01_x.md"
+    source.write_text(
+        "---\nlowdim_course:\n  summary: '  modes:   one at a time '\n---\n\n# Lesson 01 — X\n"
+    )
+    assert course_map.lesson_entry(source).summary == "modes: one at a time"

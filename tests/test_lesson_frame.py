@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from lowdim_course.authoring import make_notebook, parse_source
+from lowdim_course.authoring import make_notebook
 from lowdim_course.exercises.capstone import run_student_code
 from lowdim_course.exercises.framework import call_with_time_limit, judge
 from lowdim_course.exercises.self_check import choice_question, number_question
@@ -15,18 +15,27 @@ from lowdim_course.grading.kernel_side import encode
 from lowdim_course.lesson_frame import (
     EXERCISE_MINUTES,
     READING_WORDS_PER_MINUTE,
+    FrontMatter,
     before_you_start,
     exercise_kinds,
-    split_front_matter,
+    front_matter,
 )
+from lowdim_course.lesson_source import read_source, write_source
 
 FRONT = """---
-prerequisites: the SVD; gradient descent
-read_next:
-- Saxe et al. (2019). *A mathematical theory of semantic development.* PNAS. The same modes
-  on a hierarchy of living things.
-- Arora, Cohen, Hazan (2018). *On the optimization of deep networks.* ICML.
+jupytext:
+  notebook_metadata_filter: lowdim_course
+  text_representation: {extension: .md, format_name: myst}
+lowdim_course:
+  prerequisites:
+  - the SVD
+  - gradient descent
+  read_next:
+  - Saxe et al. (2019). *A mathematical theory of semantic development.* PNAS. The same modes
+    on a hierarchy of living things.
+  - 'Arora, Cohen, Hazan (2018). *On the optimization of deep networks: acceleration.* ICML.'
 ---
+
 # Lesson 99 — A title
 
 Intro text.
@@ -35,41 +44,72 @@ Intro text.
 
 ## 1. Something
 
-```python
+```{code-cell} ipython3
 check("01.half_way_time", half_way_time);
 ```
 """
 
 
-def test_front_matter_is_read_and_removed_from_the_body():
-    front, body = split_front_matter(FRONT)
+def test_front_matter_is_read_from_the_yaml_header():
+    front, cells = read_source(FRONT)
     assert front.prerequisites == ["the SVD", "gradient descent"]
     assert len(front.read_next) == 2
     assert front.read_next[0].endswith("PNAS. The same modes on a hierarchy of living things.")
-    assert body.lstrip().startswith("# Lesson 99")
+    assert front.read_next[1].endswith("acceleration.* ICML.")
+    assert [kind for kind, _ in cells] == ["markdown", "markdown", "code"]
+    assert cells[0][1].startswith("# Lesson 99")
 
 
-def test_a_source_without_front_matter_is_unchanged():
-    front, body = split_front_matter("# Title\n\ntext\n")
-    assert front.prerequisites == [] and front.read_next == [] and body == "# Title\n\ntext\n"
+def test_a_source_without_front_matter_has_an_empty_one():
+    front, cells = read_source("# Title\n\ntext\n")
+    assert front == FrontMatter() and cells == [("markdown", "# Title\n\ntext")]
+
+
+def test_writing_a_source_and_reading_it_back_gives_the_same_lesson():
+    front = FrontMatter(
+        summary="modes: one at a time",  # a colon, which YAML must quote
+        prerequisites=["Lesson 00", "the SVD $U \\Sigma V^\\top$"],
+        read_next=["Saxe et al. (2019). 'Quoted' words, and a long line " * 4],
+    )
+    cells = [
+        ("markdown", "# Lesson 12 — X\n\ntext"),
+        ("markdown", "more"),
+        ("code", "def f(x):\n\n\n    return x  # blank lines kept"),
+    ]
+    text = write_source(front, cells)
+    assert "```{code-cell} ipython3" in text and "notebook_metadata_filter: lowdim_course" in text
+    assert "\n  - Lesson 00\n" in text  # block-style lists, one item per line
+    back_front, back_cells = read_source(text)
+    assert back_cells == cells
+    assert back_front.summary == front.summary and back_front.prerequisites == front.prerequisites
+    assert back_front.read_next == [" ".join(item.split()) for item in front.read_next]
 
 
 @pytest.mark.parametrize(
-    ("text", "words"),
+    ("metadata", "words"),
     [
-        ("---\nprerequisites: x\n# Title\n", "not closed"),
-        ("---\ntime: 40\n---\n# T\n", "front matter line 2"),
-        ("---\n- an item without read_next\n---\n", "front matter line 2"),
+        ({"time": 40}, "unknown keys \\['time'\\]"),
+        ({"summary": ["a", "b"]}, "summary must be one line"),
+        ({"prerequisites": "x; y"}, "prerequisites must be a list"),
+        ({"read_next": [1, 2]}, "read_next must be a list"),
+        (["summary"], "must be a mapping"),
     ],
 )
-def test_malformed_front_matter_is_an_error_that_names_the_line(text, words):
+def test_malformed_front_matter_is_an_error_that_names_the_key(metadata, words):
     with pytest.raises(ValueError, match=words):
-        split_front_matter(text)
+        front_matter(metadata)
+
+
+def test_a_header_that_is_not_yaml_or_a_raw_cell_is_named():
+    with pytest.raises(ValueError, match="YAML header does not parse"):
+        read_source("---\nlowdim_course:\n  summary: a: b\n---\n# T\n")
+    raw = "# T\n\n```{raw-cell}\nraw text\n```\n"
+    with pytest.raises(ValueError, match="cell 2 is a raw cell"):
+        read_source(raw)
 
 
 def test_the_header_states_how_its_time_was_estimated():
-    front, body = split_front_matter(FRONT)
-    cells = parse_source(body)
+    front, cells = read_source(FRONT)
     words = sum(len(text.split()) for kind, text in cells if kind == "markdown")
     header = before_you_start(front, cells, run_seconds=75.0)
     reading = math.ceil(words / READING_WORDS_PER_MINUTE)
@@ -104,7 +144,8 @@ def test_every_lesson_source_has_front_matter_that_parses():
     sources = sorted((Path(__file__).parents[1] / "lessons" / "src").glob("[0-9][0-9]_*.md"))
     assert sources
     for path in sources:
-        front, _ = split_front_matter(path.read_text())
+        front, _ = read_source(path.read_text())
+        assert front.summary, f"{path.name} has no summary"
         assert front.prerequisites, f"{path.name} states no prerequisites"
         assert len(front.read_next) >= 2, f"{path.name} has fewer than two read-next items"
 

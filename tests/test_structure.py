@@ -40,6 +40,7 @@ LAYER = {
     "demos": 6,
     "exercises": 6,
     "lesson_frame": 6,
+    "lesson_source": 6,
     "reproduce": 7,
     "course_map": 7,
     "grading": 7,
