@@ -16,6 +16,8 @@ from . import __version__
 
 REPOSITORY = "lowdim-course/lowdim-course"
 REPOSITORY_URL = f"https://github.com/{REPOSITORY}"
+# the static site, published from main by .github/workflows/site.yml (GitHub Pages)
+SITE_URL = "https://lowdim-course.github.io/lowdim-course/"
 RELEASE_REF = f"v{__version__}"
 INSTALL_SOURCE = f"git+{REPOSITORY_URL}@{RELEASE_REF}"
 INSTALL_SOURCE_VARIABLE = "LOWDIM_COURSE_INSTALL_SOURCE"

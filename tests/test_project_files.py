@@ -42,10 +42,13 @@ def test_the_version_lives_in_one_place(project, citation):
     assert f"## {lowdim_course.__version__} " in changelog
 
 
-def test_project_urls_name_the_source_and_the_issues(project):
+def test_project_urls_name_the_source_the_site_and_the_issues(project):
+    from lowdim_course import links
+
     urls = project["urls"]
-    assert {"Source", "Issues"} <= set(urls)
+    assert {"Source", "Issues", "Documentation"} <= set(urls)
     assert all(url.startswith("https://") for url in urls.values())
+    assert urls["Documentation"] == links.SITE_URL and urls["Source"] == links.REPOSITORY_URL
 
 
 def test_citation_file_has_what_cff_1_2_requires(citation):

@@ -46,6 +46,7 @@ LAYER = {
     "grading": 7,
     "cli": 8,
     "authoring": 8,
+    "website": 8,
     "__init__": 9,
     "__main__": 9,
 }
