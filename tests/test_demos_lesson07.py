@@ -119,3 +119,14 @@ def test_a_student_returning_z_prints_one_line(capsys):
     result = your_subspace_training(lambda theta0, P, oracle, lr, steps: P.T @ theta0)
     printed = capsys.readouterr().out
     assert result["student"] is None and "expected theta (D = 516)" in printed
+
+
+def test_the_panel_reuses_what_the_sweep_trained():
+    """A slider move to a setting the d_int90 sweep has trained redraws without training."""
+    from lowdim_course.demos import lesson07
+
+    lesson07.dint_sweep(widths=(16,), dims=(300,), seeds=(0,))
+    trained = lesson07._subspace.cache_info().misses, lesson07._baseline.cache_info().misses
+    lesson07.subspace_panel(d=300, width=16, projection="dense")
+    again = lesson07._subspace.cache_info().misses, lesson07._baseline.cache_info().misses
+    assert again == trained
