@@ -174,3 +174,60 @@ def test_block_capstone_shows_summed_absolute_values(capsys):
     assert "differ from the course's" in capsys.readouterr().out
     weights = [v for k, v in result["student"].items() if k[0] != "known"]
     assert all(0.8 < v < 1.0 for v in weights)  # "about 0.9 on every weight matrix"
+
+
+# ---------------------------------------------------------------------------------------------
+# The shipped table of the tail-index panel (lesson09_table)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_table_holds_every_position_of_the_lessons_sliders():
+    import re
+    from pathlib import Path
+
+    from lowdim_course.demos import lesson09_table
+
+    source = next((Path(__file__).parents[1] / "lessons" / "src").glob("09_*.md")).read_text()
+    rate = re.search(r"lr=float_slider\(([\d.]+), ([\d.]+), ([\d.]+), step=([\d.]+)", source)
+    batch = re.search(r"batch_size=int_slider\((\d+), (\d+), (\d+)", source)
+    low, high, step = (float(rate.group(i)) for i in (2, 3, 4))
+    rates = {round(low + step * i, 2) for i in range(round((high - low) / step) + 1)}
+    batches = set(range(int(batch.group(2)), int(batch.group(3)) + 1))
+    assert set(lesson09_table.RATES) == rates and set(lesson09_table.BATCHES) == batches
+    table = lesson09_table.load()
+    assert table, "the table is missing or was made with other simulation settings"
+    assert set(table) == set(lesson09_table.grid())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("setting", [(0.17, 1), (0.12, 3)])
+def test_stored_entries_are_what_the_simulation_gives(setting):
+    from lowdim_course.demos import lesson09_table
+
+    stored = lesson09_table.entry(*setting)
+    fresh = lesson09_table.compute_entry(setting)
+    assert stored["exact"] == pytest.approx(fresh["exact"], rel=1e-9)
+    for key in ("hill", "block"):
+        assert stored[key] == pytest.approx(fresh[key], rel=1e-9), key
+    assert stored["ranks"] == fresh["ranks"]
+    assert stored["magnitudes"] == pytest.approx(fresh["magnitudes"], rel=1e-5)
+
+
+def test_a_table_made_with_other_settings_is_not_used(tmp_path, monkeypatch):
+    import json
+
+    from lowdim_course.demos import lesson09_table
+
+    stale = {"settings": {**lesson09_table.simulation_settings(), "steps": 100}, "entries": []}
+    path = tmp_path / "table.json"
+    path.write_text(json.dumps(stale))
+    monkeypatch.setattr(lesson09_table, "TABLE_PATH", path)
+    lesson09_table.load.cache_clear()
+    try:
+        assert lesson09_table.load() == {} and lesson09_table.entry(0.15, 1) is None
+        calls = []
+        monkeypatch.setattr(lesson09_table, "simulated_estimates", lambda *a: calls.append(a) or {})
+        lesson09_table.panel_estimates(0.15, 1)
+        assert calls == [(0.15, 1)]  # simulated instead
+    finally:
+        lesson09_table.load.cache_clear()

@@ -2,11 +2,10 @@
 
 * ``estimators_on_known_laws``: Hill's and the block estimator on samples of known index
   (alpha-stable, Gaussian, Student t), 5 seeds each;
-* ``estimators_on_known_laws``: Hill's and the block estimator on samples of known index
-  (alpha-stable, Gaussian, Student t), 5 seeds each;
 * ``tail_index``: SGD on linear regression (d = 10) at a step size and batch size; the exact
   stationary tail index (Kesten condition) next to Hill's estimate and the block estimator
-  that Barsbey et al. use, each over 5 seeds; a sweep of the step size at batch 1;
+  that Barsbey et al. use, each over 5 seeds; a sweep of the step size at batch 1 (every
+  slider position is simulated once and shipped: ``lesson09_table``);
 * ``same_ratio``: the exact index and the chance that one step expands the error, for several
   (step, batch) pairs with the same ratio step / batch;
 * ``stable_pruning``: alpha-stable weights, the fraction prunable at 10% relative error over
@@ -35,7 +34,6 @@ from ..literature.heavy_tails import (
     hill_estimator,
     kesten_tail_index,
     prunable_fraction,
-    sgd_iterates,
     stable_samples,
     stable_tail_index,
 )
@@ -43,6 +41,7 @@ from ..plots import demo_figure, show_figure
 from ..threads import small_work
 from .lesson09_capstone import block_estimator_figure
 from .lesson09_sweep import SWEEP_BATCHES, ratio_sweep
+from .lesson09_table import CHAINS, SGD_SEEDS, exact_index, panel_estimates, panel_tail
 
 __all__ = [
     "SIZES",
@@ -57,7 +56,6 @@ __all__ = [
 ]
 
 SWEEP_RATES = (0.10, 0.13, 0.15, 0.17)
-CHAINS, STEPS, SGD_SEEDS = 1000, 500, 5
 TABLE_ALPHAS = (2.0, 1.75, 1.5, 1.2)
 SIZES, PRUNE_SEEDS, MATRIX_SEEDS = (1_000, 10_000, 100_000), 20, 10
 SAMPLES = SIZES[-1]
@@ -68,14 +66,6 @@ def spread(values) -> str:
     values = [float(v) for v in values]
     mean, sd = statistics.mean(values), statistics.stdev(values)
     return f"{mean:.3g} ± {sd:.2g} ({min(values):.3g}..{max(values):.3g})"
-
-
-def _exact(lr: float, batch_size: int) -> float | None:
-    """The exact tail index, or None where the chain has no stationary law."""
-    try:
-        return kesten_tail_index(lr, batch_size)
-    except ValueError:
-        return None
 
 
 def _exact_text(alpha: float | None) -> str:
@@ -125,24 +115,6 @@ def estimators_on_known_laws():
     return results
 
 
-@functools.lru_cache(maxsize=32)
-def _iterates(lr: float, batch_size: int, seed: int) -> torch.Tensor:
-    """Final errors of the 1,000 chains, coordinate by coordinate (chains vary fastest)."""
-    return sgd_iterates(lr, batch_size, chains=CHAINS, steps=STEPS, seed=seed).T.flatten()
-
-
-@functools.lru_cache(maxsize=32)
-@small_work()
-def _estimates(lr: float, batch_size: int) -> dict:
-    """Hill's and the block estimate over 5 seeds, and the exact index."""
-    runs = [_iterates(lr, batch_size, seed) for seed in range(SGD_SEEDS)]
-    return {
-        "exact": _exact(lr, batch_size),
-        "hill": [hill_estimator(x) for x in runs],
-        "block": [stable_tail_index(x) for x in runs],
-    }
-
-
 @functools.lru_cache(maxsize=1)
 @small_work()
 def _exact_curve() -> tuple[list[float], list[float]]:
@@ -159,18 +131,24 @@ def tail_index(lr: float = 0.15, batch_size: int = 1):
     holds independent chains. The exact index solves E||A e1||^alpha = 1.
     """
     lr = round(lr, 4)
-    setting = _estimates(lr, batch_size)
-    sweep = {rate: _estimates(rate, 1) for rate in SWEEP_RATES}
+    setting = panel_estimates(lr, batch_size)
+    sweep = {rate: panel_estimates(rate, 1) for rate in SWEEP_RATES}
     figure, (left, right) = demo_figure(2, 10, 3.6)
-    magnitudes = torch.sort(_iterates(lr, batch_size, 0).abs(), descending=True).values
-    survival = torch.arange(1, magnitudes.numel() + 1) / magnitudes.numel()
+    samples = CHAINS * 10  # every coordinate of every chain (d = 10)
+    ranks, magnitudes = panel_tail(lr, batch_size)
+    survival = [rank / samples for rank in ranks]
     left.loglog(magnitudes, survival, color="tab:red", label=f"lr={lr:.3g}, b={batch_size}")
-    light = torch.sort(_iterates(0.05, 1, 0).abs(), descending=True).values
-    left.loglog(light, survival, color="0.6", label="lr=0.05, b=1 (exact index 31)")
+    light_ranks, light = panel_tail(0.05, 1)
+    left.loglog(
+        light,
+        [rank / samples for rank in light_ranks],
+        color="0.6",
+        label="lr=0.05, b=1 (exact index 31)",
+    )
     exact = setting["exact"]
     if exact is not None and math.isfinite(exact):
-        start = float(magnitudes[249])
-        t = torch.logspace(math.log10(start), math.log10(float(magnitudes[0])) + 0.3, 20)
+        start = magnitudes[249]  # rank 250: the top 2.5%
+        t = torch.logspace(math.log10(start), math.log10(magnitudes[0]) + 0.3, 20)
         left.loglog(t, 0.025 * (t / start) ** -exact, "k--", lw=1, label=f"slope -{exact:.3g}")
     left.set(xlabel="|x - x*| (coordinates)", ylabel="P(|X| > t)", title="tail of the iterates")
     left.set_ylim(1e-4 / 2, 1.2)
@@ -223,7 +201,7 @@ def same_ratio(ratio: float = 0.08, batch_sizes=(1, 2, 4, 8)):
     rows = {}
     for b in batch_sizes:
         lr = ratio * b
-        rows[b] = {"lr": lr, "exact": _exact(lr, b), "expansion": expansion_probability(lr, b)}
+        rows[b] = {"lr": lr, "exact": exact_index(lr, b), "expansion": expansion_probability(lr, b)}
         print(
             f"lr={lr:.3g}, b={b} (lr/b={ratio:g}): exact index {_exact_text(rows[b]['exact'])}, "
             f"P(a step expands the error) = {rows[b]['expansion']:.2g}"
