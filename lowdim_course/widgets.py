@@ -9,9 +9,10 @@ plots (and prints the numbers the plot shows); the notebook only wires sliders t
     slider_panel(two_layer_demo, s=log_slider(3.0, 0.1, 10.0), init=choice(["aligned", "random"]))
 
 Every slider has ``continuous_update=False``: the demo recomputes when the handle is released,
-not at every pixel it passes. The panel runs the callback once with the starting values, so it
-opens with a figure. The panel is an ``ipywidgets.interactive``: tests set
-``panel.kwargs_widgets[i].value`` and read ``panel.result`` without a kernel.
+not at every pixel it passes, and it recomputes with one CPU thread (``threads.small_work``).
+The panel runs the callback once with the starting values, so it opens with a figure. The
+panel is an ``ipywidgets.interactive``: tests set ``panel.kwargs_widgets[i].value`` and read
+``panel.result`` without a kernel.
 
 A page read without a kernel (the course's static site, a notebook viewer) cannot draw the
 sliders. So the panel also keeps a static copy of its opening run, the starting values, what
@@ -34,6 +35,7 @@ import time
 import ipywidgets
 
 from .plots import capture_figures
+from .threads import small_work
 from .validation import check_float
 
 _LAYOUT = {"description_width": "initial"}
@@ -145,9 +147,12 @@ def slider_panel(callback, **controls) -> SliderPanel:
     def timed(**values):
         started = time.perf_counter()
         try:
+            # A slider move is small work: one thread, so a busy neighbour (a browser, a second
+            # notebook) cannot stall it; a demo that trains with its own thread policy keeps it.
             if opening:
-                return callback(**values)
-            with capture_figures() as figures, _tee_stdout() as printed:
+                with small_work():
+                    return callback(**values)
+            with small_work(), capture_figures() as figures, _tee_stdout() as printed:
                 result = callback(**values)
             opening.update(values=values, printed=printed.getvalue(), figures=figures)
             return result

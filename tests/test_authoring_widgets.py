@@ -163,6 +163,21 @@ def test_a_panel_keeps_a_static_copy_of_its_opening_run():
     assert panel.static_html == copy
 
 
+def test_a_slider_move_computes_with_one_thread_and_gives_the_others_back():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen = []
+        panel = slider_panel(lambda a: seen.append(torch.get_num_threads()), a=int_slider(1, 0, 3))
+        panel.kwargs_widgets[0].value = 2
+        assert seen == [1, 1]  # the opening run and the move
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_a_panel_that_shows_nothing_has_a_copy_without_figures():
     panel = slider_panel(lambda a: a + 1, a=int_slider(1, 0, 3))
     assert "a = 1" in panel.static_html
