@@ -191,9 +191,14 @@ class MatrixFactorization(RecoveryProblem):
         gradient = torch.addmm(self.target, left, right, beta=-scale, alpha=scale, out=out)
         return self._parts(gradient)
 
-    @staticmethod
-    def _parts(gradient):
-        flat = gradient.view(-1)
+    _flat_of: tuple | None = None  # (tensor, its flat view): the loop's buffer, every step
+
+    def _parts(self, gradient):
+        if self._flat_of is not None and self._flat_of[0] is gradient:
+            flat = self._flat_of[1]
+        else:
+            flat = gradient.view(-1)
+            self._flat_of = (gradient, flat)
         return torch.dot(flat, flat), gradient  # ||G||^2: one number, a 0-d tensor
 
     def loss_and_error(self, parts):

@@ -169,3 +169,25 @@ def test_end_to_end_multiplies_in_layer_order():
 def test_bad_arguments(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("kind", ["original", "compressed"])
+def test_steps_with_one_workspace_equal_steps_without(kind):
+    """The workspace's transposed views follow the layers as they are updated in place."""
+    generator = make_generator(4)
+    target = torch.randn(12, 12, generator=generator, dtype=torch.float64)
+    if kind == "original":
+        network = original_network(12, 3, eps=0.3, seed=5)
+    else:
+        network = compressed_network(target, 4, depth=4)
+    twin = network.clone()
+    workspace = network.workspace()
+    rates = [0.05, 0.02, 0.02, 0.05][: network.depth]
+    for _ in range(20):
+        lower = network.lower_products(out=workspace)
+        gradient = torch.mm(network.layers[-1], lower[-1], out=workspace.prefix[-1]).sub_(target)
+        network.descend(lower, gradient, rates, 0.1, out=workspace)
+        twin_lower = twin.lower_products()
+        twin.descend(twin_lower, twin.layers[-1] @ twin_lower[-1] - target, rates, 0.1)
+    for a, b in zip(network.layers, twin.layers, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

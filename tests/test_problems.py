@@ -184,3 +184,17 @@ def test_bad_arguments_name_the_argument_and_range(kwargs, message):
 def test_cuda_without_gpu_is_a_clear_error():
     with pytest.raises(ValueError, match="no CUDA GPU is available"):
         make_problem("mf", 10, 2, device="cuda")
+
+
+def test_factorization_reads_a_reused_buffer_afresh_every_step():
+    problem = make_problem("mf", d=8, r=2, seed=1)
+    generator = torch.Generator().manual_seed(2)
+    buffer = torch.empty(8, 8, dtype=problem.dtype)
+    for _ in range(3):  # the same buffer, new factors: parts follow what is in it now
+        left = torch.randn(8, 3, generator=generator, dtype=problem.dtype)
+        right = torch.randn(3, 8, generator=generator, dtype=problem.dtype)
+        parts, gradient = problem.parts_and_gradient_of_product(left, right, out=buffer)
+        expected = (left @ right - problem.target) / 64
+        assert gradient is buffer
+        torch.testing.assert_close(gradient, expected, rtol=1e-13, atol=1e-15)
+        assert float(parts) == pytest.approx(float((expected**2).sum()), rel=1e-12)
