@@ -24,6 +24,10 @@ STYLE = {
 }
 
 
+# The lists that capture_figures() is filling, innermost last.
+_CAPTURES: list[list[bytes]] = []
+
+
 def demo_figure(ncols: int, width: float, height: float = 3.8, title: bool = True):
     """A row of ``ncols`` axes with fixed margins; ``title``: room for a figure title on top.
 
@@ -65,10 +69,6 @@ def show_figure(figure) -> None:
     else:
         plt.show()
     plt.close(figure)
-
-
-# The lists that capture_figures() is filling, innermost last.
-_CAPTURES: list[list[bytes]] = []
 
 
 @contextlib.contextmanager

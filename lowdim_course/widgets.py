@@ -149,13 +149,13 @@ def slider_panel(callback, **controls) -> SliderPanel:
         try:
             # A slider move is small work: one thread, so a busy neighbour (a browser, a second
             # notebook) cannot stall it; a demo that trains with its own thread policy keeps it.
-            if opening:
-                with small_work():
+            with small_work():
+                if opening:
                     return callback(**values)
-            with small_work(), capture_figures() as figures, _tee_stdout() as printed:
-                result = callback(**values)
-            opening.update(values=values, printed=printed.getvalue(), figures=figures)
-            return result
+                with capture_figures() as figures, _tee_stdout() as printed:
+                    result = callback(**values)
+                opening.update(values=values, printed=printed.getvalue(), figures=figures)
+                return result
         finally:
             seconds.append(time.perf_counter() - started)
 

@@ -7,7 +7,7 @@ on one core, mostly drawing Gaussian numbers: a slider move would take 0.6 to 4 
 table holds, for every setting, what the panel shows: the exact index, Hill's and the block
 estimate for seeds 0-4, and the tail curve of seed 0. It is written by
 
-    python -m lowdim_course.demos.lesson09_table          # about 5 minutes on 2 cores
+    python -m lowdim_course.demos.lesson09_table          # 2.5 minutes on 2 cores
 
 with the very functions the panel calls when a setting is not in the table
 (:func:`simulated_estimates`, :func:`simulated_tail`), and it is read only when the simulation
