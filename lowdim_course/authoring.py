@@ -30,11 +30,11 @@ import time
 from pathlib import Path
 
 from . import course_map, links
+from .lesson_source import KERNELSPEC
 
 SOLUTION_BEGIN = "# BEGIN SOLUTION"
 SOLUTION_END = "# END SOLUTION"
 STUB = 'raise NotImplementedError("your code here")'
-KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
 def render_code(source: str, solved: bool) -> str:
@@ -95,7 +95,7 @@ def make_notebook(source_path: Path, solved: bool, run_seconds: float | None = N
     cells.insert(1, nbformat.v4.new_code_cell(links.INSTALL_CELL))
     notebook = nbformat.v4.new_notebook(cells=cells)
     lesson = source_path.name[:2]
-    notebook.metadata["kernelspec"] = KERNEL
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
     notebook.metadata["language_info"] = {"name": "python"}
     notebook.metadata["lowdim_course"] = {"lesson": lesson, "solved": solved}
     for index, cell in enumerate(notebook.cells):

@@ -20,28 +20,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-SOURCE = """---
-jupytext:
-  notebook_metadata_filter: lowdim_course
-  default_lexer: ipython3
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3 (ipykernel)
-  language: python
-  name: python3
-lowdim_course:
-  summary: "(what a student will see and do, one line: README's table and lesson 00's map)"
-  prerequisites:
-  - Lesson 00
-  - PyTorch tensors
-  read_next:
-  - (a paper to read after this lesson, with one sentence on what the reader gets from it)
-  - (a second one)
----
+from .lesson_frame import FrontMatter
+from .lesson_source import write_source
 
-# Lesson {nn} — {title}
+# The source's YAML header comes from lesson_source.write_source, as for every lesson.
+FRONT = FrontMatter(
+    summary="(what a student will see and do, one line: README's table and lesson 00's map)",
+    prerequisites=["Lesson 00", "PyTorch tensors"],
+    read_next=[
+        "(a paper to read after this lesson, with one sentence on what the reader gets from it)",
+        "(a second one)",
+    ],
+)
+
+SOURCE = """# Lesson {nn} — {title}
 
 **(The lesson's question, in one sentence.)**
 
@@ -279,5 +271,8 @@ def new_lesson(root: Path, number, title: str) -> list[Path]:
         raise ValueError(f"number {nn} is taken: {', '.join(sorted(set(taken)))} exist")
     for path, template in paths.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(nn=nn, title=title.strip(), seed=int(nn) * 1000))
+        text = template.format(nn=nn, title=title.strip(), seed=int(nn) * 1000)
+        if template is SOURCE:
+            text = f"{write_source(FRONT, [])}\n{text}"
+        path.write_text(text)
     return list(paths)

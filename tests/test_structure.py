@@ -26,7 +26,7 @@ LAYER = {
     "divergence": 1,
     "headless": 1,
     "jupyter_wakeup": 1,
-    "lesson_skeleton": 1,
+    "lesson_skeleton": 7,
     "links": 1,
     "problems": 2,
     "networks": 2,

@@ -41,7 +41,7 @@ from ..plots import demo_figure, show_figure
 from ..threads import small_work
 from .lesson09_capstone import block_estimator_figure
 from .lesson09_sweep import SWEEP_BATCHES, ratio_sweep
-from .lesson09_table import CHAINS, SGD_SEEDS, exact_index, panel_estimates, panel_tail
+from .lesson09_table import CHAINS, SGD_SEEDS, D, exact_index, panel_estimates, panel_tail
 
 __all__ = [
     "SIZES",
@@ -134,7 +134,7 @@ def tail_index(lr: float = 0.15, batch_size: int = 1):
     setting = panel_estimates(lr, batch_size)
     sweep = {rate: panel_estimates(rate, 1) for rate in SWEEP_RATES}
     figure, (left, right) = demo_figure(2, 10, 3.6)
-    samples = CHAINS * 10  # every coordinate of every chain (d = 10)
+    samples = CHAINS * D  # every coordinate of every chain
     ranks, magnitudes = panel_tail(lr, batch_size)
     survival = [rank / samples for rank in ranks]
     left.loglog(magnitudes, survival, color="tab:red", label=f"lr={lr:.3g}, b={batch_size}")

@@ -31,7 +31,7 @@ from ..literature.heavy_tails import hill_estimator, kesten_tail_index, sgd_iter
 from ..literature.tail_estimators import stable_tail_index
 from ..threads import small_work
 
-CHAINS, STEPS, SGD_SEEDS = 1000, 500, 5
+D, CHAINS, STEPS, SGD_SEEDS = 10, 1000, 500, 5
 TAIL_EXACT_RANKS, TAIL_SPACED_RANKS = 300, 100
 TABLE_PATH = Path(__file__).with_name("lesson09_tail_table.json")
 RATES = tuple(round(0.05 + 0.01 * i, 2) for i in range(14))  # the step-size slider's values
@@ -45,7 +45,7 @@ def grid() -> list[tuple[float, int]]:
 
 def simulation_settings() -> dict:
     """What the stored numbers depend on; a table made with other settings is not used."""
-    return {"d": 10, "noise": 1.0, "chains": CHAINS, "steps": STEPS, "seeds": SGD_SEEDS}
+    return {"d": D, "noise": 1.0, "chains": CHAINS, "steps": STEPS, "seeds": SGD_SEEDS}
 
 
 @functools.lru_cache(maxsize=1)
@@ -117,7 +117,7 @@ def exact_index(lr: float, batch_size: int) -> float | None:
 @functools.lru_cache(maxsize=32)
 def _iterates(lr: float, batch_size: int, seed: int) -> torch.Tensor:
     """Final errors of the 1,000 chains, coordinate by coordinate (chains vary fastest)."""
-    return sgd_iterates(lr, batch_size, chains=CHAINS, steps=STEPS, seed=seed).T.flatten()
+    return sgd_iterates(lr, batch_size, d=D, chains=CHAINS, steps=STEPS, seed=seed).T.flatten()
 
 
 @functools.lru_cache(maxsize=32)
