@@ -252,13 +252,84 @@ def original_network(
     return DeepLinearNetwork([w.to(device=device, dtype=dtype) for w in layers], "original")
 
 
-def spectral_init(surrogate, r_hat: int, depth: int = 3, eps: float = 1e-2):
+def rank_above_rounding(singular_values: torch.Tensor) -> int:
+    """How many singular values exceed ``sqrt(machine eps) * sigma_1``: a rank rounding can't move.
+
+    The threshold (1.5e-8 relative in float64, 3.5e-4 in float32) sits far above the rounding
+    of a zero singular value (about 1e-16 relative in float64) and far below the singular values
+    of the course's surrogates, so a perturbation of the matrix by 1e-12 (the size of the
+    differences between two processors' BLAS) cannot change the count.
+    """
+    if singular_values.numel() == 0 or singular_values[0] <= 0:
+        return 0
+    tolerance = torch.finfo(singular_values.dtype).eps ** 0.5 * singular_values[0]
+    return int((singular_values > tolerance).sum())
+
+
+def _fix_signs(u: torch.Tensor, vh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flip each singular pair ``(u_k, v_k)`` so that ``v_k``'s largest entry is positive.
+
+    LAPACK, MKL and cuSOLVER may return ``(-u_k, -v_k)``; one convention makes the layers the
+    same on every machine. The product ``u_k v_k^T`` does not change.
+    """
+    largest = vh.abs().argmax(dim=1, keepdim=True)
+    signs = torch.sign(vh.gather(1, largest))
+    signs[signs == 0] = 1
+    return u * signs.T, vh * signs
+
+
+def _seeded_completion(basis: torch.Tensor, count: int, generator) -> torch.Tensor:
+    """``count`` orthonormal columns orthogonal to ``basis`` (n x k), drawn from ``generator``.
+
+    A Gaussian n x count matrix, projected off ``basis`` twice (one projection leaves rounding
+    of size 1e-16 along it, the second removes that), then orthonormalized by QR with the signs
+    of ``diag(R)`` made positive, so that the result is a smooth function of the draw and of
+    ``basis``.
+    """
+    draw = gaussian(basis.shape[0], count, generator).to(basis.device, basis.dtype)
+    for _ in range(2):
+        draw = draw - basis @ (basis.T @ draw)
+    q, r = torch.linalg.qr(draw)
+    signs = torch.sign(torch.diagonal(r))
+    signs[signs == 0] = 1
+    return q * signs
+
+
+def spectral_bases(surrogate, r_hat: int, completion_seed: int = 0):
+    """``(U_hat, V_hat^T, k)``: the top-r_hat singular vectors, the same on every machine.
+
+    The first ``k = min(r_hat, rank_above_rounding)`` pairs are the surrogate's singular
+    vectors, each pair's sign fixed by :func:`_fix_signs`. When ``r_hat`` exceeds that rank
+    (matrix factorization with ``r_hat = 2r > r``; the nonlinear block of Lesson 06, whose
+    surrogate has rank ``K - 1``), the remaining ``r_hat - k`` singular vectors belong to a zero
+    singular value and are not defined by the surrogate: an SVD returns *some* basis of its null
+    space, chosen by rounding, so it changes with the processor and the thread count. Here they
+    are drawn instead: seeded Gaussian directions (``completion_seed``) orthogonal to the top
+    ``k``, for the left and the right side, orthonormalized (:func:`_seeded_completion`).
+    """
+    u, singular_values, vh = torch.linalg.svd(surrogate, full_matrices=False)
+    rank = min(r_hat, rank_above_rounding(singular_values))
+    u_hat, vt_hat = _fix_signs(u[:, :rank], vh[:rank])
+    if rank < r_hat:
+        generator = make_generator(completion_seed)
+        u_extra = _seeded_completion(u_hat, r_hat - rank, generator)
+        v_extra = _seeded_completion(vt_hat.T, r_hat - rank, generator)
+        u_hat = torch.cat([u_hat, u_extra], dim=1)
+        vt_hat = torch.cat([vt_hat, v_extra.T], dim=0)
+    return u_hat.contiguous(), vt_hat.contiguous(), rank
+
+
+def spectral_init(
+    surrogate, r_hat: int, depth: int = 3, eps: float = 1e-2, completion_seed: int = 0
+):
     """Layers of the compressed network from the top-r_hat singular vectors of ``surrogate``.
 
     With ``surrogate = U S V^T`` (Kwon et al. 2024, Sec. 3.2):
     ``W_1 = eps V_hat^T`` (r_hat x d), ``W_l = eps I_{r_hat}`` for 1 < l < L,
     ``W_L = eps U_hat`` (d x r_hat), where U_hat, V_hat are the first r_hat columns of U, V.
-    Works for any depth L >= 2 (for L = 2 there is no middle layer).
+    Works for any depth L >= 2 (for L = 2 there is no middle layer). Columns beyond the
+    surrogate's numerical rank are seeded directions orthogonal to the others
+    (``completion_seed``; :func:`spectral_bases` says why).
     """
     surrogate = check_matrix("surrogate", surrogate)
     if not surrogate.is_floating_point():
@@ -267,10 +338,11 @@ def spectral_init(surrogate, r_hat: int, depth: int = 3, eps: float = 1e-2):
     r_hat = check_int("r_hat", r_hat, low=1, high=min(d_out, d_in))
     depth = check_int("depth", depth, low=2)
     eps = check_positive("eps", eps)
-    u, _, vh = torch.linalg.svd(surrogate, full_matrices=False)
+    completion_seed = check_int("completion_seed", completion_seed, low=0)
+    u_hat, vt_hat, _ = spectral_bases(surrogate, r_hat, completion_seed)
     identity = torch.eye(r_hat, dtype=surrogate.dtype, device=surrogate.device)
     middle = [eps * identity.clone() for _ in range(depth - 2)]
-    return [eps * vh[:r_hat, :].contiguous(), *middle, eps * u[:, :r_hat].contiguous()]
+    return [eps * vt_hat, *middle, eps * u_hat]
 
 
 def compressed_network(

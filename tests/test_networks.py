@@ -2,6 +2,7 @@
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,10 +12,12 @@ from lowdim_course.networks import (
     compressed_param_count,
     original_network,
     original_param_count,
+    spectral_bases,
     spectral_init,
 )
 from lowdim_course.problems import make_problem
 from lowdim_course.random_matrices import make_generator
+from lowdim_course.threads import cpu_threads
 
 
 @pytest.mark.parametrize("depth", [2, 3, 5])
@@ -37,23 +40,78 @@ def test_gaussian_init_has_the_orthogonal_init_scale_on_average():
 
 @pytest.mark.parametrize("depth", [2, 3, 4])
 def test_spectral_init_matches_the_surrogate_singular_vectors(depth):
-    problem = make_problem("mf", 16, 3, seed=2)
-    surrogate = problem.surrogate()
+    generator = make_generator(2)
+    surrogate = torch.randn(16, 12, generator=generator, dtype=torch.float64)  # full rank
     r_hat, eps = 6, 0.01
     layers = spectral_init(surrogate, r_hat, depth, eps)
     assert len(layers) == depth
-    assert layers[0].shape == (r_hat, 16) and layers[-1].shape == (16, r_hat)
+    assert layers[0].shape == (r_hat, 12) and layers[-1].shape == (16, r_hat)
     for middle in layers[1:-1]:
         torch.testing.assert_close(middle, eps * torch.eye(r_hat, dtype=torch.float64))
     # independent check with numpy's SVD: W_1 = eps V_hat^T, W_L = eps U_hat (up to a common sign
     # per singular pair, so compare the sign-free products U_hat U_hat^T and V_hat V_hat^T and the
     # end-to-end matrix eps^L U_hat V_hat^T, whose pairs carry matching signs)
-    u, _, vt = torch.linalg.svd(surrogate)
+    u, _, vt = (torch.from_numpy(x) for x in np.linalg.svd(surrogate.numpy()))
     first, last = layers[0] / eps, layers[-1] / eps
     torch.testing.assert_close(last @ last.T, u[:, :r_hat] @ u[:, :r_hat].T)
     torch.testing.assert_close(first.T @ first, vt[:r_hat].T @ vt[:r_hat])
     network = DeepLinearNetwork(layers)
     torch.testing.assert_close(network.end_to_end(), eps**depth * u[:, :r_hat] @ vt[:r_hat])
+
+
+def test_spectral_init_beyond_the_rank_adds_orthonormal_seeded_directions():
+    problem = make_problem("mf", 16, 3, seed=2)  # rank 3, r_hat = 6: three columns undefined
+    surrogate = problem.surrogate()
+    u_hat, vt_hat, rank = spectral_bases(surrogate, 6, completion_seed=4)
+    assert rank == 3
+    eye = torch.eye(6, dtype=torch.float64)
+    torch.testing.assert_close(u_hat.T @ u_hat, eye)
+    torch.testing.assert_close(vt_hat @ vt_hat.T, eye)
+    # the first three pairs are the target's singular pairs (numpy, sign-free), so U_hat^T M* V_hat
+    # is diag(s_1, s_2, s_3, 0, 0, 0): the extra directions see nothing of the target
+    u, s, vt = (torch.from_numpy(x) for x in np.linalg.svd(surrogate.numpy()))
+    torch.testing.assert_close(u_hat[:, :3] @ u_hat[:, :3].T, u[:, :3] @ u[:, :3].T)
+    torch.testing.assert_close(vt_hat[:3].T @ vt_hat[:3], vt[:3].T @ vt[:3])
+    expected = torch.zeros(6, 6, dtype=torch.float64)
+    expected[:3, :3] = torch.diag(s[:3])
+    torch.testing.assert_close(u_hat.T @ surrogate @ vt_hat.T, expected, atol=1e-12, rtol=0)
+    # another seed draws other extra directions, the same top three
+    other_u, other_vt, _ = spectral_bases(surrogate, 6, completion_seed=5)
+    torch.testing.assert_close(other_u[:, :3], u_hat[:, :3])
+    assert (other_u[:, 3:] - u_hat[:, 3:]).abs().max() > 0.1
+    assert (other_vt[3:] - vt_hat[3:]).abs().max() > 0.1
+
+
+def test_each_singular_pair_has_one_sign_convention():
+    generator = make_generator(3)
+    surrogate = torch.randn(9, 9, generator=generator, dtype=torch.float64)
+    first = spectral_init(surrogate, 4, 3, 1.0)[0]
+    flipped_input = spectral_init(
+        -surrogate, 4, 3, 1.0
+    )  # SVD of -S: the same vectors, one side flipped
+    largest = first.abs().argmax(dim=1)
+    assert (first.gather(1, largest[:, None]) > 0).all()
+    torch.testing.assert_close(flipped_input[0], first)
+
+
+def _perturbed(matrix, seed, relative=1e-12):
+    noise = torch.randn(matrix.shape, generator=make_generator(seed), dtype=matrix.dtype)
+    return matrix * (1 + relative * noise)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_spectral_init_is_the_same_when_rounding_differs(threads):
+    """A 1e-12 relative perturbation (the size of two processors' BLAS differences) and another
+    thread count leave every layer unchanged to 1e-9, also beyond the surrogate's rank, where
+    the SVD's own null-space basis changes completely."""
+    problem = make_problem("mf", 40, 4, seed=1)
+    surrogate = problem.surrogate()
+    reference = spectral_init(surrogate, 10, 3, 0.5)
+    with cpu_threads(threads):
+        for seed in range(3):
+            layers = spectral_init(_perturbed(surrogate, seed), 10, 3, 0.5)
+            for want, got in zip(reference, layers, strict=True):
+                torch.testing.assert_close(got, want, atol=1e-9, rtol=0)
 
 
 @pytest.mark.parametrize(("d", "r_hat", "depth"), [(100, 20, 3), (50, 10, 2), (30, 7, 5)])

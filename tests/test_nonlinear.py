@@ -12,6 +12,7 @@ import torch
 from lowdim_course.nonlinear import (
     DEFAULTS,
     BlockMLP,
+    Digits,
     block_surrogate,
     build_model,
     cdln_block_param_count,
@@ -113,6 +114,26 @@ def test_compressed_block_init_matches_its_definition(data, depth, eps):
     # end to end: eps^L U_hat V_hat^T (sign-free), the documented construction
     expected = eps**depth * u[:, :r_hat] @ vh[:r_hat]
     assert torch.allclose(model.block_end_to_end(), expected, atol=1e-8 * eps**depth)
+
+
+def test_compressed_block_beyond_the_surrogate_rank_is_the_same_when_rounding_differs(data):
+    """r_hat = 20 above the surrogate's rank 9: 11 columns are seeded, not the SVD's null basis.
+
+    Features perturbed by 1e-12 relative (the size of two processors' BLAS differences) give the
+    same block to 1e-9; the extra columns are orthogonal to the surrogate's top nine.
+    """
+    reference = build_model("cdln", data, width=64, r_hat=20).block_layers()
+    noise = torch.randn(data.x_train.shape, generator=torch.Generator().manual_seed(7),
+                        dtype=torch.float64)  # fmt: skip
+    perturbed = Digits(data.x_train * (1 + 1e-12 * noise), data.y_train, data.x_test,
+                       data.y_test)  # fmt: skip
+    layers = build_model("cdln", perturbed, width=64, r_hat=20).block_layers()
+    for want, got in zip(reference, layers, strict=True):
+        torch.testing.assert_close(got.detach(), want.detach(), atol=1e-9, rtol=0)
+    mlp = build_model("mlp", data, width=64)
+    surrogate = block_surrogate(mlp, data.x_train, data.y_train)
+    first = reference[0].detach()  # eps V_hat^T with eps = 1
+    assert torch.linalg.matrix_norm(surrogate @ first[9:].T) < 1e-12 * torch.linalg.norm(surrogate)
 
 
 @pytest.mark.parametrize(

@@ -140,13 +140,18 @@ def block_surrogate(model: BlockMLP, x: torch.Tensor, y: torch.Tensor) -> torch.
         return model.output.weight.T @ residual.T @ features / features.shape[0]
 
 
-def compressed_block_layers(surrogate, r_hat: int, depth: int = 3, eps: float = 1.0):
+def compressed_block_layers(
+    surrogate, r_hat: int, depth: int = 3, eps: float = 1.0, completion_seed: int = 0
+):
     """The compressed block ``[W_1, ..., W_L]``: spectral init from the surrogate (Sec. 3.2).
 
     ``W_1 = eps V_hat^T`` (r_hat x w), ``W_l = eps I_{r_hat}``, ``W_L = eps U_hat`` (w x r_hat)
-    with ``surrogate = U Sigma V^T``; :func:`lowdim_course.networks.spectral_init`.
+    with ``surrogate = U Sigma V^T``; :func:`lowdim_course.networks.spectral_init`. The surrogate
+    has rank at most ``K - 1``: with ``r_hat`` above it, the other columns are seeded directions
+    orthogonal to the top ones (``completion_seed``), not whatever null-space basis the SVD's
+    rounding gives (:func:`lowdim_course.networks.spectral_bases`).
     """
-    return spectral_init(surrogate, r_hat, depth, eps)
+    return spectral_init(surrogate, r_hat, depth, eps, completion_seed)
 
 
 def build_model(
@@ -165,7 +170,8 @@ def build_model(
     All three share the hidden and output layers drawn from ``seed``. ``"dln"`` adds
     ``W_l = eps O_l`` (Haar orthogonal, drawn from ``seed + 1``); ``"cdln"`` adds the compressed
     block with spectral init from :func:`block_surrogate` on the training set (``r_hat`` in
-    [1, width]). ``depth`` is the block's number of layers (>= 2).
+    [1, width]; columns beyond the surrogate's rank drawn from ``seed + 1``, like the full
+    block's layers). ``depth`` is the block's number of layers (>= 2).
     """
     check_choice("kind", kind, KINDS)
     if not isinstance(data, Digits):
@@ -188,6 +194,6 @@ def build_model(
         model.block = nn.ModuleList(_linear(w.to(device, dtype), None) for w in weights)
     elif kind == "cdln":
         surrogate = block_surrogate(model, data.x_train, data.y_train)
-        weights = compressed_block_layers(surrogate, r_hat, depth, eps)
+        weights = compressed_block_layers(surrogate, r_hat, depth, eps, completion_seed=seed + 1)
         model.block = nn.ModuleList(_linear(w, None) for w in weights)
     return model
