@@ -21,7 +21,11 @@ from .problems import (
     make_problem,
     spread_spectrum_target,
 )
+from .rounding import perturb_from_environment
 from .training import layer_learning_rates, train
+
+# LOWDIM_COURSE_PERTURB_ROUNDING=1e-12 imitates another processor's rounding (rounding.py)
+perturb_from_environment()
 
 __version__ = "0.1.0"
 

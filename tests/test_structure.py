@@ -23,6 +23,7 @@ LAYER = {
     "plots": 1,
     "widgets": 1,
     "threads": 1,
+    "rounding": 1,
     "divergence": 1,
     "headless": 1,
     "jupyter_wakeup": 1,
