@@ -44,8 +44,14 @@ def test_why_compressible_reads_the_surrogate_and_the_trained_block():
     spectrum = why_compressible(r_hat=20)
     assert spectrum["surrogate_rank"] == 9
     assert spectrum["energy_90"] < spectrum["energy_99"] < WIDTH // 2
-    assert 0.0 < spectrum["inside_fraction"] <= 1.0
-    assert why_compressible(r_hat=60)["inside_fraction"] >= spectrum["inside_fraction"]
+    # nested subspaces: the block's (9 + 11 seeded) hold at least what the surrogate's 9 hold,
+    # and the surrogate's share does not depend on r_hat; both far above two random subspaces
+    assert 0.0 < spectrum["inside_surrogate"] <= spectrum["inside_block"] <= 1.0
+    assert spectrum["inside_surrogate"] > 10 * spectrum["inside_chance"]
+    assert spectrum["inside_chance"] == (20 / WIDTH) ** 2
+    wider = why_compressible(r_hat=60)
+    assert wider["inside_surrogate"] == spectrum["inside_surrogate"]
+    assert wider["inside_block"] >= spectrum["inside_block"]
 
 
 def test_compressed_block_demo_reuses_the_default_run_and_retrains_otherwise(capsys):

@@ -24,6 +24,7 @@ import functools
 
 import torch
 
+from ..networks import spectral_bases
 from ..nonlinear import (
     CLAIM_POINTS,
     CLAIM_SPEEDUP,
@@ -148,8 +149,11 @@ def why_compressible(r_hat: int = DEFAULTS["r_hat"]):
     Left: ``sigma_i(S)``, ``S = -dl/dB at B = 0`` (rank <= K - 1 = 9). Right: ``sigma_i`` of
     ``Delta = W_{L:1}(T) - W_{L:1}(0)`` for the trained Original + DLN: how far its end-to-end
     map moved. Prints how many singular values hold 90% and 99% of ``||Delta||_F^2`` and the
-    fraction of ``||Delta||_F^2`` inside the surrogate's top-r_hat singular subspaces,
-    ``||U_hat^T Delta V_hat||_F^2 / ||Delta||_F^2``.
+    fraction of ``||Delta||_F^2`` inside a pair of subspaces, ``||U^T Delta V||_F^2 /
+    ||Delta||_F^2``: the surrogate's top singular subspaces (its rank, 9: all that S defines),
+    the compressed block's starting subspaces (those 9 and ``r_hat - 9`` seeded directions,
+    :func:`lowdim_course.networks.spectral_bases`), and what a random pair of ``r_hat``-dim
+    subspaces holds on average, ``(r_hat / w)^2``.
     """
     data, models, _, initial_block = _default_run(DEFAULTS["steps"])
     fresh = build_model("mlp", data, width=DEFAULTS["width"], seed=DEFAULTS["seed"])
@@ -159,11 +163,16 @@ def why_compressible(r_hat: int = DEFAULTS["r_hat"]):
     c_values = torch.linalg.svdvals(change)
     energy = torch.cumsum(c_values**2, 0) / (c_values**2).sum()
     k90, k99 = (int((energy < q).sum()) + 1 for q in (0.9, 0.99))
-    su, _, svh = torch.linalg.svd(surrogate)
-    inside = float(
-        torch.linalg.matrix_norm(su[:, :r_hat].T @ change @ svh[:r_hat].T) ** 2
-        / torch.linalg.matrix_norm(change) ** 2
-    )
+    left, right_t, rank = spectral_bases(surrogate, r_hat, completion_seed=DEFAULTS["seed"] + 1)
+
+    def share(columns):
+        projected = left[:, :columns].T @ change @ right_t[:columns].T
+        return float(
+            torch.linalg.matrix_norm(projected) ** 2 / torch.linalg.matrix_norm(change) ** 2
+        )
+
+    inside_surrogate, inside_block = share(rank), share(r_hat)
+    chance = (r_hat / change.shape[0]) ** 2
 
     figure, axes = demo_figure(2, 10, 3.4)
     shown = 40
@@ -187,7 +196,6 @@ def why_compressible(r_hat: int = DEFAULTS["r_hat"]):
     for ax in axes:
         ax.grid(True, alpha=0.3)
     show_figure(figure)
-    rank = int((s_values > s_values[0] * 1e-10).sum())
     print(
         f"surrogate S: {surrogate.shape[0]} x {surrogate.shape[1]}, numerical rank {rank} "
         f"(K - 1 = {data.n_classes - 1})"
@@ -196,8 +204,15 @@ def why_compressible(r_hat: int = DEFAULTS["r_hat"]):
         f"trained block's change Delta: {k90} singular values hold 90% of its energy, "
         f"{k99} hold 99% (of {len(c_values)})"
     )
-    print(f"share of ||Delta||^2 inside the surrogate's top-{r_hat} subspaces: {inside:.2f}")
-    return {"surrogate_rank": rank, "energy_90": k90, "energy_99": k99, "inside_fraction": inside}
+    print(f"share of ||Delta||^2 inside the surrogate's top-{rank} singular subspaces: "
+          f"{inside_surrogate:.2f}")  # fmt: skip
+    if r_hat > rank:
+        print(f"inside the compressed block's starting subspaces ({rank} + {r_hat - rank} seeded "
+              f"directions): {inside_block:.2f}; two random {r_hat}-dim subspaces: "
+              f"{chance:.3f} on average")  # fmt: skip
+    return {"surrogate_rank": rank, "energy_90": k90, "energy_99": k99,
+            "inside_surrogate": inside_surrogate, "inside_block": inside_block,
+            "inside_chance": chance}  # fmt: skip
 
 
 @functools.lru_cache(maxsize=16)
