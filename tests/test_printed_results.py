@@ -29,6 +29,7 @@ the lesson notebook's own source, after its import cell.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import io
 import json
@@ -264,8 +265,15 @@ def _check_same_text(case) -> None:
         texts[mode], count = printed(case, mode)
     assert texts["one thread"].strip(), f"{case.id} printed nothing"
     assert (count > 0) == case.computes, f"the perturbation saw {count} results of {case.id}"
-    for mode in MODES[1:]:
-        assert texts[mode] == texts["one thread"], f"{case.id}: {mode} prints other text"
+    reference = texts["one thread"].splitlines(True)
+    differences = [
+        f"{mode}:\n" + "".join(difflib.unified_diff(reference, text.splitlines(True), n=0))
+        for mode, text in texts.items()
+        if text != texts["one thread"]
+    ]
+    assert not differences, f"{case.id} prints other text than with one thread, with " + (
+        "\n".join(differences)
+    )
 
 
 @pytest.mark.parametrize("case", QUICK, ids=lambda case: case.id)
