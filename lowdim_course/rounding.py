@@ -23,6 +23,7 @@ under it.
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -122,3 +123,33 @@ def perturb_from_environment(environ=None) -> RoundingPerturbation | None:
     _active = RoundingPerturbation(size)
     _active.__enter__()
     return _active
+
+
+def order_with_ties(values, *, descending: bool = False, tolerance: float = 1e-9) -> list[int]:
+    """Indices that sort ``values``; values equal up to rounding keep their listing order.
+
+    A plain ``argsort`` orders exactly tied quantities (four equal singular values, features
+    of equal weight) by their last bits, which the processor and the thread count decide, so
+    a table printed in that order changes from machine to machine. Here the values are sorted,
+    and consecutive ones closer than ``tolerance * max|values|`` (far above rounding, 1e-12,
+    far below a real difference) form one group; groups come in sorted order, and within a
+    group the indices keep their order in ``values``. A chain of values each within the
+    tolerance of the next is one group.
+    """
+    tolerance = check_float("tolerance", tolerance, low=0.0, high=1e-3)
+    flat = [float(v) for v in torch.as_tensor(values).detach().flatten().tolist()]
+    if not all(map(math.isfinite, flat)):
+        raise ValueError("values must be finite numbers (no NaN or infinity)")
+    if not flat:
+        return []
+    gap = tolerance * max(abs(v) for v in flat)
+    sign = -1.0 if descending else 1.0
+    group, previous = {}, None
+    for index in sorted(range(len(flat)), key=lambda i: sign * flat[i]):
+        if previous is None:
+            group[index] = 0
+        else:
+            step = abs(flat[index] - flat[previous]) > gap
+            group[index] = group[previous] + step
+        previous = index
+    return sorted(range(len(flat)), key=lambda i: (group[i], i))

@@ -53,6 +53,7 @@ import torch
 
 from .networks import DeepLinearNetwork
 from .random_matrices import make_generator
+from .rounding import order_with_ties
 from .spread import mean_sd
 from .theory._common import first_crossing
 from .theory.deep_dynamics import deep_half_way_time
@@ -160,7 +161,9 @@ def semantic_data() -> SemanticData:
 
     The modes are an exact SVD of M (checked here: ``M^T u_k = s_k v_k`` and ``M v_k = s_k
     u_k``); in the group of four equal singular values any basis is a valid SVD, and the one
-    chosen is the pairs of items, so each mode has a meaning.
+    chosen is the pairs of items, so each mode has a meaning. The modes come strongest first,
+    equal singular values in the tree's order (``SPLITS``): they are equal only up to rounding,
+    which a plain sort would let decide (``rounding.order_with_ties``).
     """
     features = feature_matrix()
     target = features.T / math.sqrt(len(ITEMS))
@@ -170,7 +173,7 @@ def semantic_data() -> SemanticData:
     left = images / values
     if not torch.allclose(target.T @ left, right * values, atol=1e-12):
         raise RuntimeError("FEATURES no longer make the tree's splits singular vectors of M")
-    order = torch.argsort(values, descending=True, stable=True)
+    order = order_with_ties(values, descending=True)
     right = right[:, order]
     return SemanticData(
         items=ITEMS,

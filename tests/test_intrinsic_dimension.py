@@ -156,3 +156,24 @@ def test_subspace_training_on_cuda(kind):
     P = make_projection(kind, 300, 7, seed=0, device="cuda")
     grad = torch.ones(300, device=P.device, dtype=torch.float64)
     assert subspace_gradient(P, grad).device.type == "cuda"
+
+
+def test_accuracy_is_a_count_over_n_whatever_the_rounding():
+    """k / n exactly: a float mean under ``RoundingPerturbation`` left k / n by 1e-12, which
+    moved the third decimal of lesson 07's accuracies where k / 2000 ends in 5."""
+    from lowdim_course.literature.intrinsic_dimension import accuracy
+    from lowdim_course.rounding import RoundingPerturbation
+
+    task = teacher_task(seed=0)
+    sizes = mlp_sizes(16)
+    theta = mlp_init(sizes, seed=0)
+    scores = mlp_forward(theta, task.x_test, sizes).tolist()
+    correct = sum(
+        max(range(len(row)), key=row.__getitem__) == int(label)
+        for row, label in zip(scores, task.y_test, strict=True)
+    )
+    plain = accuracy(theta, task.x_test, task.y_test, sizes)
+    with RoundingPerturbation(seed=3) as mode:
+        perturbed = accuracy(theta, task.x_test, task.y_test, sizes)
+    assert mode.count > 0
+    assert plain == perturbed == correct / task.y_test.numel()

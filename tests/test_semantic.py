@@ -189,3 +189,15 @@ def test_depth_sharpens_the_stages_of_the_semantic_data(data):
     for shallow, deep in zip(widths[2], widths[3], strict=True):
         assert all(w2 > 0.8 for w2 in shallow)  # soft: the rise lasts about as long as the wait
         assert all(w3 < 0.5 * w2 for w2, w3 in zip(shallow, deep, strict=True))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_equal_singular_values_keep_the_trees_order_whatever_the_rounding(seed):
+    """The four item modes tie exactly; rounding must not decide their order (it did: a 1e-12
+    perturbation of the norms put "oak vs pine" fifth instead of "canary vs robin")."""
+    from lowdim_course.rounding import RoundingPerturbation
+
+    with RoundingPerturbation(seed=seed) as mode:
+        perturbed = semantic_data()
+    assert mode.count > 0
+    assert perturbed.meanings == MEANINGS

@@ -99,3 +99,26 @@ def test_data_and_init_are_seeded():
 def test_bad_inputs_name_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_accuracy_is_a_count_over_n_whatever_the_rounding(run):
+    """k / n exactly, so a tie at the printed precision (1533 / 2000 = 0.7665) prints one way.
+
+    Under ``RoundingPerturbation`` every float reduction is off by up to 1e-12: a float mean
+    moved the accuracy off k / n and its third decimal with it (lesson 10 printed 0.767 for
+    0.766); the integer count does not move.
+    """
+    from lowdim_course.rounding import RoundingPerturbation
+
+    data, result = run
+    weights = result["checkpoints"][-1]
+    scores = logits(weights, data.x_test, 32, data.classes).tolist()
+    correct = sum(
+        max(range(len(row)), key=row.__getitem__) == int(label)
+        for row, label in zip(scores, data.y_test, strict=True)
+    )
+    plain = accuracy(weights, data.x_test, data.y_test, 32, data.classes)
+    with RoundingPerturbation(seed=3) as mode:
+        perturbed = accuracy(weights, data.x_test, data.y_test, 32, data.classes)
+    assert mode.count > 0
+    assert plain == perturbed == correct / data.y_test.numel()

@@ -12,6 +12,7 @@ import torch
 
 from .. import semantic
 from ..plots import demo_figure, show_figure
+from ..rounding import order_with_ties
 from ..spread import format_mean_sd
 
 SEMANTIC_SEEDS = range(5)
@@ -30,11 +31,17 @@ def _orientation(data, k) -> float:
 
 
 def _top_features(data, k, count=3) -> str:
-    """The features that weigh most in mode k's output direction, on each side of the split."""
+    """The features that weigh most in mode k's output direction, on each side of the split.
+
+    Features of one category weigh exactly the same (and often more than ``count`` tie), so
+    ties keep the order of ``data.features`` (``rounding.order_with_ties``) instead of the
+    order their last bits give, which changes from one processor to another.
+    """
     weights = data.left[:, k] * _orientation(data, k)
-    order = torch.argsort(weights, descending=True)
-    positive = [data.features[i] for i in order[:count] if weights[i] > 1e-9]
-    negative = [data.features[i] for i in order.flip(0)[:count] if weights[i] < -1e-9]
+    largest = order_with_ties(weights, descending=True)
+    smallest = order_with_ties(weights)
+    positive = [data.features[i] for i in largest[:count] if weights[i] > 1e-9]
+    negative = [data.features[i] for i in smallest[:count] if weights[i] < -1e-9]
     return ", ".join(positive) + (f" | {', '.join(negative)}" if negative else "")
 
 
