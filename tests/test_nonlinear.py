@@ -19,10 +19,12 @@ from lowdim_course.nonlinear import (
     claim_check,
     dln_block_param_count,
     load_digits_data,
+    percent_correct,
     reproduce_nonlinear,
     run_nonlinear,
     train_models,
 )
+from lowdim_course.rounding import RoundingPerturbation
 from lowdim_course.training import DivergenceError
 
 SMALL = {"width": 32, "depth": 3, "r_hat": 8, "eps": 1.0}
@@ -268,3 +270,12 @@ def test_defaults_are_a_compressed_block_much_smaller_than_the_full_one():
     )
     assert ratio > 8
     assert isinstance(build_model("mlp", load_digits_data(), width=8), BlockMLP)
+
+
+def test_accuracy_is_a_count_divided_once_whatever_the_rounding():
+    labels = torch.zeros(2000, dtype=torch.int64)
+    predictions = labels.clone()
+    predictions[1533:] = 1  # 1533 of 2000 correct: 76.65, a tie at one decimal
+    with RoundingPerturbation(1e-12):  # every float sum off by 1e-12: the count is an integer
+        perturbed = percent_correct(predictions, labels)
+    assert percent_correct(predictions, labels) == perturbed == 100.0 * 1533 / 2000

@@ -15,7 +15,13 @@ import torch
 from torch import nn
 
 from ..exercises.capstone import run_student_code
-from ..nonlinear import DEFAULTS, build_model, load_digits_data, train_block_on_features
+from ..nonlinear import (
+    DEFAULTS,
+    build_model,
+    load_digits_data,
+    percent_correct,
+    train_block_on_features,
+)
 from ..plots import demo_figure, show_figure
 from ..threads import small_work
 
@@ -42,7 +48,7 @@ def _block_test_accuracy(block, head) -> float:
     data, _, (_, test_features) = _capstone_model()
     with torch.no_grad():
         predictions = head(block(test_features)).argmax(dim=1)
-    return 100.0 * float((predictions == data.y_test).to(torch.float64).mean())
+    return percent_correct(predictions, data.y_test)
 
 
 @functools.lru_cache(maxsize=4)
