@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..threads import small_work
 from .framework import NOT_IMPLEMENTED_HINT, call_with_time_limit, one_line
 
 CAPSTONE_TAG = "capstone"
@@ -46,9 +47,11 @@ def run_student_code(work, *, name: str, seconds: float = 30.0) -> StudentRun:
     """Run ``work()`` (which calls the student's function ``name``), catching everything.
 
     Returns ``StudentRun(value)`` or ``StudentRun(None, message)``, and prints the message (one
-    line, ending with what the figure shows instead) when there is one.
+    line, ending with what the figure shows instead) when there is one. The work runs on one
+    CPU thread, as every check does (``threads.py``).
     """
-    outcome = call_with_time_limit(work, (), seconds)
+    with small_work():
+        outcome = call_with_time_limit(work, (), seconds)
     message = None
     if outcome.timed_out:
         message = f"your {name} did not finish within {seconds:g} s (endless loop?)"

@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..threads import small_work
 from .calling import Outcome, call_with_time_limit, fresh_copy, one_line
 from .comparing import (  # noqa: F401  (_is_close: lesson 04's sign-tolerant comparison)
     Case,
@@ -195,7 +196,8 @@ def check(exercise_id: str, student_function, *, time_limit: float | None = None
     its own process.
     """
     try:
-        result = _run_check(exercise_id, student_function, time_limit)
+        with small_work():  # the cases, the answer and the reference: small products, one thread
+            result = _run_check(exercise_id, student_function, time_limit)
     except BaseException as exc:  # a bug in the check itself must not break the lesson
         if isinstance(exc, KeyboardInterrupt):
             message = "interrupted before the check finished — hint: run the cell again"

@@ -46,6 +46,7 @@ def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
     ``core_calls`` and ``suspicious`` (what the watch saw), or ``missing`` / ``not_callable``.
     """
     from lowdim_course.exercises import calling, framework
+    from lowdim_course.threads import small_work
 
     namespace = _user_namespace()
     report = {"nonce": nonce, "exercises": {}, "flags": _hook_flags()}
@@ -70,7 +71,7 @@ def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
         allowed = set(getattr(exercise, "allowed_core_calls", ()))
         watch = _Watch(core_dir, cell_dir, _entry_points(calling), allowed)
         outcomes = []
-        with watch:
+        with small_work(), watch:  # one thread, as in the student's own check
             for case in exercise.make_cases():
                 outcome = framework.call_with_time_limit(
                     function, framework.fresh_copy(case.args), seconds
