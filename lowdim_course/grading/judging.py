@@ -100,7 +100,7 @@ def _stand_in(name: str, base=object):
 
 def _outcome(data) -> Outcome:
     if data.get("timed_out"):
-        return Outcome(timed_out=True)
+        return Outcome(timed_out=True, waited=data.get("waited") is True)
     if "raised" in data:
         return Outcome(exception=str(data["raised"]), message=str(data.get("message", "")))
     if "unreadable" in data:

@@ -146,9 +146,9 @@ def _hook_flags() -> list[str]:
 
 def _entry_points(calling) -> set:
     """The code through which the course itself enters its own code while an answer runs: the
-    time limit's signal handler and thread target (nested in ``calling``'s callers)."""
+    time limits' signal handlers and thread target (nested in ``calling``'s callers)."""
     codes, stack = set(), []
-    for name in ("_call_with_alarm", "_call_in_thread"):
+    for name in ("_call_with_timers", "_call_in_thread"):
         function = getattr(calling, name, None)
         if isinstance(function, types.FunctionType):
             stack.append(function.__code__)
@@ -249,7 +249,7 @@ _MAX_STRING = 200  # characters of a returned string the grader reads
 
 def _encode_outcome(outcome) -> dict:
     if outcome.timed_out:
-        return {"timed_out": True}
+        return {"timed_out": True, "waited": bool(outcome.waited)}
     if outcome.exception is not None:
         return {"raised": outcome.exception_name, "message": outcome.exception_text}
     try:
