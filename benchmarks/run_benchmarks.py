@@ -338,18 +338,21 @@ def markdown(rows, environment) -> str:
     return "\n".join(lines) + "\n"
 
 
-def environment_facts(devices) -> dict:
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The processor's name: ``model name`` in /proc/cpuinfo (Linux), else what platform says."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine() or "unknown processor"
+
+
+def environment_facts(devices) -> dict:
     facts = {
         "date": time.strftime("%Y-%m-%d"),
-        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "cpu": f"{cpu_model()}, {os.cpu_count()} cores",
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .history import History, error_label
 from .networks import compressed_network, original_network
 from .problems import TASKS, make_problem
+from .threads import small_work
 from .training import train
 from .validation import check_choice, check_int
 
@@ -192,6 +193,7 @@ def compare(task: str = "mf", *, progress: bool = False, **overrides) -> Compari
     return run_both(build_problem(settings), settings, progress=progress)
 
 
+@small_work()  # a demo the lessons import (threads.py): one thread, like all of them
 def timing_report(summary: dict) -> dict:
     """Print the wall-clock side of ``compression_race``'s summary (changes between runs)."""
     times = {}

@@ -57,6 +57,7 @@ from .rounding import order_with_ties
 from .spread import mean_sd
 from .theory._common import first_crossing
 from .theory.deep_dynamics import deep_half_way_time
+from .threads import small_work
 from .validation import check_choice, check_float, check_int, check_positive
 
 ITEMS = ("canary", "robin", "salmon", "sunfish", "oak", "pine", "rose", "daisy")
@@ -281,6 +282,7 @@ def initial_layers(
     return [init_scale * layer for layer in (first, *middle, last)]
 
 
+@small_work()  # 8 x 64 layers: a loop of small products
 def train_semantic(
     depth: int = 2,
     *,

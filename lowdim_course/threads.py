@@ -16,6 +16,21 @@ a block with that count and restores torch's setting after. Where several thread
 long loop asks a ``ThreadTuner`` instead: it watches how busy the other processes keep the CPUs
 and drops to one thread while they would take a core from the loop, so a neighbour that starts
 or stops mid-run is noticed (measured: ``benchmarks/run_benchmarks.py``, quiet and loaded).
+
+**What a lesson prints runs on one thread, always.** Every demo a lesson calls (each function a
+lesson imports from ``lowdim_course.demos`` carries ``@small_work()``), every slider move
+(``widgets.slider_panel``), every exercise check (``exercises.check``, the grader's calls in
+the student's kernel and its judging) and every capstone figure's run of a student's function
+(``exercises.capstone.run_student_code``) runs with one torch thread, whatever torch's
+setting and however large its products. Two reasons: a fixed count
+makes the printed numbers independent of the machine's cores and load (two threads split a
+product's sums differently and can change its last digit), and one thread cannot be stalled by
+a busy neighbour (lesson 02's depth demo took 324 s with two threads beside a busy process and
+8 s with one, on 2 cores). Inside those, ``train`` sees torch at one thread and uses one
+(``threads_for`` never asks for more than torch's setting). The several-thread path, with its
+``ThreadTuner``, is for the command line and the benchmarks (``compare``, ``reproduce``).
+``tests/test_thread_policy.py`` runs demos, checks and capstone figures with torch at two
+threads beside a simulated busy neighbour and fails on any product computed with more than one.
 """
 
 from __future__ import annotations

@@ -5,14 +5,19 @@ together once per module.
 """
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 import student_answers as answers
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from student_answers import IMPORT, checked
 
+from lowdim_course import threads
 from lowdim_course.cli import main
 from lowdim_course.exercises import exercise_ids
 from lowdim_course.grading import (
@@ -283,3 +288,34 @@ def test_a_grader_bug_on_one_notebook_is_that_notebooks_error(tmp_path, monkeypa
     entries = grade_notebooks(paths, jobs=2)
     assert entries[0]["error"] == "internal grader error: RuntimeError: boom"
     assert entries[1]["error"] is None and entries[1]["lesson"] == "00"
+
+
+def _spin_on_every_cpu() -> list[subprocess.Popen]:
+    """One process per CPU this process may use, each spinning ``while True: pass``."""
+    return [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(threads.available_cpus())
+    ]
+
+
+@pytest.mark.slow
+def test_every_solution_gets_full_marks_beside_busy_neighbours():
+    """A busy machine (one spinning process per CPU, and the notebooks graded in parallel)
+    changes how long an answer takes, never its mark: no answer is told it timed out."""
+    spinners = _spin_on_every_cpu()
+    started = time.monotonic()
+    try:
+        entries = grade_notebooks([ROOT / "solutions" / name for name in COURSE_NOTEBOOKS])
+        elapsed = time.monotonic() - started
+        spun = [psutil.Process(spinner.pid).cpu_times().user for spinner in spinners]
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    # the neighbours were really busy: each had a good share of a core all along
+    assert min(spun) > 0.2 * elapsed, (spun, elapsed)
+    for entry in entries:
+        assert entry["error"] is None and entry["cell_errors"] == [], entry
+        assert entry["max_score"] >= 2 and entry["score"] == entry["max_score"], entry
+        messages = " ".join(item["message"] for item in entry["exercises"])
+        assert "did not return" not in messages and "endless loop" not in messages, entry

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ..comparison import compare
 from ..plots import plot_error_curves, show_figure
+from ..threads import small_work
 
 
+@small_work()
 def first_look(depth: int = 3, eps: float = 0.03, steps: int = 1500, d: int = 30, r: int = 3):
     """Train both networks on a small factorization problem; plot and print their errors.
 

@@ -31,6 +31,7 @@ from ..theory.two_layer import (
     simulate_two_layer,
     two_layer_start,
 )
+from ..threads import small_work
 from .lesson01_semantic import SEMANTIC_MAX_STEPS, semantic_demo, semantic_overview, semantic_runs
 
 __all__ = [  # what the lesson and its tests import from here
@@ -59,6 +60,7 @@ def run_length(singular_values, u0, lr, factor=1.5, max_steps=MAX_STEPS) -> int:
     return int(min(max_steps, max(MIN_STEPS, math.ceil(steps))))
 
 
+@small_work()
 def saxe_demo(s: float = 3.0, u0: float = 1e-3, lr: float = 1e-2, init: str = "aligned"):
     """One mode: gradient descent on a 4 x 4 two-layer network vs the closed form u(t).
 
@@ -101,6 +103,7 @@ def saxe_demo(s: float = 3.0, u0: float = 1e-3, lr: float = 1e-2, init: str = "a
     return {"steps": steps, "t_half": t_half, "gd_half": gd_half, "max_gap": gap, "final": final}
 
 
+@small_work()
 def stages_demo(u0: float = 1e-4, lr: float = 1e-2):
     """The slider panel's callback: :func:`stage_like_learning` on s = (5, 3, 1.5, 0.75).
 
@@ -110,6 +113,7 @@ def stages_demo(u0: float = 1e-4, lr: float = 1e-2):
     return stage_like_learning(u0, lr)
 
 
+@small_work()
 def stage_like_learning(
     u0: float = 1e-4,
     lr: float = 1e-2,
@@ -194,6 +198,7 @@ def _student_strengths(two_layer_gd_step, start, lr, steps):
     return torch.tensor(strengths, dtype=torch.float64)
 
 
+@small_work()
 def gd_step_demo(two_layer_gd_step, s: float = 3.0, u0: float = 1e-3, lr: float = 1e-2):
     """The student's step from Section 3's aligned init, over the course's run and closed form.
 

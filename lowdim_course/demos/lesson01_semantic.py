@@ -14,6 +14,7 @@ from .. import semantic
 from ..plots import demo_figure, show_figure
 from ..rounding import order_with_ties
 from ..spread import format_mean_sd
+from ..threads import small_work
 
 SEMANTIC_SEEDS = range(5)
 SEMANTIC_MAX_STEPS = 6000
@@ -45,6 +46,7 @@ def _top_features(data, k, count=3) -> str:
     return ", ".join(positive) + (f" | {', '.join(negative)}" if negative else "")
 
 
+@small_work()
 def semantic_overview():
     """The items, their features and the modes of ``M = F^T / sqrt(P)`` with their meanings.
 
@@ -95,6 +97,7 @@ def semantic_runs(init_scale: float, lr: float, depth: int, seeds=SEMANTIC_SEEDS
     return data, runs
 
 
+@small_work()
 def semantic_demo(init_scale: float = 0.1, lr: float = 0.05, depth: int = 2):
     """A linear network learning the semantic data: which mode when, over five random inits.
 

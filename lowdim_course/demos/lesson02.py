@@ -34,6 +34,7 @@ from ..theory.deep_dynamics import (
     time_to_fraction,
 )
 from ..theory.rank_measures import effective_rank_of_spectrum, effective_rank_over_training
+from ..threads import small_work
 from ..training import train
 from .lesson02_semantic import semantic_depth_demo
 
@@ -118,6 +119,7 @@ def _half_way_steps(history, singular_values, u0: float, depth: int) -> list[dic
     return modes
 
 
+@small_work()
 def lag_over_seeds(depth: int = 3, eps: float = 0.1, gap: float = 2.0, seeds=range(5)) -> dict:
     """How much later than the aligned ODE gradient descent reaches each mode's half-way point,
     from a random orthogonal init, over ``seeds`` (target's singular vectors and init).
@@ -142,6 +144,7 @@ def lag_over_seeds(depth: int = 3, eps: float = 0.1, gap: float = 2.0, seeds=ran
     return {"ratios": ratios, "later_in_every_mode": later}
 
 
+@small_work()
 def incremental_demo(depth: int = 3, eps: float = 0.1, gap: float = 2.0):
     """Train an L-layer 12 x 12 network on a rank-3 target with singular values (1, 1/g, 1/g^2).
 
@@ -207,6 +210,7 @@ def incremental_demo(depth: int = 3, eps: float = 0.1, gap: float = 2.0):
     }
 
 
+@small_work()
 def separation_demo(depth: int = 3, u0: float = 1e-4, gap: float = 2.0):
     """Two modes ``s = (1, 1/gap)`` from the end-to-end init u0, for depths 2 to 5 (mode ODE).
 
@@ -290,6 +294,7 @@ def _student_spectra(train_deep_linear, target, depths, u0):
     return spectra
 
 
+@small_work()
 def capstone_demo(train_deep_linear, u0: float = CAPSTONE_U0):
     """The student's trainer at depths 2 and 3 on the course's mode ODE (incremental learning).
 

@@ -12,12 +12,14 @@ import torch
 from .. import semantic
 from ..plots import demo_figure, show_figure
 from ..spread import format_mean_sd, mean_sd
+from ..threads import small_work
 
 SEMANTIC_DEPTHS = (2, 3, 4)
 SEMANTIC_SEEDS = range(5)
 SEMANTIC_MAX_STEPS = 6000
 
 
+@small_work()
 def semantic_depth_demo(init_scale: float = 0.1, lr: float = 0.05, depths=SEMANTIC_DEPTHS):
     """Lesson 01's semantic data (``lowdim_course.semantic``) learned by networks of each depth.
 

@@ -28,6 +28,7 @@ from ..theory.invariant_subspace import (
     principal_angles,
     rho_trajectory,
 )
+from ..threads import small_work
 from ..training import train
 from ..validation import check_int
 
@@ -51,6 +52,7 @@ _TOO_EARLY = (
 
 
 @functools.lru_cache(maxsize=4)
+@small_work()
 def subspace_run(d: int = 30, r: int = 3, depth: int = 3, eps: float = 0.1, steps: int = 600):
     """Train the original network on a rank-r factorization problem, keeping every layer.
 
@@ -73,6 +75,7 @@ def subspace_run(d: int = 30, r: int = 3, depth: int = 3, eps: float = 0.1, step
     return problem, history, invariant_subspace_report(history)
 
 
+@small_work()
 def singular_value_waterfall(
     d: int = 30, r: int = 3, depth: int = 3, eps: float = 0.1, steps: int = 600
 ):
@@ -168,6 +171,7 @@ def singular_value_waterfall(
     return summary
 
 
+@small_work()
 def moving_subspaces(d: int = 30, r: int = 3, depth: int = 3, eps: float = 0.1, steps: int = 600):
     """Where the layers move is fixed from the first step; what they have learned is not.
 
@@ -279,6 +283,7 @@ def _student_measurements(measure, snapshots, eps):
     return torch.tensor(rhos, dtype=torch.float64), torch.tensor(ranks)
 
 
+@small_work()
 def capstone_demo(
     measure_layer_fn, d: int = 30, r: int = 3, depth: int = 3, eps: float = 0.1, steps: int = 600
 ):

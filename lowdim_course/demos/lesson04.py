@@ -33,6 +33,7 @@ from ..networks import (
 from ..plots import STYLE, demo_figure, plot_error_curves, show_figure
 from ..problems import course_learning_rate, make_problem
 from ..theory.invariant_subspace import mode_step_stability, scalar_mode_trajectory
+from ..threads import small_work
 from ..training import DivergenceError, train
 from .lesson04_alpha import _mean_sd, alpha_over_seeds, discrepant_rate
 from .lesson04_capstone import step_race_figure
@@ -58,6 +59,7 @@ RACE_REGIMES = ((3, 0.03, 1.0), (4, 0.1, 1.0), (5, 0.1, 1.0), (5, 0.2, 1.0), (5,
                 (5, 0.3, 0.5))  # fmt: skip
 
 
+@small_work()
 def parameter_counts(d: int = 100, r_hat: int = 20, depth: int = 3):
     """Parameters of both networks for widths up to 4d, the chosen d marked; prints the counts."""
     original = original_param_count(d, depth)
@@ -113,6 +115,7 @@ def step_stability(d: int, r: int, depth: int, lr_factor: float = 1.0, seed: int
     return mode_step_stability(top, lr_factor * course_learning_rate(d) / d**2, depth)
 
 
+@small_work()
 def compression_race(
     r_hat: int = 10, depth: int = 3, eps: float = 0.03, steps: int = 1000, d: int = 50, r: int = 5
 ):
@@ -175,6 +178,7 @@ def compression_race(
     return summary
 
 
+@small_work()
 def race_over_seeds(
     regimes=RACE_REGIMES, seeds=SEEDS, r_hat: int = 10, steps: int = 1000, d: int = 50, r: int = 5
 ) -> list[dict]:
@@ -227,6 +231,7 @@ def _compressed_mf(d, r, r_hat, depth, eps, steps):
     return problem, history, lr
 
 
+@small_work()
 def scalar_modes(
     r_hat: int = 10, depth: int = 3, eps: float = 0.03, steps: int = 1000, d: int = 50, r: int = 5
 ):
@@ -286,6 +291,7 @@ def scalar_modes(
     return summary
 
 
+@small_work()
 def step_race(
     compressed_gd_step,
     r_hat: int = 10,

@@ -16,6 +16,7 @@ from ..networks import compressed_network, original_network
 from ..plots import STYLE, demo_figure, show_figure
 from ..problems import make_problem
 from ..spread import format_mean_sd, mean_sd
+from ..threads import small_work
 from ..training import train
 
 # The small completion problem of the alpha demo: fast on a laptop, and alpha visibly matters.
@@ -44,6 +45,7 @@ def _completion_run(network: str, alpha: float, seed: int = 0):
     )  # fmt: skip
 
 
+@small_work()
 def discrepant_rate(alpha: float = 5.0):
     """Matrix completion (d=30, r=2, half the entries seen): alpha on the end layers.
 
@@ -89,6 +91,7 @@ def discrepant_rate(alpha: float = 5.0):
     return summary
 
 
+@small_work()
 def alpha_over_seeds(alphas=ALPHAS, seeds=ALPHA_SEEDS, original_alphas=(1.0, 5.0)) -> dict:
     """``discrepant_rate``'s completion problem over ``seeds`` (target, mask, initialization).
 

@@ -79,6 +79,7 @@ def _angle(task: str, value, d: int, r: int, r_hat: int) -> float:
         return subspace_angle(problem.surrogate(), problem.target, r, r_hat)
 
 
+@small_work()
 def subspace_angles(m: int = 160, p: float = 0.2, r_hat: int = 2, d: int = 20, r: int = 2):
     """How close the surrogate's top singular subspace is to the target's, as m or p grows.
 
@@ -177,6 +178,7 @@ def _sensing(m, r_hat, d, r, eps, steps, seed):
     return settings, problem, _train_pair(problem, settings, 1.0, seed=seed)
 
 
+@small_work()
 def sensing_race(
     m: int = 320, r_hat: int = 4, d: int = 20, r: int = 2, eps: float = 0.03, steps: int = 800
 ):
@@ -211,6 +213,7 @@ def sensing_race(
     return summary
 
 
+@small_work()
 def sensing_over_seeds(m: int = 320, r_hat: int = 4, seeds=SEEDS, d: int = 20, r: int = 2,
                        eps: float = 0.03, steps: int = 800) -> dict:  # fmt: skip
     """The sensing race repeated over ``seeds`` (target, measurements and original init): prints

@@ -57,6 +57,7 @@ def _completion_compressed(p, alpha, r_hat, d, r, eps, steps):
     return _train_pair(problem, settings, alpha, which=("compressed",))["compressed"]
 
 
+@small_work()
 def completion_race(
     p: float = 0.3,
     alpha: float = 5.0,
@@ -126,6 +127,7 @@ def _completion_seed(p, r_hat, d, r, eps, steps, seed):
     return runs, angle
 
 
+@small_work()
 def completion_over_seeds(p: float = 0.3, r_hat: int = 4, seeds=SEEDS, d: int = 30, r: int = 2,
                           eps: float = 0.01, steps: int = 8000) -> dict:  # fmt: skip
     """The completion race over ``seeds`` (target, mask, original init), both networks at
@@ -201,6 +203,7 @@ def _student_checkpoints(train_fn, problem, checkpoints, r_hat, depth, eps, lr, 
     return errors
 
 
+@small_work()
 def completion_capstone(
     train_compressed_completion,
     p: float = 0.3,

@@ -82,6 +82,7 @@ def _accuracy_line(history) -> str:
     )
 
 
+@small_work()
 def three_models(steps: int = DEFAULTS["steps"]):
     """Train (or reuse) the three models; plot test accuracy against iteration and seconds.
 
@@ -120,6 +121,7 @@ def three_models(steps: int = DEFAULTS["steps"]):
     }
 
 
+@small_work()
 def timing_report(summary: dict) -> dict:
     """Print the seconds of ``three_models``' run and the measured speed-up (machine-dependent)."""
     histories, claim = summary["histories"], summary["claim"]
@@ -143,6 +145,7 @@ def timing_report(summary: dict) -> dict:
     }
 
 
+@small_work()
 def why_compressible(r_hat: int = DEFAULTS["r_hat"]):
     """Singular values of the surrogate S and of the trained block's change; subspace overlap.
 
@@ -233,6 +236,7 @@ def _compressed_run(r_hat: int, alpha: float, depth: int, steps: int):
     )["cdln"]
 
 
+@small_work()
 def compressed_block_demo(
     r_hat: int = DEFAULTS["r_hat"], alpha: float = DEFAULTS["alpha"], depth: int = DEFAULTS["depth"]
 ):
@@ -284,6 +288,7 @@ def _pm(pair, digits: int = 1) -> str:
     return format_mean_sd(pair, digits)
 
 
+@small_work()
 def claim_over_splits(seeds=SEEDS) -> dict:
     """The three-model race on ``seeds`` splits (new test set and initial weights each time).
 
@@ -309,6 +314,7 @@ def claim_over_splits(seeds=SEEDS) -> dict:
     return summary
 
 
+@small_work()
 def claim_timing_over_splits(seeds=SEEDS) -> dict:
     """The machine-dependent half over the same splits: speed-ups and the whole verdict."""
     rows = _rows_over_splits(tuple(seeds))

@@ -70,6 +70,7 @@ def _as_loss_list(value) -> list[float]:
     return [float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for v in value]
 
 
+@small_work()
 def your_block_training(train_compressed_block) -> dict:
     """Capstone 06: the student's ``train_compressed_block`` beside the course's loop.
 

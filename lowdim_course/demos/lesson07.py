@@ -49,6 +49,7 @@ def _task():
     return teacher_task(n_train=N_TRAIN)
 
 
+@small_work()
 def toy_losses(max_d: int = 14, seed: int = 0) -> dict:
     """Exact minimum of the toy loss in a random d-dim subspace, d = 1..max_d (dense P)."""
     dims = list(range(1, max_d + 1))
@@ -85,6 +86,7 @@ def _subspace(width: int, d: int, kind: str, seed: int) -> dict:
     return train_mlp(width, d, kind=kind, steps=STEPS, task=_task(), seed=seed)
 
 
+@small_work()
 def subspace_panel(d: int = 100, width: int = 32, projection: str = "dense") -> dict:
     """Train in a random d-dim subspace; compare with direct training of all D parameters."""
     base = _baseline(int(width), 0)
@@ -119,6 +121,7 @@ def subspace_panel(d: int = 100, width: int = 32, projection: str = "dense") -> 
     }
 
 
+@small_work()
 def dint_sweep(widths=WIDTHS, dims=DIMS, projection: str = "dense", seeds=SEEDS) -> dict:
     """d_int90 for each width and seed: the smallest d in ``dims`` reaching 90% of that seed's
     directly trained baseline (a seed fixes the initialization and the projection)."""
@@ -174,6 +177,7 @@ def dint_sweep(widths=WIDTHS, dims=DIMS, projection: str = "dense", seeds=SEEDS)
     return {"rows": rows, "D_growth": growth, "d_int_growth": ratios, "slower_seeds": slower}
 
 
+@small_work()
 def gradient_check(width: int = 16, d: int = 20, seed: int = 0) -> dict:
     """Autograd's gradient in z against P^T grad_theta, on the teacher task's loss."""
     from ..literature.intrinsic_dimension import subspace_gradient
@@ -243,6 +247,7 @@ def _course_subspace_curve():
     return test_accuracy(base), thetas, {d: test_accuracy(t) for d, t in thetas.items()}
 
 
+@small_work()
 def your_subspace_training(train_in_subspace_function) -> dict:
     """Capstone 07: test accuracy against d from the student's ``train_in_subspace``.
 

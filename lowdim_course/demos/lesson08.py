@@ -57,6 +57,7 @@ def _grid(keep: int) -> tuple:
     return tuple(sorted(set(P_GRID) | {keep}))
 
 
+@small_work()
 def pruning_panel(
     p: int = 150,
     keep: int = KEEP,
@@ -108,6 +109,7 @@ def pruning_panel(
     return summary
 
 
+@small_work()
 def risk_table(seeds: int = TABLE_SEEDS) -> dict:
     """The lesson's setting with ``seeds`` training sets, next to the closed forms."""
     curve = cached_risk_curve(_grid(KEEP), KEEP, NOISE, 0.0, False, seeds)
@@ -134,6 +136,7 @@ def risk_table(seeds: int = TABLE_SEEDS) -> dict:
             "ridge_penalty": penalty}  # fmt: skip
 
 
+@small_work()
 def regime_table(p: int = 300, keeps=(10, 30, 60, 90), seeds: int = DEMO_SEEDS) -> dict:
     """At model size ``p``, for each number ``keep`` of kept weights: pruned, retrained, the
     best-s oracle, ridge on the best s with its best penalty (averages over ``seeds`` training
@@ -155,6 +158,7 @@ def regime_table(p: int = 300, keeps=(10, 30, 60, 90), seeds: int = DEMO_SEEDS) 
     return table
 
 
+@small_work()
 def retraining_table(p: int = 300, correlations=(0.0, 0.7)) -> dict:
     """Pruned against retrained on the kept support, at ``p`` and each correlation."""
     table = {}
@@ -237,6 +241,7 @@ def _kept_spectrum(p: int, keep: int, seeds: int) -> tuple[list[float], list[flo
     return low, high
 
 
+@small_work()
 def retraining_capstone(
     prune_and_retrain,
     lr: float = RETRAIN_LR,

@@ -103,6 +103,7 @@ def _known_estimates() -> dict:
     }
 
 
+@small_work()
 def estimators_on_known_laws():
     """Hill (k = 250) and the block estimator on 10,000 samples of known index, 5 seeds each."""
     results = _known_estimates()
@@ -122,6 +123,7 @@ def _exact_curve() -> tuple[list[float], list[float]]:
     return rates, [kesten_tail_index(lr, 1) for lr in rates]
 
 
+@small_work()
 def tail_index(lr: float = 0.15, batch_size: int = 1):
     """Exact and estimated tail index of SGD iterates on linear regression; the tail on log axes.
 
@@ -226,6 +228,7 @@ def _matrix_errors(alpha: float, fraction: float = 0.5) -> dict:
     return errors
 
 
+@small_work()
 def stable_pruning(alpha: float = 1.5):
     """Fraction of alpha-stable weights prunable at 10% relative l2 error; three pruning schemes.
 
@@ -302,6 +305,7 @@ def stable_pruning(alpha: float = 1.5):
     }
 
 
+@small_work()
 def block_estimator_capstone(block_tail_index, batches=SWEEP_BATCHES) -> dict:
     """The student's block estimator over the course's, on known laws and on trained weights.
 

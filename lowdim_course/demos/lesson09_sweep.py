@@ -87,6 +87,7 @@ def _monotone_means(table: dict, measure: str) -> bool:
     return all(s > 0 for s in steps) or all(s < 0 for s in steps)
 
 
+@small_work()
 def ratio_sweep():
     """Two-layer networks trained at six ratios lr/b with the same lr x steps; 5 runs each.
 

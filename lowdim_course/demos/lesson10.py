@@ -54,6 +54,7 @@ def _twa(checkpoints: int, lr: float, start: str):
     )  # fmt: skip
 
 
+@small_work()
 def weight_averaging_demo(checkpoints: int = 10, lr: float = 0.5, start: str = "mean"):
     """SGD's test accuracy per epoch, with SWA and TWA built from its first ``checkpoints`` epochs.
 
@@ -109,6 +110,7 @@ def random_span(kept: torch.Tensor, seed: int = 0) -> torch.Tensor:
     return torch.cat([mean[None], mean[None] + directions])
 
 
+@small_work()
 def twa_over_seeds(checkpoints: int = 10, lr: float = 0.5, seeds=SEEDS) -> dict:
     """SGD, SWA, TWA and the two controls over ``seeds``; prints a row per seed and the counts."""
     rows = []
@@ -162,6 +164,7 @@ def twa_over_seeds(checkpoints: int = 10, lr: float = 0.5, seeds=SEEDS) -> dict:
     return {"rows": rows, **counts}
 
 
+@small_work()
 def sgd_step_sweep(steps=SGD_STEPS, seeds=SEEDS, epochs: int = 12) -> dict:
     """Test accuracy of plain SGD after ``epochs`` epochs for each step, over ``seeds``.
 
@@ -214,6 +217,7 @@ def _course_span_curve():
     return kept, oracle, weights, [_curve_point(w, data, oracle) for w in weights]
 
 
+@small_work()
 def your_twa(train_twa_function) -> dict:
     """Capstone 10: the student's TWA loop on the lesson's first 10 checkpoints.
 

@@ -45,6 +45,7 @@ def _table(keep: float) -> dict:
     return prediction_table(_family()[0], keep=keep)
 
 
+@small_work()
 def measures_vs_errors(keep: float = 0.2):
     """Scatter plots of measure against compression error; prints the correlation table.
 
@@ -80,6 +81,7 @@ def _spectral(seeds: tuple, keeps: tuple) -> dict:
     return spectral_prediction_over_seeds(seeds=seeds, keeps=keeps)
 
 
+@small_work()
 def rank_surrogates(seeds=(0, 1, 2, 3, 4), keeps=(0.1, 0.2, 0.3)) -> dict:
     """Spearman correlation of each measure of the singular values with the rank-k error.
 
@@ -113,6 +115,7 @@ def _run(depth: int, eps: float, d: int = 50, r: int = 5, steps: int = 3000):
     return problem, history
 
 
+@small_work()
 def erank_staircase_demo(depth: int = 3, eps: float = 0.01):
     """Effective rank of ``W_{L:1}`` over training (d = 50, r = 5, lr = 50 (d/100)^(4/3)).
 
@@ -175,6 +178,7 @@ def _trained_weights(depth: int = 3, eps: float = 0.01):
     return iterations, products, final
 
 
+@small_work()
 def your_rank_for_error(rank_for_error_function, rel_error: float = 0.1) -> dict:
     """Capstone 11: the student's ``rank_for_error`` on weights trained in this lesson.
 

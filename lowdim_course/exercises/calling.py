@@ -3,21 +3,43 @@
 Nothing the call does escapes: an exception, ``SystemExit`` or an endless loop becomes an
 :class:`Outcome`. Used by ``check``, by the grader in the student's kernel and by the capstone
 figures (``capstone.run_student_code``).
+
+**The limit counts CPU time, not the wall clock.** On a busy machine (a laptop with a browser
+open, a class graded in parallel) the answer gets a smaller share of a core: it takes longer
+but uses the same CPU seconds, so a limit on CPU time never stops a correct answer because the
+machine is busy, while an endless loop uses CPU at the full rate and is stopped as soon as ever.
+(A wall-clock limit punishes the busy machine: the same correct answer passes or is told
+"endless loop?" depending on what else runs.) An answer that waits instead of computing
+(``time.sleep`` in a loop, ``input()``, a lock never released) uses no CPU; a wall-clock
+backstop, ``WAIT_FACTOR`` times the limit, stops it, and the outcome says that it waited.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+# The wall-clock backstop is this many times the CPU limit: 20 s for the usual 5 s. A correct
+# answer uses a fraction f of its limit, so it reaches the backstop only with less than f/4 of a
+# core; a waiting answer always does. Not longer: five answers that wait (the most exercises a
+# lesson has) must still fit the grader's 120 s for its checks (grading.CHECK_TIMEOUT).
+WAIT_FACTOR = 4.0
+_POLL_SECONDS = 0.01  # how often the watcher thread reads the clocks (off the main thread)
+
 
 class _TimeLimitReached(BaseException):
-    """Raised inside the student's code by SIGALRM. BaseException: ``except Exception`` in the
-    student's code does not swallow it."""
+    """Raised inside the student's code by a timer's signal. BaseException: ``except
+    Exception`` in the student's code does not swallow it. ``waited``: the wall-clock backstop
+    (not the CPU limit) fired."""
+
+    def __init__(self, waited: bool):
+        super().__init__(waited)
+        self.waited = waited
 
 
 @dataclass
@@ -26,12 +48,15 @@ class Outcome:
 
     ``exception`` is the exception object when the call ran here, or its class name when it ran
     in the student's kernel (the grader gets the name and the message, never the object).
+    ``timed_out``: stopped by the time limit; ``waited``: by the wall-clock backstop, while it
+    used little CPU (a sleep or a wait that never ends), rather than by the CPU limit.
     """
 
     value: object = None
     exception: BaseException | str | None = None
     timed_out: bool = False
     message: str = ""
+    waited: bool = False
 
     @property
     def exception_name(self) -> str:
@@ -43,42 +68,68 @@ class Outcome:
         return self.message if isinstance(self.exception, str) else one_line(self.exception)
 
 
-def call_with_time_limit(function, args: tuple, seconds: float) -> Outcome:
-    """Call ``function(*args)``, catching everything, and give up after ``seconds``.
+def wall_backstop(seconds: float) -> float:
+    """The wall-clock seconds after which a call under a ``seconds`` CPU limit is stopped."""
+    return WAIT_FACTOR * seconds
 
-    On the main thread (a Jupyter kernel runs cells there) the limit is a ``SIGALRM`` timer that
-    raises inside the running code, so an endless loop is really stopped. Elsewhere (no signals
-    off the main thread, or no SIGALRM on Windows) the call runs in a daemon thread that is
-    abandoned when it overruns: the check still returns on time.
+
+def call_with_time_limit(function, args: tuple, seconds: float) -> Outcome:
+    """Call ``function(*args)``, catching everything; stop it after ``seconds`` of CPU time.
+
+    CPU time is this process's user + system time from the call's start, and the call is also
+    stopped after ``wall_backstop(seconds)`` of wall-clock time (see the module doc). On the
+    main thread where the platform has interval timers (Linux, macOS; a Jupyter kernel runs
+    cells on its main thread) the limits are ``ITIMER_PROF`` (SIGPROF after that much CPU time)
+    and ``ITIMER_REAL`` (SIGALRM), whose handlers raise inside the running code, so an endless
+    loop is really stopped. Elsewhere (off the main thread, on Windows, or while another timer
+    of this process is set) the call runs in a daemon thread that is abandoned when it
+    overruns; this thread watches the worker's own CPU clock where the platform gives one
+    (``time.pthread_getcpuclockid``, Linux), else the process's (``time.process_time``), and
+    the wall clock, so the check still returns on time.
     """
-    use_signal = (
+    use_signals = (
         hasattr(signal, "setitimer")
+        and hasattr(signal, "ITIMER_PROF")
         and threading.current_thread() is threading.main_thread()
-        and signal.getitimer(signal.ITIMER_REAL)[0] == 0.0  # nobody else's timer is running
+        # nobody else's timer is running (a profiler's, an outer call's)
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0.0
+        and signal.getitimer(signal.ITIMER_PROF)[0] == 0.0
     )
-    if use_signal:
-        return _call_with_alarm(function, args, seconds)
+    if use_signals:
+        return _call_with_timers(function, args, seconds)
     return _call_in_thread(function, args, seconds)
 
 
-def _call_with_alarm(function, args, seconds) -> Outcome:
-    def on_alarm(signum, frame):
-        raise _TimeLimitReached
+def _call_with_timers(function, args, seconds) -> Outcome:
+    running = True
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
+    def on_cpu_limit(signum, frame):
+        if running:  # not once the call has returned, while the timers are being cleared
+            raise _TimeLimitReached(waited=False)
+
+    def on_wall_limit(signum, frame):
+        if running:
+            raise _TimeLimitReached(waited=True)
+
+    previous_prof = signal.signal(signal.SIGPROF, on_cpu_limit)
+    previous_alarm = signal.signal(signal.SIGALRM, on_wall_limit)
     outcome = Outcome()
     try:
         try:
-            signal.setitimer(signal.ITIMER_REAL, seconds)
+            signal.setitimer(signal.ITIMER_PROF, seconds)
+            signal.setitimer(signal.ITIMER_REAL, wall_backstop(seconds))
             outcome.value = function(*args)
         finally:
+            running = False
+            signal.setitimer(signal.ITIMER_PROF, 0)
             signal.setitimer(signal.ITIMER_REAL, 0)
-    except _TimeLimitReached:
-        outcome = Outcome(timed_out=True)
+    except _TimeLimitReached as reached:
+        outcome = Outcome(timed_out=True, waited=reached.waited)
     except BaseException as exc:  # the student's code may raise anything, SystemExit included
         outcome = Outcome(exception=exc)
     finally:
-        signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGPROF, previous_prof)
+        signal.signal(signal.SIGALRM, previous_alarm)
     return outcome
 
 
@@ -92,11 +143,39 @@ def _call_in_thread(function, args, seconds) -> Outcome:
             outcome.exception = exc
 
     worker = threading.Thread(target=target, name="lowdim-course-check", daemon=True)
+    wall_end = time.monotonic() + wall_backstop(seconds)
     worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        return Outcome(timed_out=True)
-    return outcome
+    cpu_clock = _thread_cpu_clock(worker)
+    cpu_start = cpu_clock()
+    while True:
+        worker.join(_POLL_SECONDS)
+        if not worker.is_alive():
+            return outcome
+        if cpu_clock() - cpu_start >= seconds:
+            return Outcome(timed_out=True)
+        if time.monotonic() >= wall_end:
+            return Outcome(timed_out=True, waited=True)
+
+
+def _thread_cpu_clock(worker: threading.Thread):
+    """A function returning ``worker``'s CPU seconds (Linux), else the whole process's.
+
+    The process's clock also counts other threads: an abandoned endless loop still spinning
+    in an earlier check's thread would eat into this call's limit, which the thread's own
+    clock does not."""
+    try:
+        clock = time.pthread_getcpuclockid(worker.ident)
+        time.clock_gettime(clock)
+    except (AttributeError, OSError, OverflowError, TypeError):
+        return time.process_time
+
+    def read() -> float:
+        try:
+            return time.clock_gettime(clock)
+        except OSError:  # the thread has just ended: the caller sees it at its next join
+            return 0.0
+
+    return read
 
 
 def fresh_copy(value):

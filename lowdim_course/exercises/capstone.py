@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..threads import small_work
+from .calling import wall_backstop
 from .framework import NOT_IMPLEMENTED_HINT, call_with_time_limit, one_line
 
 CAPSTONE_TAG = "capstone"
@@ -45,13 +47,23 @@ def _has_nan(value) -> bool:
 def run_student_code(work, *, name: str, seconds: float = 30.0) -> StudentRun:
     """Run ``work()`` (which calls the student's function ``name``), catching everything.
 
+    ``seconds`` is a limit on CPU time, with a wall-clock backstop four times longer for work
+    that waits (``calling.call_with_time_limit``).
+
     Returns ``StudentRun(value)`` or ``StudentRun(None, message)``, and prints the message (one
-    line, ending with what the figure shows instead) when there is one.
+    line, ending with what the figure shows instead) when there is one. The work runs on one
+    CPU thread, as every check does (``threads.py``).
     """
-    outcome = call_with_time_limit(work, (), seconds)
+    with small_work():
+        outcome = call_with_time_limit(work, (), seconds)
     message = None
-    if outcome.timed_out:
-        message = f"your {name} did not finish within {seconds:g} s (endless loop?)"
+    if outcome.timed_out and outcome.waited:
+        message = (
+            f"your {name} did not finish within {wall_backstop(seconds):g} s and used little CPU "
+            "meanwhile (waiting for something that never comes?)"
+        )
+    elif outcome.timed_out:
+        message = f"your {name} did not finish within {seconds:g} s of CPU time (endless loop?)"
     elif outcome.exception is not None:
         if outcome.exception_name == "NotImplementedError":
             message = f"your {name} is not written yet ({NOT_IMPLEMENTED_HINT.split(',')[0]})"

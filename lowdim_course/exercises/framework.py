@@ -21,7 +21,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .calling import Outcome, call_with_time_limit, fresh_copy, one_line
+from ..threads import small_work
+from .calling import Outcome, call_with_time_limit, fresh_copy, one_line, wall_backstop
 from .comparing import (  # noqa: F401  (_is_close: lesson 04's sign-tolerant comparison)
     Case,
     Mistake,
@@ -63,7 +64,7 @@ __all__ = [  # the names an exercise module needs, from one place
     "to_tensor",
 ]
 
-DEFAULT_TIME_LIMIT = 5.0
+DEFAULT_TIME_LIMIT = 5.0  # CPU seconds per call of an answer (``calling``: not wall-clock time)
 
 NOT_IMPLEMENTED_HINT = (
     "replace `raise NotImplementedError` (or `...`) with your code and `return` the result, "
@@ -188,14 +189,16 @@ def check(exercise_id: str, student_function, *, time_limit: float | None = None
 
     Returns a ``CheckResult`` (``id``, ``passed``, ``score``, ``max_score``, ``message``) and
     never raises: an unknown id, a stub, an exception, NaN, a wrong type or shape, or an endless
-    loop (each call is stopped after ``time_limit`` seconds, default 5) all become a message.
+    loop (each call is stopped after ``time_limit`` seconds of CPU time, default 5, or after
+    four times that on the wall clock while it waits: ``calling``) all become a message.
 
     This is the student's instant feedback. It reports to nobody: the grader
     (``lowdim_course.grading``) calls the student's functions itself and judges their results in
     its own process.
     """
     try:
-        result = _run_check(exercise_id, student_function, time_limit)
+        with small_work():  # the cases, the answer and the reference: small products, one thread
+            result = _run_check(exercise_id, student_function, time_limit)
     except BaseException as exc:  # a bug in the check itself must not break the lesson
         if isinstance(exc, KeyboardInterrupt):
             message = "interrupted before the check finished — hint: run the cell again"
@@ -257,10 +260,17 @@ def judge(exercise: Exercise, cases: list[Case], outcome_of, seconds: float) -> 
     for index, case in enumerate(cases, start=1):
         where = f"on case {index}/{len(cases)} ({case.label})"
         outcome = outcome_of(case)
+        if outcome.timed_out and outcome.waited:
+            return failure(
+                exercise,
+                f"did not return within {wall_backstop(seconds):g} s and used little CPU "
+                f"meanwhile (waiting for something that never comes?) {where}",
+                "an answer computes and returns: look for a sleep, an input() or a wait in a loop",
+            )
         if outcome.timed_out:
             return failure(
                 exercise,
-                f"did not return within {seconds:g} s (endless loop?) {where}",
+                f"did not return within {seconds:g} s of CPU time (endless loop?) {where}",
                 "look for a loop whose condition never changes, or a recursion without an end",
             )
         if outcome.exception is not None:

@@ -13,6 +13,7 @@ from torch import nn
 
 from ..exercises import get_exercise
 from ..exercises.framework import Outcome, judge
+from ..threads import small_work
 
 NOT_RUN = "check did not run"
 
@@ -99,7 +100,7 @@ def _stand_in(name: str, base=object):
 
 def _outcome(data) -> Outcome:
     if data.get("timed_out"):
-        return Outcome(timed_out=True)
+        return Outcome(timed_out=True, waited=data.get("waited") is True)
     if "raised" in data:
         return Outcome(exception=str(data["raised"]), message=str(data.get("message", "")))
     if "unreadable" in data:
@@ -155,7 +156,6 @@ def score_exercise(exercise_id: str, record: dict | None, flags: list[str]) -> d
     if flags:
         return item(False, f"flagged for review: {flags[0]}")
     outcomes = [_outcome(data) for data in record.get("outcomes", [])]
-    cases = exercise.make_cases()
     pending = iter(outcomes)
 
     def outcome_of(case):
@@ -165,7 +165,9 @@ def score_exercise(exercise_id: str, record: dict | None, flags: list[str]) -> d
             raise _CasesChanged from None
 
     try:
-        result = judge(exercise, cases, outcome_of, exercise.time_limit)
+        with small_work():  # the cases and the reference answers: small products, one thread
+            cases = exercise.make_cases()
+            result = judge(exercise, cases, outcome_of, exercise.time_limit)
     except _CasesChanged:
         return item(False, "flagged: the notebook changed the hidden cases (fewer were run)")
     if result.passed and len(outcomes) != len(cases):

@@ -46,6 +46,7 @@ def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
     ``core_calls`` and ``suspicious`` (what the watch saw), or ``missing`` / ``not_callable``.
     """
     from lowdim_course.exercises import calling, framework
+    from lowdim_course.threads import small_work
 
     namespace = _user_namespace()
     report = {"nonce": nonce, "exercises": {}, "flags": _hook_flags()}
@@ -70,7 +71,7 @@ def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
         allowed = set(getattr(exercise, "allowed_core_calls", ()))
         watch = _Watch(core_dir, cell_dir, _entry_points(calling), allowed)
         outcomes = []
-        with watch:
+        with small_work(), watch:  # one thread, as in the student's own check
             for case in exercise.make_cases():
                 outcome = framework.call_with_time_limit(
                     function, framework.fresh_copy(case.args), seconds
@@ -145,9 +146,9 @@ def _hook_flags() -> list[str]:
 
 def _entry_points(calling) -> set:
     """The code through which the course itself enters its own code while an answer runs: the
-    time limit's signal handler and thread target (nested in ``calling``'s callers)."""
+    time limits' signal handlers and thread target (nested in ``calling``'s callers)."""
     codes, stack = set(), []
-    for name in ("_call_with_alarm", "_call_in_thread"):
+    for name in ("_call_with_timers", "_call_in_thread"):
         function = getattr(calling, name, None)
         if isinstance(function, types.FunctionType):
             stack.append(function.__code__)
@@ -248,7 +249,7 @@ _MAX_STRING = 200  # characters of a returned string the grader reads
 
 def _encode_outcome(outcome) -> dict:
     if outcome.timed_out:
-        return {"timed_out": True}
+        return {"timed_out": True, "waited": bool(outcome.waited)}
     if outcome.exception is not None:
         return {"raised": outcome.exception_name, "message": outcome.exception_text}
     try:
