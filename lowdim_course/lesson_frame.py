@@ -17,6 +17,14 @@ in the ``lowdim_course`` block of its YAML header::
 (``course_map``). ``prerequisites`` and ``read_next`` are lists of strings. The builder puts a
 "Before you start" cell after the lesson's first cell and a "Read next" cell at the end.
 
+``numbers_not_from_runs`` maps each number of the lesson's prose that its own runs do not print
+(a paper's figure, a data set's size, a setting, an exercise id, a section of a paper) to the
+reason, e.g. ``{"1,797": "digits data set size", "04.1": "exercise id"}``. Every other number
+of the prose must appear in the lesson's saved outputs (``tests/test_prose_numbers.py``).
+``prose_numbers`` says which numbers count: those written with a decimal point or a thousands
+separator, outside LaTeX math, code, link targets and HTML tags; integers are too often
+settings, counts or years to tell apart.
+
 The time is an estimate from the lesson itself, written out so a reader can judge it:
 reading at ``READING_WORDS_PER_MINUTE`` (a pace for text with formulas), the minutes each kind of
 exercise takes (``EXERCISE_MINUTES``, by the exercise's tag), and the seconds the build measured
@@ -34,6 +42,23 @@ EXERCISE_MINUTES = {"warm-up": 5, "capstone": 15, "self-check": 2}
 GLOSSARY_LINK = "../lessons/glossary.md"  # the same path works from lessons/ and solutions/
 
 _CHECK_ID = re.compile(r"""check\(\s*["'](\d\d\.\w+)["']""")
+# A number as the prose writes it: 0.75, 1.29, 2,252, 1,797.5, 7.70e-06, 4.7x (a sign is not part
+# of it, nor % or the x of "times"). Whole tokens only: not a piece of 11.29, 1.295, v0.1.0, x1.5.
+NUMBER = re.compile(
+    r"(?<![\w.,])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)(?:e[-+]?\d+)?(?!(?!x\b)\w|[.,]\d)"
+)
+# A run's number written as math, $7.70\cdot10^{-6}$: read as 7.70e-06, as Python prints it.
+_MATH_SCIENTIFIC = re.compile(r"(\d+\.\d+)\s*\\(?:cdot|times)\s*10\^\{?(-?)(\d+)\}?")
+# What the prose does not say in words: fenced code, display and inline math, code spans, the
+# target of a link or image, HTML tags. Order matters: code first (it may hold a $).
+_NOT_PROSE = [
+    re.compile(r"```.*?```", re.S),
+    re.compile(r"\$\$.*?\$\$", re.S),
+    re.compile(r"(?<!\\)\$.+?(?<!\\)\$", re.S),
+    re.compile(r"`[^`]*`"),
+    re.compile(r"\]\([^)]*\)"),
+    re.compile(r"<[^>]+>"),
+]
 
 
 @dataclass
@@ -43,6 +68,7 @@ class FrontMatter:
     summary: str = ""
     prerequisites: list[str] = field(default_factory=list)
     read_next: list[str] = field(default_factory=list)
+    numbers_not_from_runs: dict[str, str] = field(default_factory=dict)
 
     def as_metadata(self) -> dict:
         """The YAML block's content (empty fields left out); :func:`front_matter` reverses it."""
@@ -50,19 +76,23 @@ class FrontMatter:
             "summary": self.summary,
             "prerequisites": self.prerequisites,
             "read_next": self.read_next,
+            "numbers_not_from_runs": self.numbers_not_from_runs,
         }
         return {key: value for key, value in fields.items() if value}
+
+
+FRONT_KEYS = tuple(FrontMatter.__dataclass_fields__)
 
 
 def front_matter(metadata: dict) -> FrontMatter:
     """The front matter from the header's ``lowdim_course`` block; ValueError names a bad entry."""
     if not isinstance(metadata, dict):
         raise ValueError(f"lowdim_course in the header must be a mapping, got {metadata!r}")
-    unknown = set(metadata) - {"summary", "prerequisites", "read_next"}
+    unknown = set(metadata) - set(FRONT_KEYS)
     if unknown:
         raise ValueError(
             f"lowdim_course in the header has unknown keys {sorted(unknown)}: "
-            "expected summary, prerequisites, read_next"
+            f"expected {', '.join(FRONT_KEYS)}"
         )
     summary = metadata.get("summary", "")
     if not isinstance(summary, str):
@@ -73,7 +103,52 @@ def front_matter(metadata: dict) -> FrontMatter:
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise ValueError(f"{key} must be a list of strings ('- ' items), got {value!r}")
         lists[key] = [" ".join(item.split()) for item in value if item.strip()]
-    return FrontMatter(summary=" ".join(summary.split()), **lists)
+    numbers = _declared_numbers(metadata.get("numbers_not_from_runs", {}))
+    return FrontMatter(summary=" ".join(summary.split()), **lists, numbers_not_from_runs=numbers)
+
+
+def _declared_numbers(value) -> dict[str, str]:
+    """``numbers_not_from_runs``: each key one number as the prose writes it, each value a reason.
+
+    YAML reads an unquoted 0.5 as a float (and would write it back as 0.5 whatever the prose
+    says), so a key must be a quoted string; it must be one whole ``NUMBER`` token, so that the
+    check of the prose can find it.
+    """
+    if not isinstance(value, dict):
+        raise ValueError(
+            f'numbers_not_from_runs must be a mapping {{"number": "reason"}}, got {value!r}'
+        )
+    numbers = {}
+    for number, reason in value.items():
+        if not isinstance(number, str):
+            raise ValueError(
+                f'numbers_not_from_runs: quote the number {number!r} ("{number}"), so YAML '
+                "keeps it as the prose writes it"
+            )
+        if not NUMBER.fullmatch(number):
+            raise ValueError(
+                f"numbers_not_from_runs: {number!r} is not a number the prose check counts (one "
+                "token with a decimal point or a thousands separator, such as 0.5 or 1,797)"
+            )
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(
+                f"numbers_not_from_runs: {number!r} needs its reason (a paper's figure, a "
+                f"setting, ...), got {reason!r}"
+            )
+        numbers[number] = " ".join(reason.split())
+    return numbers
+
+
+def prose_numbers(markdown: str) -> list[str]:
+    """The numbers ``markdown`` states: ``NUMBER`` tokens outside ``_NOT_PROSE``, then those
+    written in math as a decimal times a power of ten (``7.70e-06`` for ``7.70\\cdot10^{-6}``)."""
+    scientific = [
+        f"{mantissa}e{sign or '+'}{int(power):02d}"
+        for mantissa, sign, power in _MATH_SCIENTIFIC.findall(markdown)
+    ]
+    for pattern in _NOT_PROSE:
+        markdown = pattern.sub(" ", markdown)
+    return NUMBER.findall(markdown) + scientific
 
 
 def markdown_words(cells: list[tuple[str, str]]) -> int:

@@ -17,6 +17,7 @@ placeholders that show the pattern; replace them with the lesson's own. Nothing 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -272,7 +273,8 @@ def new_lesson(root: Path, number, title: str) -> list[Path]:
     for path, template in paths.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         text = template.format(nn=nn, title=title.strip(), seed=int(nn) * 1000)
-        if template is SOURCE:
-            text = f"{write_source(FRONT, [])}\n{text}"
+        if template is SOURCE:  # its exercise id is a number of the prose, not of a run
+            front = dataclasses.replace(FRONT, numbers_not_from_runs={f"{nn}.1": "exercise id"})
+            text = f"{write_source(front, [])}\n{text}"
         path.write_text(text)
     return list(paths)

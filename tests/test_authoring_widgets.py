@@ -3,6 +3,7 @@
 import pytest
 
 from lowdim_course.authoring import STUB, make_notebook, render_code
+from lowdim_course.lesson_frame import prose_numbers
 from lowdim_course.lesson_source import read_source
 from lowdim_course.widgets import (
     choice,
@@ -208,6 +209,9 @@ def test_new_writes_a_lesson_skeleton_that_parses_and_compiles(tmp_path, capsys)
     front, cells = read_source(source.read_text())
     assert front.summary and front.prerequisites and len(front.read_next) == 2
     assert cells[0][1].startswith("# Lesson 12 — Low-rank adapters!")
+    # the prose's only number is the exercise id, declared (tests/test_prose_numbers.py)
+    stated = {n for kind, text in cells if kind == "markdown" for n in prose_numbers(text)}
+    assert stated == set(front.numbers_not_from_runs) == {"12.1"}
     codes = [text for kind, text in cells if kind == "code"]
     assert any('check("12.squared_norm", squared_norm)' in code for code in codes)
     answer = next(code for code in codes if "def squared_norm" in code)
