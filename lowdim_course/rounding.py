@@ -35,32 +35,30 @@ ENVIRONMENT_VARIABLE = "LOWDIM_COURSE_PERTURB_ROUNDING"
 
 _aten = torch.ops.aten
 # The results whose last bits depend on the order of a sum: products, reductions and the
-# decompositions built on them (LAPACK calls BLAS).
+# decompositions built on them (LAPACK calls BLAS). Every overload of each: functional, out=
+# and in place (the training step writes into preallocated buffers with ``mm(..., out=)``).
 PERTURBED_OPS = frozenset(
     {
-        _aten.mm.default,
-        _aten.mm.out,
-        _aten.addmm.default,
-        _aten.addmm.out,
-        _aten.addmm_.default,
-        _aten.bmm.default,
-        _aten.bmm.out,
-        _aten.baddbmm.default,
-        _aten.mv.default,
-        _aten.addmv.default,
-        _aten.dot.default,
-        _aten.sum.default,
-        _aten.sum.dim_IntList,
-        _aten.mean.default,
-        _aten.mean.dim,
-        _aten._linalg_svd.default,
-        _aten.linalg_qr.default,
-        _aten._linalg_eigh.default,
-        _aten.linalg_solve_ex.default,
-        _aten._linalg_solve_ex.default,
-        _aten.linalg_lstsq.default,
-        _aten.cholesky.default,
-        _aten.linalg_cholesky_ex.default,
+        _aten.mm,
+        _aten.addmm,
+        _aten.addmm_,
+        _aten.bmm,
+        _aten.baddbmm,
+        _aten.baddbmm_,
+        _aten.mv,
+        _aten.addmv,
+        _aten.addmv_,
+        _aten.dot,
+        _aten.sum,
+        _aten.mean,
+        _aten._linalg_svd,
+        _aten.linalg_qr,
+        _aten._linalg_eigh,
+        _aten.linalg_solve_ex,
+        _aten._linalg_solve_ex,
+        _aten.linalg_lstsq,
+        _aten.cholesky,
+        _aten.linalg_cholesky_ex,
     }
 )
 
@@ -93,7 +91,7 @@ class RoundingPerturbation(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         result = func(*args, **(kwargs or {}))
-        if func not in PERTURBED_OPS:
+        if func.overloadpacket not in PERTURBED_OPS:
             return result
         if isinstance(result, tuple):
             return tuple(self._perturb(item) for item in result)

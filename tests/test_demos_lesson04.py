@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 
 import pytest
 import torch
-from rounding_noise import RoundingNoise, printed_text
+from rounding_noise import printed_text
 
 from lowdim_course.demos import lesson04
 from lowdim_course.demos.lesson04 import (
@@ -21,6 +21,7 @@ from lowdim_course.demos.lesson04 import (
     step_race,
     timing_report,
 )
+from lowdim_course.rounding import RoundingPerturbation
 from lowdim_course.theory import mode_step_stability, scalar_mode_trajectory
 from lowdim_course.training import DivergenceError
 from lowdim_course.widgets import int_slider, log_slider, slider_panel
@@ -231,10 +232,10 @@ def test_race_over_seeds_prints_the_same_with_other_rounding_and_threads():
     and a regime past it; the lesson's whole call: the slow test below)."""
     kwargs = {"regimes": ((3, 0.03, 1.0), (5, 0.2, 1.0)), "seeds": (3,)}
     one, rows = _race_text(1, **kwargs)
-    noise = RoundingNoise(1e-12, seed=0)
+    noise = RoundingPerturbation(1e-12, seed=0)
     noisy, noisy_rows = _race_text(1, noise, **kwargs)
     two, _ = _race_text(2, **kwargs)
-    assert noise.perturbed > 10_000  # every product of both networks' 1,000 steps
+    assert noise.count > 10_000  # every product of both networks' 1,000 steps
     # the inputs did change: the step-check numbers differ in their last bits ...
     assert noisy_rows[0]["step_stability"] != rows[0]["step_stability"]
     # ... and nothing printed did
@@ -263,8 +264,8 @@ def test_the_lessons_race_over_seeds_prints_the_same_with_other_rounding_and_thr
     Python to each of some 300,000 products)."""
     one, _ = _race_text(1)
     assert _race_text(2)[0] == one
-    noise = RoundingNoise(1e-12, seed=1)
-    assert _race_text(1, noise)[0] == one and noise.perturbed > 100_000
+    noise = RoundingPerturbation(1e-12, seed=1)
+    assert _race_text(1, noise)[0] == one and noise.count > 100_000
 
 
 @pytest.mark.slow
@@ -286,6 +287,6 @@ def test_past_the_edge_the_counted_outcome_would_be_decided_by_rounding():
         return found
 
     plain = outcomes()
-    with RoundingNoise(1e-12, seed=0):
+    with RoundingPerturbation(1e-12, seed=0):
         noisy = outcomes()
     assert noisy != plain
