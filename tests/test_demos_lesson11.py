@@ -4,10 +4,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np
 import pytest
 import torch
 
-from lowdim_course.demos.lesson11 import erank_staircase_demo, measures_vs_errors
+from lowdim_course.demos.lesson11 import (
+    erank_staircase_demo,
+    flat_tail_example,
+    measures_vs_errors,
+)
 from lowdim_course.widgets import float_slider, int_slider, log_slider, slider_panel
 
 
@@ -82,3 +87,17 @@ def test_your_rank_for_error_shows_a_wrong_tail(capsys):
 
     result = your_rank_for_error(squared)
     assert result["agree"]["family"] < 20
+
+
+def test_flat_tail_example_against_its_spectrum(capsys):
+    measures = flat_tail_example(size=500)
+    t = (0.5 / 499) ** 0.5
+    # ||W||_F^2 = 1 + 499 t^2 = 1.5 and sigma_1 = 1
+    assert measures["stable_rank"] == pytest.approx(1.5, rel=1e-12)
+    weights = np.array([1.0] + [t] * 499)
+    p = weights / weights.sum()
+    assert measures["effective_rank"] == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-12)
+    # keeping k singular values leaves sqrt((499 - (k - 1)) t^2 / 1.5) relative error <= 0.1
+    smallest = next(k for k in range(1, 501) if ((500 - k) * t**2 / 1.5) ** 0.5 <= 0.1)
+    assert measures["rank_for_10_percent"] == smallest
+    assert f"rank for 10% error {smallest} of 500" in capsys.readouterr().out

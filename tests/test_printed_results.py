@@ -212,7 +212,7 @@ SLOW = [
     Demo("10", "lesson10", "your_twa", capstone="10.train_twa"),
     Demo("11", "lesson11", "erank_staircase_demo", {"depth": 3, "eps": 0.01}),
     Demo("11", "lesson11", "your_rank_for_error", {"rel_error": 0.1}, capstone="11.rank_for_error"),
-    Cell("11", ("flat_tail",), "flat_tail"),  # a 500 x 500 SVD: seconds with two busy threads
+    Demo("11", "lesson11", "flat_tail_example", {}),  # a 500 x 500 SVD
 ]
 
 

@@ -9,7 +9,9 @@
   network fits a rank-5 target (d = 50), plateau by plateau;
 * ``your_rank_for_error`` (capstone): the student's ``rank_for_error`` on the weights that run
   trains (end-to-end matrix over training, and each layer at the end) and on the 40 matrices,
-  next to the course's and the effective rank.
+  next to the course's and the effective rank;
+* ``flat_tail_example``: one large singular value and a flat tail of 499, where the stable rank
+  and the effective rank disagree.
 """
 
 from __future__ import annotations
@@ -266,3 +268,26 @@ def your_rank_for_error(rank_for_error_function, rel_error: float = 0.1) -> dict
               f"of training, on {agree['family']} of {len(family)} matrices and on "
               f"{agree['final']} of {len(final)} trained weights")  # fmt: skip
     return result
+
+
+@small_work()
+def flat_tail_example(size: int = 500) -> dict:
+    """One large singular value and a flat tail: what the stable rank cannot see.
+
+    ``W = diag(1, t, ..., t)`` (``size x size``) with ``t = sqrt(0.5 / (size - 1))``, so the tail
+    holds a third of ``||W||_F^2`` spread over ``size - 1`` singular values. Prints its stable
+    rank, effective rank and the rank a 10% error needs (``rank_for_error``).
+    """
+    tail = torch.full((size - 1,), (0.5 / (size - 1)) ** 0.5, dtype=torch.float64)
+    flat_tail = torch.diag(torch.cat([torch.ones(1, dtype=torch.float64), tail]))
+    measures = {
+        "stable_rank": stable_rank(flat_tail),
+        "effective_rank": effective_rank(flat_tail),
+        "rank_for_10_percent": rank_for_error(flat_tail, 0.1),
+    }
+    print(
+        f"stable rank {measures['stable_rank']:.3f}, "
+        f"effective rank {measures['effective_rank']:.1f}, "
+        f"rank for 10% error {measures['rank_for_10_percent']} of {size}"
+    )
+    return measures
