@@ -24,3 +24,16 @@ def format_mean_sd(pair: tuple[float, float] | None, digits: int = 2) -> str:
         return "-"
     mean, sd = pair
     return f"{mean:.{digits}f} +- {sd:.{digits}f}"
+
+
+def format_range(values, digits: int = 2) -> str:
+    """``"min to max"`` of ``values`` with ``digits`` decimals, or ``"-"`` when there are none.
+
+    A comparison over seeds reports the range where it exists: with runs too short for any
+    seed to reach a threshold there is no ratio to print, and the table says so instead of
+    failing.
+    """
+    values = [float(v) for v in values]
+    if not values:
+        return "-"
+    return f"{min(values):.{digits}f} to {max(values):.{digits}f}"

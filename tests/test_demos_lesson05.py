@@ -11,13 +11,19 @@ import torch
 
 from lowdim_course.demos.lesson05 import (
     sensing_learning_rate,
+    sensing_over_seeds,
     sensing_race,
     subspace_angle,
     subspace_angles,
     timing_report,
 )
-from lowdim_course.demos.lesson05_completion import completion_capstone, completion_race
+from lowdim_course.demos.lesson05_completion import (
+    completion_capstone,
+    completion_over_seeds,
+    completion_race,
+)
 from lowdim_course.problems import make_problem
+from lowdim_course.spread import format_range
 from lowdim_course.widgets import float_slider, int_slider, log_slider, slider_panel
 
 
@@ -248,3 +254,16 @@ def test_completion_capstone_shows_an_unmasked_loss(capsys):
     result = completion_capstone(lambda *args: _student_run(*args, masked=False))
     assert result["agree"] is False and 0.7 < result["student"][-1] < 0.9
     assert "differs from the course's" in capsys.readouterr().out
+
+
+def test_over_seeds_tables_say_dash_when_no_seed_reaches_the_threshold(capsys):
+    # runs far too short for any seed to reach the error threshold: a table, not a traceback
+    sensing = sensing_over_seeds(seeds=(0, 1), steps=20)
+    assert sensing["ratios"] == [] and "iterations -" in capsys.readouterr().out
+    completion_over_seeds(seeds=(0,), steps=20)
+    assert "ratio - where both do" in capsys.readouterr().out
+
+
+def test_format_range():
+    assert format_range([1.234, 0.5, 2]) == "0.50 to 2.00"
+    assert format_range([], digits=3) == "-"

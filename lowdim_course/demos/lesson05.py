@@ -26,6 +26,7 @@ from ..history import History
 from ..networks import compressed_network, original_network
 from ..plots import demo_figure, plot_error_curves, show_figure
 from ..problems import course_learning_rate, make_problem
+from ..spread import format_range
 from ..theory.invariant_subspace import principal_angles
 from ..threads import small_work
 from ..training import train
@@ -241,7 +242,7 @@ def sensing_over_seeds(m: int = 320, r_hat: int = 4, seeds=SEEDS, d: int = 20, r
     ratios = [row["original"] / row["compressed"] for row in both]
     lower_floor = sum(row["final_original"] < row["final_compressed"] for row in rows)
     print(f"compressed first to 1e-3 in {wins} of {len(rows)} seeds; original / compressed "
-          f"iterations {min(ratios):.2f} to {max(ratios):.2f}")  # fmt: skip
+          f"iterations {format_range(ratios)}")  # fmt: skip
     print(f"final error lower for the original network in {lower_floor} of {len(rows)} seeds "
           f"(both at their eps floor)")  # fmt: skip
     return {"rows": rows, "wins": wins, "ratios": ratios, "original_lower_floor": lower_floor}

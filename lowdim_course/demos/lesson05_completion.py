@@ -20,6 +20,7 @@ import torch
 from ..exercises.capstone import run_student_code
 from ..plots import demo_figure, plot_error_curves, show_figure
 from ..problems import make_problem
+from ..spread import format_range
 from ..threads import small_work
 from ..validation import check_float, check_int
 from .lesson05 import (
@@ -166,9 +167,9 @@ def completion_over_seeds(p: float = 0.3, r_hat: int = 4, seeds=SEEDS, d: int = 
     wins = sum(1 for row in rows if _first(row["compressed, alpha=5"], row["original, alpha=1"]))
     print(
         f"compressed (alpha=5) reaches 1e-4 before the original (alpha=1) in {wins} of "
-        f"{len(rows)} seeds; ratio {min(unequal):.2f} to {max(unequal):.2f} where both do"
+        f"{len(rows)} seeds; ratio {format_range(unequal)} where both do"
     )
-    print(f"at equal alpha = 5: ratio original / compressed {min(equal):.2f} to {max(equal):.2f}")
+    print(f"at equal alpha = 5: ratio original / compressed {format_range(equal)}")
     for row in stalled:
         print(f"seed {row['seed']}: the compressed network (alpha=5) stops at error "
               f"{row['final_compressed_5']:.1e}, above 1e-4, with training loss "
