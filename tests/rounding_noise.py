@@ -12,9 +12,8 @@ from __future__ import annotations
 import contextlib
 import io
 
-import torch
-
 from lowdim_course.rounding import RoundingPerturbation
+from lowdim_course.threads import cpu_threads
 
 
 def printed_text(
@@ -22,12 +21,8 @@ def printed_text(
 ):
     """``(what function(*args, **kwargs) printed, what it returned)`` with torch at ``threads``
     threads, inside ``noise`` if one is given; torch's thread count is restored after."""
-    before = torch.get_num_threads()
     buffer = io.StringIO()
-    torch.set_num_threads(threads)
-    try:
-        with contextlib.redirect_stdout(buffer), noise or contextlib.nullcontext():
+    with cpu_threads(threads), contextlib.redirect_stdout(buffer):
+        with noise or contextlib.nullcontext():
             returned = function(*args, **kwargs)
-    finally:
-        torch.set_num_threads(before)
     return buffer.getvalue(), returned
