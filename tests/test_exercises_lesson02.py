@@ -22,7 +22,7 @@ def _chain(layers, d):
     return out
 
 
-def train_numpy(M, depth, eps, lr, steps):
+def train_numpy(M, depth, eps, eta, steps):
     """Gradient descent from eps I, in numpy, every gradient from the old layers."""
     target = np.asarray(M)
     d = target.shape[0]
@@ -33,13 +33,13 @@ def train_numpy(M, depth, eps, lr, steps):
         new = []
         for i, w in enumerate(layers):
             above, below = _chain(layers[i + 1 :], d), _chain(layers[:i], d)
-            new.append(w - lr * above.T @ residual @ below.T)
+            new.append(w - eta * above.T @ residual @ below.T)
         layers = new
         rows.append(np.linalg.svd(_chain(layers, d), compute_uv=False))
     return np.array(rows)
 
 
-def train_with_autograd(M, depth, eps, lr, steps):
+def train_with_autograd(M, depth, eps, eta, steps):
     """A different correct variant: torch autograd on the summed loss, then one joint update."""
     d = M.shape[0]
     layers = [(eps * torch.eye(d, dtype=M.dtype)).requires_grad_() for _ in range(depth)]
@@ -54,7 +54,9 @@ def train_with_autograd(M, depth, eps, lr, steps):
         loss = 0.5 * ((product - M) ** 2).sum()
         gradients = torch.autograd.grad(loss, layers)
         with torch.no_grad():
-            layers = [(w - lr * g).requires_grad_() for w, g in zip(layers, gradients, strict=True)]
+            layers = [
+                (w - eta * g).requires_grad_() for w, g in zip(layers, gradients, strict=True)
+            ]
     return torch.stack(spectra)
 
 
@@ -67,7 +69,7 @@ def stub(*args):
 # ---------------------------------------------------------------------------------------------
 
 
-def train_sequential(M, depth, eps, lr, steps):
+def train_sequential(M, depth, eps, eta, steps):
     target = np.asarray(M)
     d = target.shape[0]
     layers = [eps * np.eye(d) for _ in range(depth)]
@@ -76,12 +78,12 @@ def train_sequential(M, depth, eps, lr, steps):
         for i in range(depth):  # W_1 first, each gradient with the layers updated so far
             residual = _chain(layers, d) - target
             above, below = _chain(layers[i + 1 :], d), _chain(layers[:i], d)
-            layers[i] = layers[i] - lr * above.T @ residual @ below.T
+            layers[i] = layers[i] - eta * above.T @ residual @ below.T
         rows.append(np.linalg.svd(_chain(layers, d), compute_uv=False))
     return np.array(rows)
 
 
-def train_without_transposes(M, depth, eps, lr, steps):
+def train_without_transposes(M, depth, eps, eta, steps):
     target = np.asarray(M)
     d = target.shape[0]
     layers = [eps * np.eye(d) for _ in range(depth)]
@@ -89,35 +91,35 @@ def train_without_transposes(M, depth, eps, lr, steps):
     for _ in range(steps):
         residual = _chain(layers, d) - target
         layers = [
-            w - lr * _chain(layers[i + 1 :], d) @ residual @ _chain(layers[:i], d)
+            w - eta * _chain(layers[i + 1 :], d) @ residual @ _chain(layers[:i], d)
             for i, w in enumerate(layers)
         ]
         rows.append(np.linalg.svd(_chain(layers, d), compute_uv=False))
     return np.array(rows)
 
 
-def train_last_layer_only(M, depth, eps, lr, steps):
+def train_last_layer_only(M, depth, eps, eta, steps):
     target = np.asarray(M)
     d = target.shape[0]
     layers = [eps * np.eye(d) for _ in range(depth)]
     rows = [np.linalg.svd(_chain(layers, d), compute_uv=False)]
     for _ in range(steps):
         residual = _chain(layers, d) - target
-        layers[-1] = layers[-1] - lr * residual @ _chain(layers[:-1], d).T
+        layers[-1] = layers[-1] - eta * residual @ _chain(layers[:-1], d).T
         rows.append(np.linalg.svd(_chain(layers, d), compute_uv=False))
     return np.array(rows)
 
 
-def train_from_eps_to_the_l(M, depth, eps, lr, steps):
-    return train_numpy(M, depth, eps**depth, lr, steps)
+def train_from_eps_to_the_l(M, depth, eps, eta, steps):
+    return train_numpy(M, depth, eps**depth, eta, steps)
 
 
-def train_missing_start(M, depth, eps, lr, steps):
-    return train_numpy(M, depth, eps, lr, steps)[1:]
+def train_missing_start(M, depth, eps, eta, steps):
+    return train_numpy(M, depth, eps, eta, steps)[1:]
 
 
-def train_one_row_too_many(M, depth, eps, lr, steps):
-    return train_numpy(M, depth, eps, lr, steps + 1)
+def train_one_row_too_many(M, depth, eps, eta, steps):
+    return train_numpy(M, depth, eps, eta, steps + 1)
 
 
 CAPSTONE_MISTAKES = [
@@ -159,7 +161,7 @@ def test_halve_the_init_accepts_c_in_any_spelling():
 
 
 @pytest.mark.parametrize(
-    ("letter", "words"), [("a", "two-layer law"), ("b", "depth 3"), ("d", "u0 = a0^L")]
+    ("letter", "words"), [("a", "two-layer law"), ("b", "depth 3"), ("d", "u0 shrinks")]
 )
 def test_halve_the_init_explains_every_wrong_option(letter, words):
     result = check("02.halve_the_init", lambda: letter)
@@ -167,10 +169,13 @@ def test_halve_the_init_explains_every_wrong_option(letter, words):
     assert f"not ({letter})" in result.message and words in result.message
 
 
-def test_halving_a0_at_depth_4_makes_the_wait_four_times_longer():
-    """The self-check's answer from the course's onset formula and mode ODE."""
-    assert onset_time(1.0, 0.05, 4, 1.0) / onset_time(1.0, 0.1, 4, 1.0) == pytest.approx(4.0)
-    ode_ratio = deep_half_way_time(1.0, 0.05**4, 4, 1.0) / deep_half_way_time(1.0, 0.1**4, 4, 1.0)
-    assert ode_ratio == pytest.approx(4.0, rel=0.01)
-    two_layers = deep_half_way_time(1.0, 0.05**2, 2, 1.0) / deep_half_way_time(1.0, 0.1**2, 2, 1.0)
-    assert two_layers < 1.5  # (a): only a fixed number of steps longer
+def test_a_32_times_smaller_u0_at_depth_5_makes_the_wait_eight_times_longer():
+    """The self-check's answer from the course's onset formula and mode ODE: u0 / 32 halves
+    each layer's a0 at depth 5, and t* ~ a0^-(L-2) = 2^3."""
+    a0, u0 = 0.1, 0.1**5
+    assert (u0 / 32) ** (1 / 5) == pytest.approx(a0 / 2)
+    assert onset_time(1.0, a0 / 2, 5, 1.0) / onset_time(1.0, a0, 5, 1.0) == pytest.approx(8.0)
+    ode_ratio = deep_half_way_time(1.0, u0 / 32, 5, 1.0) / deep_half_way_time(1.0, u0, 5, 1.0)
+    assert ode_ratio == pytest.approx(8.0, rel=0.01)
+    two_layers = deep_half_way_time(1.0, 1e-3 / 32, 2, 1.0) / deep_half_way_time(1.0, 1e-3, 2, 1.0)
+    assert two_layers < 1.6  # (a): only a fixed number of steps longer, (tau/2s) ln 32

@@ -107,6 +107,11 @@ def _code_cells(lesson: str) -> list[str]:
     return ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
 
 
+def _lesson02_eps():
+    """The solution's choice in lesson 02's capstone (every layer's initial scale)."""
+    return 0.1
+
+
 SMALL_RACE = {"d": 30, "r": 3, "r_hat": 6, "steps": 800}  # lesson 04's race, reaching 1e-4
 
 QUICK = [
@@ -117,6 +122,7 @@ QUICK = [
     Demo("01", "lesson01", "semantic_demo", {"init_scale": 0.1, "lr": 0.15, "depth": 2}),
     Demo("01", "lesson01", "gd_step_demo", {"lr": 3e-2}, capstone="01.two_layer_gd_step"),
     Demo("02", "lesson02", "separation_demo", computes=False),  # the mode ODE, elementwise
+    Demo("02", "lesson02", "regime_table", computes=False),  # the mode ODE, elementwise
     Demo("02", "lesson02", "lag_over_seeds", {"seeds": range(2)}),
     Demo("02", "lesson02", "incremental_demo", {"depth": 3, "eps": 0.1, "gap": 2.0}),
     Demo("02", "lesson02", "semantic_depth_demo", {"lr": 0.15, "depths": (2,)}),
@@ -173,7 +179,7 @@ SLOW = [
     Demo("01", "lesson01", "stage_like_learning", {"u0": 1e-4, "lr": 1e-3, "max_steps": 7000}),
     Demo("01", "lesson01", "semantic_demo", {"depth": 3}, label="-depth3"),
     Demo("02", "lesson02", "semantic_depth_demo", label="-lesson"),
-    Demo("02", "lesson02", "capstone_demo", capstone="02.train_deep_linear"),
+    Demo("02", "lesson02", "capstone_demo", {"choose_eps": _lesson02_eps}, "02.train_deep_linear"),
     Demo("04", "lesson04", "race_over_seeds", label="-lesson"),
     Demo("04", "lesson04_alpha", "discrepant_rate", {"alpha": 5.0}),
     Demo("04", "lesson04_alpha", "alpha_over_seeds"),

@@ -5,11 +5,12 @@
   training (from the ``History``) and its effective rank.
 * :func:`separation_demo`: the deep mode ODE (``theory.integrate_deep_mode``) for two modes and
   the separation measure (``theory.separation``) against depth and initial scale.
-* :func:`capstone_demo`: the student's own trainer (capstone ``02.train_deep_linear``) at depths
-  2 and 3, drawn on the mode ODE's curves, next to the course's trainer
-  (``theory.identity_init_spectra``).
+* :func:`regime_table`: where Section 3's statements hold, over depth and initial scale: the
+  separation at a gap of 1.2, and how far the onset formula lies above the half-way time.
+* :func:`capstone_demo` (in ``lesson02_capstone``): the student's own trainer at the student's
+  own init scale on a non-symmetric target, next to the course's trainer.
 
-Time is counted in gradient steps, ``tau = 1/lr``.
+Time is counted in gradient steps of eta on the summed loss, ``tau = 1/eta``.
 """
 
 from __future__ import annotations
@@ -18,16 +19,12 @@ import math
 
 import torch
 
-from ..exercises.capstone import run_student_code
 from ..networks import original_network
 from ..plots import demo_figure, show_figure
 from ..problems import make_problem
-from ..random_matrices import make_generator, random_orthogonal
 from ..theory._common import first_crossing
 from ..theory.deep_dynamics import (
     deep_half_way_time,
-    half_way_iteration,
-    identity_init_spectra,
     integrate_deep_mode,
     onset_time,
     separation,
@@ -36,6 +33,7 @@ from ..theory.deep_dynamics import (
 from ..theory.rank_measures import effective_rank_of_spectrum, effective_rank_over_training
 from ..threads import small_work
 from ..training import train
+from .lesson02_capstone import capstone_demo
 from .lesson02_semantic import semantic_depth_demo
 
 __all__ = [  # what the lesson and its tests import from here
@@ -44,6 +42,7 @@ __all__ = [  # what the lesson and its tests import from here
     "incremental_demo",
     "lag_over_seeds",
     "measured_separation",
+    "regime_table",
     "run_length",
     "semantic_depth_demo",
     "separation_demo",
@@ -56,13 +55,8 @@ MAX_STEPS = 3000
 DEPTHS = (2, 3, 4, 5)
 SEPARATION_LR = 1e-2
 SEPARATION_U0 = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2)
-CAPSTONE_SIZE = 6
-CAPSTONE_SPECTRUM = (1.0, 0.5, 0.25)
-CAPSTONE_U0 = 1e-3
-CAPSTONE_LR = 0.02
-CAPSTONE_STEPS = 3000
-CAPSTONE_DEPTHS = (2, 3)
-AGREE = 1e-8  # largest gap between two implementations of the same gradient descent
+REGIME_U0 = (1e-6, 1e-4, 1e-2)
+REGIME_GAP = 1.2
 
 
 def target_spectrum(gap: float, rank: int = 3) -> list[float]:
@@ -186,6 +180,9 @@ def incremental_demo(depth: int = 3, eps: float = 0.1, gap: float = 2.0):
 
     measured = measured_separation(spectra, s)
     lowest = float(erank.min())
+    print(f"step eta = {EFFECTIVE_LR:g} on the summed loss 1/2 ||W - M||^2 (the course's train: "
+          f"lr = eta d^2 = {EFFECTIVE_LR * d * d:.3g} on the mean loss), tau = 1/eta = "
+          f"{1 / EFFECTIVE_LR:g}")  # fmt: skip
     print(f"{steps} steps, final recovery error {history.final_error:.3g}")
     print("    s_k   half-way step (GD)   half-way step (aligned ODE)")
     for mode in modes:
@@ -258,118 +255,36 @@ def separation_demo(depth: int = 3, u0: float = 1e-4, gap: float = 2.0):
         mark = "  <- chosen depth" if layers == depth else ""
         print(f"  L={layers}: {value:.3g}{mark}")
     name = "exact (tau/2s) ln(s/u0 - 1)" if depth == 2 else "tau / ((L-2) s a0^(L-2))"
+    above = formula / ode_half - 1.0
     print(
-        f"mode 1 at L={depth} (a0 = {a0:.3g}, lr = {lr:.3g}): ODE half-way step {ode_half:.4g}, "
-        f"onset formula {name} = {formula:.4g}"
+        f"mode 1 at L={depth} (a0 = {a0:.3g}, eta = {lr:.3g}): ODE half-way step {ode_half:.4g}, "
+        f"onset formula {name} = {formula:.4g} ({100 * above:+.1f}%)"
     )
-    return {"separation": table, "ode_half": ode_half, "onset": formula}
-
-
-def capstone_target(d: int = CAPSTONE_SIZE, singular_values=CAPSTONE_SPECTRUM, seed: int = 0):
-    """``M = Q diag(s) Q^T`` with a random orthogonal Q: symmetric and positive semi-definite.
-
-    From ``W_l(0) = eps I`` such a target makes the init balanced and aligned (every layer is
-    ``Q diag(a) Q^T``), so each singular value of ``W_{L:1}`` follows the mode recursion and
-    the mode ODE of Section 1 applies, although M is not diagonal.
-    """
-    basis = random_orthogonal(d, make_generator(seed)).to(torch.float64)
-    k = len(singular_values)
-    return (basis[:, :k] * torch.tensor(singular_values, dtype=torch.float64)) @ basis[:, :k].T
-
-
-def _student_spectra(train_deep_linear, target, depths, u0):
-    """The student's spectra for each depth, as float64 tensors of the expected shape."""
-    d = target.shape[0]
-    spectra = []
-    for depth in depths:
-        value = train_deep_linear(target.clone(), depth, u0 ** (1 / depth), CAPSTONE_LR,
-                                  CAPSTONE_STEPS)  # fmt: skip
-        value = torch.as_tensor(value).detach().to("cpu", torch.float64)
-        if tuple(value.shape) != (CAPSTONE_STEPS + 1, d):
-            raise ValueError(
-                f"returned shape {tuple(value.shape)} at depth {depth}, expected (steps + 1, d) "
-                f"= {(CAPSTONE_STEPS + 1, d)}"
-            )
-        spectra.append(value)
-    return spectra
+    return {"separation": table, "ode_half": ode_half, "onset": formula, "above": above}
 
 
 @small_work()
-def capstone_demo(train_deep_linear, u0: float = CAPSTONE_U0):
-    """The student's trainer at depths 2 and 3 on the course's mode ODE (incremental learning).
+def regime_table(u0s=REGIME_U0, gap: float = REGIME_GAP) -> dict:
+    """Where Section 3's statements hold, from the mode ODE (step eta = 0.01, s_1 = 1).
 
-    Target: :func:`capstone_target` (6 x 6, singular values 1, 0.5, 0.25); every layer starts at
-    ``eps = u0^(1/L)`` so both depths start from the same end-to-end ``u0``; step 0.02,
-    3000 steps. Each panel draws the mode ODE's curves ``integrate_deep_mode`` (solid) and the
-    student's singular values (dashed); if the student's function fails, one line says why and
-    the course's trainer (``identity_init_spectra``) is drawn instead. Prints, per depth, the
-    largest gap between the student's singular values and the course's gradient descent, and
-    to the ODE; returns them.
+    Prints, for each u0 in ``u0s`` and depth 2-5, the separation for two close modes
+    ``s = (1, 1/gap)``; and for depths 3-5 how far the onset formula ``t*`` lies above mode 1's
+    half-way time, ``t*/t_half - 1`` (at depth 2 the printed formula is exact). Returns both.
     """
-    target = capstone_target()
-    d, k = target.shape[0], len(CAPSTONE_SPECTRUM)
-    run = run_student_code(
-        lambda: _student_spectra(train_deep_linear, target, CAPSTONE_DEPTHS, u0),
-        name="train_deep_linear",
-    )
-    times = torch.arange(CAPSTONE_STEPS + 1, dtype=torch.float64)
-    figure, axes = demo_figure(len(CAPSTONE_DEPTHS), 11)
-    summary = {
-        "student_ran": run.ok,
-        "half_way": {},
-        "gap_to_ode": {},
-        "gap_to_course": {},
-        "student_gap_to_ode": {},
-    }
-    for index, (axis, depth) in enumerate(zip(axes, CAPSTONE_DEPTHS, strict=True)):
-        eps = u0 ** (1 / depth)
-        course = identity_init_spectra(target, depth, eps, CAPSTONE_LR, CAPSTONE_STEPS)
-        ode = torch.stack([integrate_deep_mode(s, u0, depth, CAPSTONE_LR, times)
-                           for s in CAPSTONE_SPECTRUM], dim=1)  # fmt: skip
-        shown = run.value[index] if run.ok else course
-        who = "yours" if run.ok else "the course's trainer"
-        for mode, s in enumerate(CAPSTONE_SPECTRUM):
-            axis.plot(times, ode[:, mode], color=f"C{mode}", lw=3, alpha=0.35,
-                      label=f"mode ODE, s={s:g}")  # fmt: skip
-            axis.plot(times, shown[:, mode], color=f"C{mode}", lw=1.2, ls="--",
-                      label=f"$\\sigma_{mode + 1}$ ({who})")  # fmt: skip
-        axis.plot(times, shown[:, k:], color="0.6", lw=0.8)
-        axis.set(xlabel="gradient step", ylabel="singular values of $W_{L:1}$",
-                 title=f"depth L={depth}, eps = u0^(1/L) = {eps:.3g}")  # fmt: skip
-        if index == 0:
-            axis.legend(fontsize=7, loc="center right")
-        summary["half_way"][depth] = half_way_iteration(shown[:, :k], CAPSTONE_SPECTRUM)
-        summary["gap_to_ode"][depth] = float((course[:, :k] - ode).abs().max())
-        if run.ok:
-            summary["gap_to_course"][depth] = float((run.value[index] - course).abs().max())
-            summary["student_gap_to_ode"][depth] = float(
-                (run.value[index][:, :k] - ode).abs().max()
-            )
-    figure.suptitle(f"M = Q diag{CAPSTONE_SPECTRUM} Q^T (d={d}), u0 = {u0:g}, lr = {CAPSTONE_LR:g}")
-    show_figure(figure)
-
-    print(f"d = {d}, s = {CAPSTONE_SPECTRUM}, u0 = {u0:g}, lr = {CAPSTONE_LR:g}, "
-          f"{CAPSTONE_STEPS} steps")  # fmt: skip
-    for depth in CAPSTONE_DEPTHS:
-        line = (f"  L={depth}: course's gradient descent vs mode ODE, largest gap "
-                f"{summary['gap_to_ode'][depth]:.2g}")  # fmt: skip
-        if run.ok:
-            gap = summary["gap_to_course"][depth]
-            mine = "below 1e-8" if gap < AGREE else f"{gap:.3g}"
-            line += (f"; yours vs the course's gradient descent {mine}, vs the ODE "
-                     f"{summary['student_gap_to_ode'][depth]:.2g}")  # fmt: skip
-        print(line)
-    whose = "your" if run.ok else "the course's"
-    for depth in CAPSTONE_DEPTHS:
-        print(f"  L={depth}: half-way steps of sigma_1, sigma_2, sigma_3 ({whose} run): "
-              f"{summary['half_way'][depth]}")  # fmt: skip
-    if run.ok:
-        summary["agree"] = all(gap < AGREE for gap in summary["gap_to_course"].values())
-        if summary["agree"]:
-            print("your trainer agrees with the course's at both depths (gaps below 1e-8).")
-        else:
-            print(
-                "your trainer does NOT agree with the course's (a gap above 1e-8): see the check."
-            )
-    print("The gap to the ODE is the step size's: it halves when lr is halved.")
-    return summary
+    s2, lr = 1.0 / gap, SEPARATION_LR
+    separations = {u0: {L: separation(L, u0, (1.0, s2), lr) for L in DEPTHS} for u0 in u0s}
+    deep = [L for L in DEPTHS if L >= 3]
+    above = {
+        u0: {L: onset_time(1.0, u0 ** (1 / L), L, lr) / deep_half_way_time(1.0, u0, L, lr) - 1
+             for L in deep}
+        for u0 in u0s
+    }  # fmt: skip
+    print(f"separation u_2/s_2 for close modes s = (1, {s2:.3g}) (gap {gap:g}):")
+    print("      u0 " + "".join(f"{f'L={L}':>9}" for L in DEPTHS))
+    for u0, row in separations.items():
+        print(f"{u0:>8.0e} " + "".join(f"{row[L]:>9.3g}" for L in DEPTHS))
+    print("onset formula t* above mode 1's half-way time (s = 1):")
+    print("      u0 " + "".join(f"{f'L={L}':>9}" for L in deep))
+    for u0, row in above.items():
+        print(f"{u0:>8.0e} " + "".join(f"{f'{100 * x:+.1f}%':>9}" for x in row.values()))
+    return {"separation": separations, "above": above}

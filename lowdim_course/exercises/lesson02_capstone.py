@@ -22,10 +22,10 @@ from .framework import (
 )
 
 
-def reference_train_deep_linear(target, depth, eps, lr, steps):
+def reference_train_deep_linear(target, depth, eps, eta, steps):
     from ..theory.deep_dynamics import identity_init_spectra
 
-    return identity_init_spectra(target, depth, eps, lr, steps)
+    return identity_init_spectra(target, depth, eps, eta, steps)
 
 
 def _product(layers, dim):
@@ -50,7 +50,7 @@ def _trainer(
     target,
     depth,
     eps,
-    lr,
+    eta,
     steps,
     *,
     init=None,
@@ -77,12 +77,12 @@ def _trainer(
             residual = _product(layers, d) - target
             gradients = {i: _layer_gradient(layers, i, residual, form) for i in trainable}
             for i, gradient in gradients.items():
-                layers[i] = layers[i] - lr * scale * gradient
+                layers[i] = layers[i] - eta * scale * gradient
         else:
             indices = list(trainable) if order == "upwards" else list(trainable)[::-1]
             for i in indices:
                 residual = _product(layers, d) - target
-                layers[i] = layers[i] - lr * scale * _layer_gradient(layers, i, residual, form)
+                layers[i] = layers[i] - eta * scale * _layer_gradient(layers, i, residual, form)
         spectra.append(spectrum())
     result = torch.stack(spectra)
     if rows == "after each step":
@@ -104,22 +104,22 @@ def _train_cases() -> list[Case]:
     return [
         Case(
             (square, 2, 0.5, 0.1, 20),
-            "depth 2, M a 4 x 4 Gaussian matrix, eps=0.5, lr=0.1, 20 steps",
+            "depth 2, M a 4 x 4 Gaussian matrix, eps=0.5, eta=0.1, 20 steps",
         ),
         Case(
             (low_rank, 3, 0.4, 0.05, 40),
-            "depth 3, M a 5 x 5 matrix of rank 2 (not symmetric), eps=0.4, lr=0.05, 40 steps",
+            "depth 3, M a 5 x 5 matrix of rank 2 (not symmetric), eps=0.4, eta=0.05, 40 steps",
         ),
         Case(
             (symmetric, 4, 0.6, 0.05, 60),
-            "depth 4, M = U diag(1, 0.5, 0.25) U^T (6 x 6), eps=0.6, lr=0.05, 60 steps",
+            "depth 4, M = U diag(1, 0.5, 0.25) U^T (6 x 6), eps=0.6, eta=0.05, 60 steps",
         ),
         Case((small, 3, 0.3, 0.1, 0), "depth 3, M a 3 x 3 Gaussian matrix, eps=0.3, 0 steps"),
     ]
 
 
 def _mistake(**change):
-    return lambda target, depth, eps, lr, steps: _trainer(target, depth, eps, lr, steps, **change)
+    return lambda target, depth, eps, eta, steps: _trainer(target, depth, eps, eta, steps, **change)
 
 
 _ONE_STEP_FOR_ALL = (
@@ -179,8 +179,8 @@ _TRAIN_MISTAKES = (
         "record the singular values of the product of all layers",
     ),
     Mistake(
-        lambda target, depth, eps, lr, steps: _trainer(
-            target, depth, eps, lr, steps, scale=1.0 / target.shape[0] ** 2
+        lambda target, depth, eps, eta, steps: _trainer(
+            target, depth, eps, eta, steps, scale=1.0 / target.shape[0] ** 2
         ),
         "the step is divided by d^2 (the gradient of the mean loss): this lesson's loss is "
         "the sum 1/2 ||W_{L:1} - M||_F^2",
@@ -201,9 +201,9 @@ def _compare_spectra(expected, got, case) -> Problem | None:
     rows = _rows(got)
     if rows == steps and steps > 0:
         got_tensor = to_tensor(got)
-        target, depth, eps, lr, _ = case.args
-        after = _trainer(target, depth, eps, lr, steps, rows="after each step")
-        before = _trainer(target, depth, eps, lr, steps, rows="before each step")
+        target, depth, eps, eta, _ = case.args
+        after = _trainer(target, depth, eps, eta, steps, rows="after each step")
+        before = _trainer(target, depth, eps, eta, steps, rows="before each step")
         if got_tensor.shape == after.shape and torch.allclose(got_tensor, after, rtol=1e-5):
             what = "the state at t = 0 (before the first step) is missing"
         elif got_tensor.shape == before.shape and torch.allclose(got_tensor, before, rtol=1e-5):
@@ -229,7 +229,7 @@ TRAIN_DEEP_LINEAR = register(
     Exercise(
         id="02.train_deep_linear",
         title="Capstone: train a deep linear network and watch its singular values",
-        signature="train_deep_linear(M, depth, eps, lr, steps) -> tensor (steps + 1, d) of the "
+        signature="train_deep_linear(M, depth, eps, eta, steps) -> tensor (steps + 1, d) of the "
         "singular values of W_L ... W_1, largest first",
         make_cases=_train_cases,
         reference=reference_train_deep_linear,
