@@ -190,6 +190,7 @@ def test_capstone_demo_with_a_correct_trainer_and_eps_0_1_says_it_agrees_and_wor
     assert "eps = 0.1 does both on 5 of 5" in printed
 
 
+@pytest.mark.slow  # about a minute: five settings, five targets each
 @pytest.mark.parametrize(
     ("eps", "works", "words"),
     [(0.06, 3, "eps too small"), (0.08, 5, None), (0.14, 5, None), (0.16, 3, "eps too large"),
@@ -342,3 +343,14 @@ def test_incremental_demo_depth_5_at_the_default_eps_learns_nothing(capsys):
     learned = incremental_demo(depth=5, eps=0.3, gap=2.0)
     assert all(m["gd_half"] is not None for m in learned["modes"])
     assert "lr = eta d^2 = 14.4 on the mean loss" in capsys.readouterr().out
+
+
+def test_incremental_demo_a_large_gap_separates_two_layers_less_than_depth_does():
+    """Section 5's gap bullet: at eps = 0.05 (the slider's lowest) and gap 4 two layers have
+    mode 2 about 6% learned when mode 1 reaches 90%, nearly four times the default run's
+    (depth 3)."""
+    wide = incremental_demo(depth=2, eps=0.05, gap=4.0)["separation"]
+    default = incremental_demo(depth=3, eps=0.1, gap=2.0)["separation"]
+    narrow = incremental_demo(depth=2, eps=0.05, gap=2.0)["separation"]
+    assert round(100 * wide) == 6 and narrow > 3 * wide
+    assert 3.5 <= wide / default < 4
