@@ -50,10 +50,7 @@ def sweep(settings, seeds=SEEDS) -> list[dict]:
     rows = []
     for lr, alpha, layers, r_hat in settings:
         started = time.perf_counter()
-        rows_over_seeds = claim_over_seeds(
-            seeds, lr=lr, alpha=alpha, alpha_layers=layers, r_hat=r_hat
-        )
-        seeds_run = rows_over_seeds
+        seeds_run = claim_over_seeds(seeds, lr=lr, alpha=alpha, alpha_layers=layers, r_hat=r_hat)
         rows.append({
             "lr": lr, "alpha": alpha, "alpha_layers": layers, "r_hat": r_hat,
             "accuracy": accuracy_summary(seeds_run), "time": time_summary(seeds_run),
@@ -62,15 +59,17 @@ def sweep(settings, seeds=SEEDS) -> list[dict]:
                           "speedup": r.speedup} for r in seeds_run],
             "wall_seconds": time.perf_counter() - started,
         })  # fmt: skip
-        print(f"lr={lr:g} alpha={alpha:g} ({layers}) r_hat={r_hat}: gap {_pm(rows[-1]['accuracy']['gap'])}, "
-              f"{rows[-1]['wall_seconds']:.0f} s", flush=True)  # fmt: skip
+        print(f"lr={lr:g} alpha={alpha:g} ({layers}) r_hat={r_hat}: gap "
+              f"{_pm(rows[-1]['accuracy']['gap'])}, {rows[-1]['wall_seconds']:.0f} s",
+              flush=True)  # fmt: skip
     return rows
 
 
 def table(rows) -> str:
     lines = [
-        "| lr | alpha | on layers | r_hat | MLP % | DLN % | C-DLN % | C-DLN - DLN (points) | min..max "
-        "| accuracy half holds | iterations DLN / C-DLN | speed-up to target | whole claim holds |",
+        "| lr | alpha | on layers | r_hat | MLP % | DLN % | C-DLN % | C-DLN - DLN (points) "
+        "| min..max | accuracy half holds | iterations DLN / C-DLN | speed-up to target "
+        "| whole claim holds |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
