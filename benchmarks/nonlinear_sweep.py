@@ -9,8 +9,10 @@ seconds (machine-dependent, measured in the same run).
 
     python benchmarks/nonlinear_sweep.py            # the full grid (about two minutes, 2 cores)
     python benchmarks/nonlinear_sweep.py --quick    # two settings, to try the script
+    python benchmarks/nonlinear_sweep.py --tuned    # lr 3e-3 on splits 5-9 (new splits)
+    python benchmarks/nonlinear_sweep.py --narrow   # r_hat below the surrogate's rank, splits 0-4
 
-Writes ``results/nonlinear-sweep.{md,json}``.
+Writes ``results/nonlinear-sweep.{md,json}`` (``-tuned``, ``-narrow`` for the other two).
 """
 
 from __future__ import annotations
@@ -39,35 +41,42 @@ def _pm(pair, digits=2) -> str:
     return format_mean_sd(pair, digits)
 
 
-def sweep(settings) -> list[dict]:
+TUNED_SEEDS = (5, 6, 7, 8, 9)  # new splits, to check the tuned rate off the splits it was read on
+NARROW_R_HATS = (2, 4, 9)  # below and at the surrogate's rank K - 1 = 9
+
+
+def sweep(settings, seeds=SEEDS) -> list[dict]:
+    """One row per ``(lr, alpha, alpha_layers, r_hat)``: the race over ``seeds``."""
     rows = []
-    for lr, alpha, layers in settings:
+    for lr, alpha, layers, r_hat in settings:
         started = time.perf_counter()
-        seeds = claim_over_seeds(SEEDS, lr=lr, alpha=alpha, alpha_layers=layers)
+        seeds_run = claim_over_seeds(seeds, lr=lr, alpha=alpha, alpha_layers=layers, r_hat=r_hat)
         rows.append({
-            "lr": lr, "alpha": alpha, "alpha_layers": layers,
-            "accuracy": accuracy_summary(seeds), "time": time_summary(seeds),
+            "lr": lr, "alpha": alpha, "alpha_layers": layers, "r_hat": r_hat,
+            "accuracy": accuracy_summary(seeds_run), "time": time_summary(seeds_run),
             "per_seed": [{"seed": r.seed, "accuracy": r.accuracy, "gap": r.gap,
                           "iterations_to_target": r.iterations_to_target,
-                          "speedup": r.speedup} for r in seeds],
+                          "speedup": r.speedup} for r in seeds_run],
             "wall_seconds": time.perf_counter() - started,
         })  # fmt: skip
-        print(f"lr={lr:g} alpha={alpha:g} ({layers}): gap {_pm(rows[-1]['accuracy']['gap'])}, "
-              f"{rows[-1]['wall_seconds']:.0f} s", flush=True)  # fmt: skip
+        print(f"lr={lr:g} alpha={alpha:g} ({layers}) r_hat={r_hat}: gap "
+              f"{_pm(rows[-1]['accuracy']['gap'])}, {rows[-1]['wall_seconds']:.0f} s",
+              flush=True)  # fmt: skip
     return rows
 
 
 def table(rows) -> str:
     lines = [
-        "| lr | alpha | on layers | MLP % | DLN % | C-DLN % | C-DLN - DLN (points) | min..max "
-        "| accuracy half holds | iterations DLN / C-DLN | speed-up to target | whole claim holds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| lr | alpha | on layers | r_hat | MLP % | DLN % | C-DLN % | C-DLN - DLN (points) "
+        "| min..max | accuracy half holds | iterations DLN / C-DLN | speed-up to target "
+        "| whole claim holds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         acc, tim = row["accuracy"], row["time"]
         low, high = acc["gap_range"]
         lines.append(
-            f"| {row['lr']:g} | {row['alpha']:g} | {row['alpha_layers']} "
+            f"| {row['lr']:g} | {row['alpha']:g} | {row['alpha_layers']} | {row['r_hat']} "
             f"| {_pm(acc['accuracy']['mlp'], 1)} | {_pm(acc['accuracy']['dln'], 1)} "
             f"| {_pm(acc['accuracy']['cdln'], 1)} | {_pm(acc['gap'])} | {low:+.1f}..{high:+.1f} "
             f"| {acc['accuracy_holds']} of {acc['seeds']} | {_pm(acc['iterations_ratio'])} "
@@ -79,27 +88,35 @@ def table(rows) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two settings only")
+    parser.add_argument("--tuned", action="store_true", help="lr 3e-3 on splits 5-9")
+    parser.add_argument("--narrow", action="store_true", help="r_hat 2, 4, 9 on splits 0-4")
     args = parser.parse_args(argv)
-    grid = list(itertools.product(LEARNING_RATES, ALPHAS, ALPHA_LAYERS))
+    r_hat, seeds, name = DEFAULTS["r_hat"], SEEDS, "nonlinear-sweep"
+    grid = [(*s, r_hat) for s in itertools.product(LEARNING_RATES, ALPHAS, ALPHA_LAYERS)]
     if args.quick:
-        grid = [(1e-3, 3.0, "first"), (1e-3, 3.0, "ends")]
+        grid, name = [(1e-3, 3.0, "first", r_hat), (1e-3, 3.0, "ends", r_hat)], f"{name}-quick"
+    elif args.tuned:
+        grid, seeds, name = [(3e-3, 3.0, "first", r_hat)], TUNED_SEEDS, f"{name}-tuned"
+    elif args.narrow:
+        grid = [(DEFAULTS["lr"], DEFAULTS["alpha"], "first", r) for r in NARROW_R_HATS]
+        name = f"{name}-narrow"
     load_before = os.getloadavg()[0]
-    rows = sweep(grid)
+    rows = sweep(grid, seeds)
     header = (
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, load average {load_before:.1f} at the start and "
         f"{os.getloadavg()[0]:.1f} at the end, "
         f"torch {torch.__version__}, one CPU thread per model. Digits, one ReLU layer of width "
-        f"{DEFAULTS['width']}, block depth {DEFAULTS['depth']}, r_hat {DEFAULTS['r_hat']}, "
-        f"eps {DEFAULTS['eps']:g}, {DEFAULTS['steps']} full-batch Adam steps; {len(SEEDS)} "
-        "splits (seeds 0-4: split and initial weights) per row, mean +- sd over the splits. "
+        f"{DEFAULTS['width']}, block depth {DEFAULTS['depth']}, r_hat as in the table, "
+        f"eps {DEFAULTS['eps']:g}, {DEFAULTS['steps']} full-batch Adam steps; {len(seeds)} "
+        f"splits (seeds {seeds[0]}-{seeds[-1]}: split and initial weights) per row, mean +- sd "
+        "over the splits. "
         "'accuracy half holds': C-DLN reaches DLN's final accuracy minus 0.5 points and ends "
         "within 0.5 points of it. Speed-ups are seconds to that target, DLN / C-DLN "
         "(machine-dependent); 'whole claim holds': the accuracy half and a speed-up >= 2."
     )
     text = header + "\n\n" + table(rows) + "\n"
     RESULTS.mkdir(exist_ok=True)
-    name = "nonlinear-sweep-quick" if args.quick else "nonlinear-sweep"
     (RESULTS / f"{name}.md").write_text(text)
     (RESULTS / f"{name}.json").write_text(json.dumps({"header": header, "rows": rows}, indent=1))
     print(text)

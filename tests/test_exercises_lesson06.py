@@ -39,9 +39,9 @@ def stub(*args):
 def test_lesson06_exercises_are_registered():
     assert exercise_ids("06") == [
         "06.block_surrogate",
+        "06.compress_and_train",
         "06.compressed_block",
         "06.surrogate_rank",
-        "06.train_compressed_block",
     ]
 
 
@@ -151,18 +151,19 @@ def test_block_mistakes_are_diagnosed(student, words):
 
 
 # ---------------------------------------------------------------------------------------------
-# 06.train_compressed_block (capstone)
+# 06.compress_and_train (capstone)
 # ---------------------------------------------------------------------------------------------
 
 
-def adam_by_hand(block, head, features, labels, lr, alpha, steps):
-    """Written from the maths in numpy: manual backpropagation through the linear block and
-    the head, and Adam's update (m, v, bias corrections) with torch's defaults; the trained
-    weights are written back into the modules."""
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
+def adam_by_hand(surrogate, features, labels, head, r_hat, depth, eps, lr, alpha, steps):
+    """Written from the maths in numpy: the start from numpy's SVD, manual backpropagation
+    through the linear block and the head, and Adam's update (m, v, bias corrections) with
+    torch's defaults; the head is trained in place, the block returned as nn.Linear layers."""
+    beta1, beta2, adam_eps = 0.9, 0.999, 1e-8
+    u, _, vh = np.linalg.svd(np.asarray(surrogate, dtype=float))
+    weights = [eps * vh[:r_hat]] + [eps * np.eye(r_hat)] * (depth - 2) + [eps * u[:, :r_hat]]
     x = np.asarray(features, dtype=float)
     y = np.eye(head.out_features)[np.asarray(labels)]
-    weights = [layer.weight.detach().numpy().copy() for layer in block]
     params = [*weights, head.weight.detach().numpy().copy(), head.bias.detach().numpy().copy()]
     rates = [alpha * lr] + [lr] * (len(weights) - 1) + [lr, lr]
     m = [np.zeros_like(p) for p in params]
@@ -189,56 +190,62 @@ def adam_by_hand(block, head, features, labels, lr, alpha, steps):
             m[i] = beta1 * m[i] + (1 - beta1) * g
             v[i] = beta2 * v[i] + (1 - beta2) * g * g
             m_hat, v_hat = m[i] / (1 - beta1**t), v[i] / (1 - beta2**t)
-            params[i] = params[i] - rates[i] * m_hat / (np.sqrt(v_hat) + eps)
+            params[i] = params[i] - rates[i] * m_hat / (np.sqrt(v_hat) + adam_eps)
+    block = nn.Sequential(*(_linear(w) for w in params[:-2]))
     with torch.no_grad():
-        for layer, w in zip(block, params, strict=False):
-            layer.weight.copy_(torch.from_numpy(w))
         head.weight.copy_(torch.from_numpy(params[-2]))
         head.bias.copy_(torch.from_numpy(params[-1]))
-    return losses
+    return block, losses
 
 
-def one_group_per_layer(block, head, features, labels, lr, alpha, steps):
-    """A different correct loop: one group per block layer, log-softmax and NLL, tensors out."""
-    layers = list(block)
-    groups = [{"params": [layers[0].weight], "lr": alpha * lr}]
-    groups += [{"params": [layer.weight]} for layer in layers[1:]]
+def flipped_pairs_by_torch(surrogate, features, labels, head, r_hat, depth, eps, lr, alpha, steps):
+    """A different correct answer: the student's 06.2 block with every singular pair's sign
+    flipped, one group per layer, log-softmax and NLL, tensors out, a list of layers."""
+    block = list(block_solution(surrogate, r_hat, depth, eps))
+    with torch.no_grad():
+        block[0].weight.neg_()  # every pair flipped: the middle layers (-I) I (-I) stay I
+        block[-1].weight.neg_()
+    groups = [{"params": [block[0].weight], "lr": alpha * lr}]
+    groups += [{"params": [layer.weight]} for layer in block[1:]]
     groups.append({"params": [head.weight, head.bias]})
     optimizer = torch.optim.Adam(groups, lr=lr)
     losses = []
     for _ in range(steps):
         optimizer.zero_grad(set_to_none=False)
         hidden = features
-        for layer in layers:
+        for layer in block:
             hidden = hidden @ layer.weight.T
         log_p = torch.log_softmax(hidden @ head.weight.T + head.bias, dim=1)
         loss = -log_p[torch.arange(len(labels)), labels].mean()
         loss.backward()
         optimizer.step()
         losses.append(loss.detach())
-    return losses
+    return block, losses
 
 
 def test_capstone_solutions_pass():
-    assert check("06.train_compressed_block", adam_by_hand).passed
-    assert check("06.train_compressed_block", one_group_per_layer).passed
+    assert check("06.compress_and_train", adam_by_hand).passed
+    assert check("06.compress_and_train", flipped_pairs_by_torch).passed
 
 
 def test_capstone_stub_is_rejected():
-    result = check("06.train_compressed_block", stub)
+    result = check("06.compress_and_train", stub)
     assert not result.passed and "not implemented yet" in result.message
 
 
-def _loop(block_rates, head_rate=lambda a: 1.0, *, clear=True, optimizer=torch.optim.Adam):
-    """A wrong loop written by hand: block layer k at block_rates(alpha, L)[k] * lr."""
+def _wrong(*, start=None, rates=None, clear=True, optimizer=torch.optim.Adam):
+    """A wrong answer written by hand: ``start(u, vh, r, depth, eps)`` gives the weights and
+    ``rates(alpha, L)`` the factors of lr for the block's layers and then the head."""
+    start = start or _right
+    rates = rates or (lambda a, depth: [a] + [1.0] * depth)
 
-    def student(block, head, features, labels, lr, alpha, steps):
-        layers = list(block)
-        factors = block_rates(alpha, len(layers))
-        groups = [
-            {"params": [w.weight], "lr": f * lr} for w, f in zip(layers, factors, strict=True)
-        ]
-        groups.append({"params": list(head.parameters()), "lr": head_rate(alpha) * lr})
+    def student(surrogate, features, labels, head, r_hat, depth, eps, lr, alpha, steps):
+        u, _, vh = torch.linalg.svd(surrogate)
+        block = nn.Sequential(*(_linear(w) for w in start(u, vh, r_hat, depth, eps)))
+        factors = rates(alpha, depth)
+        pairs = zip(block, factors[:-1], strict=True)
+        groups = [{"params": [w.weight], "lr": f * lr} for w, f in pairs]
+        groups.append({"params": list(head.parameters()), "lr": factors[-1] * lr})
         opt = optimizer(groups, lr=lr)
         losses = []
         for _ in range(steps):
@@ -248,57 +255,53 @@ def _loop(block_rates, head_rate=lambda a: 1.0, *, clear=True, optimizer=torch.o
             loss.backward()
             opt.step()
             losses.append(loss.item())
-        return losses
+        return block, losses
 
     return student
 
 
-def _first(alpha, depth):
-    return [alpha] + [1.0] * (depth - 1)
+def _swapped(u, vh, r, depth, eps):
+    return [eps * u[:, :r].T] + [eps * torch.eye(r)] * (depth - 2) + [eps * vh[:r].T]
+
+
+def _smallest(u, vh, r, depth, eps):
+    return [eps * vh[-r:]] + [eps * torch.eye(r)] * (depth - 2) + [eps * u[:, -r:]]
 
 
 @pytest.mark.parametrize(
     ("student", "words"),
     [
-        (_loop(lambda a, depth: [a] * depth), "every layer of the block"),
-        (_loop(lambda a, depth: [a] + [1.0] * (depth - 2) + [a]), "both ends"),
-        (_loop(lambda a, depth: [1.0] * (depth - 1) + [a]), "last layer instead of its first"),
-        (_loop(lambda a, depth: [1.0] * depth, lambda a: a), "on the head"),
-        (_loop(_first, lambda a: a), "head also stepped"),
-        (_loop(lambda a, depth: [1.0] * depth), "no discrepancy"),
-        (_loop(_first, clear=False), "zero_grad forgotten"),
-        (_loop(_first, optimizer=torch.optim.SGD), "SGD"),
-        (lambda *args: [*one_group_per_layer(*args), 0.0], "wrong length"),
+        (_wrong(rates=lambda a, depth: [a] * depth + [1.0]), "every layer of the block"),
+        (_wrong(rates=lambda a, depth: [a] + [1.0] * (depth - 2) + [a, 1.0]), "both ends"),
+        (_wrong(rates=lambda a, depth: [1.0] * (depth - 1) + [a, 1.0]), "last layer instead"),
+        (_wrong(rates=lambda a, depth: [1.0] * depth + [a]), "on the head"),
+        (_wrong(rates=lambda a, depth: [a] + [1.0] * (depth - 1) + [a]), "head also stepped"),
+        (_wrong(rates=lambda a, depth: [1.0] * (depth + 1)), "no discrepancy"),
+        (_wrong(start=_swapped), "W_1 from the left ones"),
+        (_wrong(start=_smallest), "SMALLEST singular values"),
+        (_wrong(clear=False), "zero_grad forgotten"),
+        (_wrong(optimizer=torch.optim.SGD), "SGD"),
+        (lambda *args: (adam_by_hand(*args)[0], [*adam_by_hand(*args)[1], 0.0]), "wrong length"),
+        (lambda *args: adam_by_hand(*args)[1], "expected (block, losses)"),
+        (lambda *args: ([layer.weight for layer in adam_by_hand(*args)[0]],
+                        adam_by_hand(*args)[1]), "nn.Linear layers"),
+        (lambda s, f, y, h, r, depth, eps, lr, a, steps:
+         (nn.Sequential(*(_linear(layer.weight.detach().T)
+                          for layer in adam_by_hand(s, f, y, h, r, depth, eps, lr, a, steps)[0])),
+          adam_by_hand(s, f, y, h, r, depth, eps, lr, a, steps)[1]), "expected [("),
     ],
-)
+)  # fmt: skip
 def test_capstone_mistakes_are_named(student, words):
-    result = check("06.train_compressed_block", student)
+    result = check("06.compress_and_train", student)
     assert not result.passed and words in result.message, result.message
 
 
-def test_loss_after_each_step_is_named():
-    def trains_but_keeps_nothing(block, head, features, labels, lr, alpha, steps):
-        one_group_per_layer(block, head, features, labels, lr, alpha, steps)
-        return []
-
-    def recorded_after(block, head, features, labels, lr, alpha, steps):
-        layers = list(block)
-        opt = torch.optim.Adam(
-            [{"params": [layers[0].weight], "lr": alpha * lr},
-             {"params": [w.weight for w in layers[1:]] + list(head.parameters())}], lr=lr,
-        )  # fmt: skip
-        losses = []
-        for _ in range(steps):
-            opt.zero_grad()
-            nn.functional.cross_entropy(head(block(features)), labels).backward()
-            opt.step()
-            with torch.no_grad():
-                losses.append(nn.functional.cross_entropy(head(block(features)), labels).item())
-        return losses
-
-    assert "empty list" in check("06.train_compressed_block", trains_but_keeps_nothing).message
-    result = check("06.train_compressed_block", recorded_after)
-    assert not result.passed and "after its step" in result.message
+def test_a_missing_eps_is_caught_by_the_case_with_eps_off_one():
+    """eps = 1 in the lesson's figure, so a missing eps is not a named mistake; the hidden
+    cases with eps = 0.7 and 1.3 still reject it."""
+    result = check("06.compress_and_train", _wrong(start=lambda u, vh, r, depth, eps:
+                                                   _right(u, vh, r, depth, 1.0)))  # fmt: skip
+    assert not result.passed and "eps=0.7" in result.message, result.message
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,9 +314,24 @@ def test_surrogate_rank_right_letter_passes(answer):
     assert check("06.surrogate_rank", lambda: answer).passed
 
 
+def test_the_regression_heads_surrogate_has_rank_three():
+    """The self-check's answer, recomputed: S = -dl/dB at B = 0 for the mean squared error with
+    K = 3 real outputs, c = 0 and random targets is C^T Y^T Phi / n, of rank 3, not K - 1."""
+    generator = torch.Generator().manual_seed(6)
+    n, width, outputs = 200, 64, 3
+    phi = torch.relu(torch.randn(n, width, generator=generator, dtype=torch.float64))
+    targets = torch.randn(n, outputs, generator=generator, dtype=torch.float64)
+    c_weight = torch.randn(outputs, width, generator=generator, dtype=torch.float64)
+    block = torch.zeros(width, width, dtype=torch.float64, requires_grad=True)
+    loss = 0.5 * ((phi @ block.T @ c_weight.T - targets) ** 2).sum(dim=1).mean()
+    (gradient,) = torch.autograd.grad(loss, block)
+    values = torch.linalg.svdvals(-gradient)
+    assert int((values > 1e-10 * values[0]).sum()) == 3
+
+
 @pytest.mark.parametrize(
     ("letter", "words"),
-    [("a", "missing class"), ("c", "full rank 10"), ("d", "dead units")],
+    [("a", "K - 1 came from the classifier"), ("c", "narrowest factor, 3"), ("d", "rank one")],
 )
 def test_surrogate_rank_wrong_letters_explain(letter, words):
     result = check("06.surrogate_rank", lambda: letter)

@@ -204,7 +204,7 @@ SLOW = [
     Demo("06", "lesson06", "why_compressible", {"r_hat": 20}),
     Demo("06", "lesson06", "three_models"),
     Demo("06", "lesson06", "claim_over_splits"),
-    Demo("06", "lesson06_capstone", "your_block_training", capstone="06.train_compressed_block"),
+    Demo("06", "lesson06_capstone", "your_compression", capstone="06.compress_and_train"),
     Demo("06", "lesson06", "compressed_block_demo", {"r_hat": 20, "alpha": 1.0, "depth": 3}),
     Demo("07", "lesson07", "subspace_panel", {"d": 100, "width": 32}, label="-lesson"),
     Demo("07", "lesson07", "dint_sweep"),

@@ -11,9 +11,10 @@
   alpha and a block depth, against the cached full-width run;
 * ``claim_over_splits`` and ``claim_timing_over_splits``: the claim's verdict over five data
   splits, its accuracy half (machine-independent) and its time half;
-* ``your_block_training`` (capstone, in ``lesson06_capstone``): the student's
-  ``train_compressed_block`` against the course's loop (and the loop without the discrepant
-  rate), training loss and test accuracy.
+* ``your_compression`` (capstone, in ``lesson06_capstone``): the student's
+  ``compress_and_train`` (spectral start from the surrogate, alpha on the first layer) against
+  the course's runs with and without the discrepant rate and from a random start, on three
+  splits.
 
 The default runs are cached, so a panel opens at once; moving a slider retrains the small model.
 """
@@ -41,7 +42,7 @@ from ..nonlinear_seeds import SEEDS, accuracy_summary, claim_over_seeds, time_su
 from ..plots import demo_figure, show_figure
 from ..spread import format_mean_sd
 from ..threads import small_work
-from .lesson06_capstone import your_block_training
+from .lesson06_capstone import your_compression
 
 __all__ = [  # what the lesson and its tests import from here
     "claim_over_splits",
@@ -50,7 +51,7 @@ __all__ = [  # what the lesson and its tests import from here
     "three_models",
     "timing_report",
     "why_compressible",
-    "your_block_training",
+    "your_compression",
 ]
 
 

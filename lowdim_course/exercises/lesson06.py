@@ -11,12 +11,12 @@
   The check reads the layers' shapes, their biases and parameter count
   (``2 w r_hat + (L-2) r_hat^2``), then compares the weights as ``04.spectral_init`` does (a
   common sign per singular pair is free).
-* ``06.train_compressed_block`` (capstone): ``train_compressed_block(block, head, features,
-  labels, lr, alpha, steps) -> losses``, full-batch Adam on ``head(block(features))`` with the
-  discrepant learning rate as parameter groups, ``alpha lr`` on the block's first layer only
-  (Kwon et al. 2024, Sec. 5; :func:`lowdim_course.nonlinear.train_block_on_features`); the
-  losses are compared, and ten wrong loops are named (alpha on every layer, on both ends, on the
-  last layer, on the head, no discrepancy, no ``zero_grad``, ...).
+* ``06.compress_and_train`` (capstone): ``compress_and_train(surrogate, features, labels, head,
+  r_hat, depth, eps, lr, alpha, steps) -> (block, losses)``: the compressed block started from
+  the surrogate's top singular vectors and trained with the head by full-batch Adam, ``alpha lr``
+  on the block's first layer only (Kwon et al. 2024, Sec. 3.2 and 5); the losses carry both the
+  start and the rates, and eleven wrong runs are named (alpha on both ends, on every layer, on
+  the head, none; U and V swapped, the smallest singular vectors; no ``zero_grad``, ...).
 * ``06.surrogate_rank`` (self-check): why the surrogate's rank is at most ``K - 1``.
 """
 
@@ -39,8 +39,8 @@ from .lesson06_blocks import _softmax_rows, reference_block_surrogate, reference
 
 # the capstone lives in its own module: importing it registers it
 from .lesson06_capstone import (  # noqa: F401
-    TRAIN_COMPRESSED_BLOCK,
-    reference_train_compressed_block,
+    COMPRESS_AND_TRAIN,
+    reference_compress_and_train,
 )
 from .self_check import choice_question
 from .spectral_layers import compare_spectral_init
@@ -226,25 +226,20 @@ COMPRESSED_BLOCK = register(
 SURROGATE_RANK = register(
     choice_question(
         id="06.surrogate_rank",
-        title="Why the surrogate has rank at most K - 1",
-        options={
-            "a": "one of the ten digits is missing from the training split",
-            "b": "every row of Y - P sums to zero",
-            "c": "the output weight C, a random 10 x 128 matrix, has rank 9",
-            "d": "some ReLU units are dead, so the features Phi lose a dimension",
-        },
+        title="The surrogate's rank for a regression head",
+        options={"a": "2", "b": "3", "c": "64", "d": "1"},
         correct="b",
         why_wrong={
-            "a": "a missing class would empty one column of Y, but P = softmax(c) still puts "
-            "mass on it; and with all ten digits present (as in the lesson's split) the rank is "
-            "still at most 9, so the bound must come from something that holds for every split",
-            "c": "a random Gaussian 10 x 128 matrix has full rank 10 with probability one; C "
-            "does not lose a dimension, the factor Y - P between C^T and Phi does",
-            "d": "dead units do remove columns of Phi, but Phi (n x 128) keeps a rank far above "
-            "10; the rank of a product is limited by its narrowest factor, and that is the n x K "
-            "matrix Y - P",
+            "a": "K - 1 came from the classifier: a one-hot row and a softmax row each sum to "
+            "one, so every row of Y - P sums to zero. Here the residual at B = 0 is Y - 1 c^T "
+            "with real targets and c = 0: nothing makes its rows sum to zero, so it keeps rank 3",
+            "c": "S is a product that passes through C^T (64 x 3): its rank is at most that of "
+            "the narrowest factor, 3, whatever the features are",
+            "d": "rank one would need every target y_i to point the same way in R^3; "
+            "targets drawn at random span all three directions",
         },
-        hint="S = C^T (Y - P)^T Phi / n is a product: find the factor whose rank is smallest, "
-        "and add up the K entries of one row of Y - P (a one-hot row and a softmax row)",
+        hint="write S = -dl/dB at B = 0 for the squared error as a product of three factors, "
+        "as Section 2 did for the cross-entropy; find the narrowest one, and ask whether the "
+        "residual's rows are forced to sum to zero here",
     )
 )
