@@ -310,18 +310,29 @@ def test_train_in_span_rejects_bad_input():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("answer", ["b", "B", "(b)"])
+@pytest.mark.parametrize("answer", ["c", "C", "(c)"])
 def test_why_orthonormal_right_letter_passes(answer):
     assert check("10.why_orthonormal", lambda: answer).passed
 
 
 @pytest.mark.parametrize(
     ("letter", "words"),
-    [("a", "lies in their span"), ("c", "descent direction"), ("d", "C C^T = I")],
+    [("a", "lies in their span"), ("b", "SQUARE"), ("d", "C C^T = I")],
 )
 def test_why_orthonormal_wrong_letters_explain(letter, words):
     result = check("10.why_orthonormal", lambda: letter)
     assert not result.passed and f"not ({letter})" in result.message and words in result.message
+
+
+def test_why_orthonormal_answer_is_the_squared_ratio_of_the_singular_values():
+    # the question's numbers: raw checkpoints with singular values 40 and 0.2; the step
+    # -lr C^T C g scales the two directions of the span by 40^2 and 0.2^2
+    generator = torch.Generator().manual_seed(0)
+    u, _ = torch.linalg.qr(torch.randn(2, 2, dtype=torch.float64, generator=generator))
+    v, _ = torch.linalg.qr(torch.randn(30, 2, dtype=torch.float64, generator=generator))
+    C = u @ torch.diag(torch.tensor([40.0, 0.2], dtype=torch.float64)) @ v.T
+    top, bottom = ((C.T @ (C @ v[:, i])).norm() for i in (0, 1))
+    assert round(float(top / bottom)) == 40_000
 
 
 def test_why_orthonormal_stub_is_rejected():

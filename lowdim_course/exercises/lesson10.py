@@ -113,9 +113,7 @@ _REORTHOGONALIZE = (
     "re-orthogonalize: subtract the projections on the rows found so far a second time, from "
     "what is left of the checkpoint, before normalizing ('twice is enough')"
 )
-_BASIS_MISTAKES = (
-    Mistake(one_pass_classical_gram_schmidt, _LOST_ORTHOGONALITY, _REORTHOGONALIZE),
-)
+_BASIS_MISTAKES = (Mistake(one_pass_classical_gram_schmidt, _LOST_ORTHOGONALITY, _REORTHOGONALIZE),)
 
 
 def compare_basis(expected, got, case: Case) -> Problem | None:
@@ -247,31 +245,29 @@ STEP = register(
 WHY_ORTHONORMAL = register(
     choice_question(
         id="10.why_orthonormal",
-        title="Why the basis must be orthonormal",
+        title="A basis that skips Gram-Schmidt",
         options={
-            "a": "the step C^T (C g) leaves the span of the checkpoints",
-            "b": "the step stays in the span and still goes downhill, but it is not the "
-            "projection of g: it is stretched along the directions the checkpoints share, so "
-            "nearly parallel checkpoints make one learning rate far too large along one "
-            "direction and far too small along the others",
-            "c": "the step is no longer a descent direction: the loss can grow for any "
-            "learning rate",
-            "d": "nothing: any basis of the span gives the same step, because the span is the same",
+            "a": "the step there leaves the span of the checkpoints",
+            "b": "the step there is 200 times smaller than along the top direction (the ratio "
+            "of the singular values)",
+            "c": "the step there is 40,000 times smaller than along the top direction: that "
+            "direction of the span barely trains",
+            "d": "nothing changes: any basis of the span gives the same step, because the "
+            "span is the same",
         },
-        correct="b",
+        correct="c",
         why_wrong={
             "a": "C^T (C g) is a combination of the rows of C, the checkpoints themselves, so "
             "it lies in their span like every TWA step; staying in the span is not what the "
             "orthonormal basis is for",
-            "c": "it is a descent direction: its inner product with g is g^T C^T C g = "
-            "||C g||^2 >= 0, so a small enough step still lowers the loss; what changes is how "
-            "far it goes in each direction",
+            "b": "the weights move by -lr C^T C g, and C^T C scales each direction of the span "
+            "by the SQUARE of C's singular value along it: (40 / 0.2)^2, not 40 / 0.2",
             "d": "the span is the same, but the step is not: C^T C is the projection onto the "
             "span only when C C^T = I. With raw checkpoints it weighs each direction by the "
-            "square of C's singular value along it, and consecutive checkpoints are nearly "
-            "parallel, so those values differ by orders of magnitude",
+            "square of C's singular value along it",
         },
         hint="write the step for a basis C (K x D) with w = C^T c and c <- c - lr C g: the "
-        "weights move by -lr C^T C g. When is C^T C a projection, and what is it otherwise?",
+        "weights move by -lr C^T C g. Write C by its singular value decomposition: by how much "
+        "does C^T C scale the direction of singular value sigma?",
     )
 )
