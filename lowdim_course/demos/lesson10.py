@@ -15,6 +15,7 @@ course's (:func:`~lowdim_course.literature.weight_averaging.train_in_span`).
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 
@@ -240,11 +241,13 @@ def _course_span_curve():
 
 
 def _relative_gap(mine, course) -> float:
-    """``max_i ||w_i - w_i^course|| / ||w_i^course||`` over the capstone's runs."""
-    return max(
+    """``max_i ||w_i - w_i^course|| / ||w_i^course||`` over the capstone's runs (inf when a
+    diverged loop's weights make it NaN)."""
+    gap = max(
         float(torch.linalg.vector_norm(w - c) / torch.linalg.vector_norm(c))
         for w, c in zip(mine, course, strict=True)
     )
+    return gap if math.isfinite(gap) else math.inf
 
 
 @small_work()
