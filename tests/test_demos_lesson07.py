@@ -30,7 +30,21 @@ def test_d_int90_grows_far_more_slowly_than_the_parameter_count(capsys):
     assert all(d is not None for row in rows.values() for d in row["d_int90"])
     assert all(1 <= ratio < summary["D_growth"] / 3 for ratio in summary["d_int_growth"])
     assert summary["slower_seeds"] == 5 and len(rows[64]["tried"]) == 5
-    assert "less than a third of D's growth in 5 of 5 seeds" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "less than a third of D's growth in 5 of 5 seeds" in printed
+    # the Think!'s observation: the accuracy is not monotone in d (each d its own subspace); the
+    # falls, recomputed from the runs' accuracies: 3 of 15 runs, the largest at width 64, seed 4
+    falls = [
+        (tried[b] - tried[a], width, seed)
+        for width, row in rows.items()
+        for seed, tried in enumerate(row["tried"])
+        for a, b in zip(sorted(tried), sorted(tried)[1:], strict=False)
+        if tried[b] < tried[a]
+    ]
+    assert len(falls) == len(summary["drops"]) == 3
+    assert min(falls)[1:] == (64, 4)
+    assert "fell from one d to the next in 3 of 15 (width, seed) runs" in printed
+    assert "width 64, seed 4, d = 50 -> 75" in printed
 
 
 def test_gradient_check_agrees():
@@ -79,6 +93,7 @@ def test_your_subspace_training_agrees_with_a_correct_loop(capsys):
     result = your_subspace_training(_students_loop)
     printed = capsys.readouterr().out
     assert result["agree"] is True and "(to 1e-6): True" in printed
+    assert result["gap"] < 1e-10 and "(relative): below 1e-10" in printed
     assert result["student_d_int90"] == result["course_d_int90"] == 75
     assert max(abs(result["student"][d] - result["course"][d]) for d in CAPSTONE_DIMS) < 1e-9
     # the lesson's text: accuracy rises with d from well below to above the 90% line
@@ -130,3 +145,28 @@ def test_the_panel_reuses_what_the_sweep_trained():
     lesson07.subspace_panel(d=300, width=16, projection="dense")
     again = lesson07._subspace.cache_info().misses, lesson07._baseline.cache_info().misses
     assert again == trained
+
+
+def _subspace_mistakes():
+    from lowdim_course.exercises.lesson07 import _SUBSPACE_MISTAKES
+
+    return _SUBSPACE_MISTAKES
+
+
+@pytest.mark.slow  # seconds: the capstone's 6 subspace runs per mistake
+@pytest.mark.parametrize("mistake", _subspace_mistakes(), ids=lambda m: m.what[:40])
+def test_every_named_mistake_shows_in_the_capstones_printed_summary(mistake, capsys):
+    # each named mistake changes what the capstone prints: a test accuracy (3 decimals) at least
+    # 0.005 (10 of the 2,000 test points) away from the course's at one d, and a distance from
+    # the course's theta far above 1e-6; or, for a loop whose shapes do not fit, the one line
+    # saying it raised and no curve of the student's
+    from lowdim_course.demos.lesson07 import your_subspace_training
+
+    result = your_subspace_training(mistake.compute)
+    printed = capsys.readouterr().out
+    if result["student"] is None:
+        assert "your train_in_subspace raised" in printed and "yours:" not in printed
+        return
+    course, mine = result["course"], result["student"]
+    assert max(abs(round(mine[d], 3) - round(course[d], 3)) for d in course) >= 0.005
+    assert result["gap"] > 1e-3 and "they agree at every d (to 1e-6): False" in printed

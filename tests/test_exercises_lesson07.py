@@ -218,11 +218,22 @@ def test_why_z_right_letter_passes(answer):
 
 @pytest.mark.parametrize(
     ("letter", "words"),
-    [("a", "chain rule holds at every z"), ("c", "same set"), ("d", "not zero in general")],
+    [("a", "chain rule does hold at every z"), ("c", "same set"), ("d", "random direction")],
 )
 def test_why_z_wrong_letters_explain(letter, words):
     result = check("07.why_z_starts_at_zero", lambda: letter)
     assert not result.passed and f"not ({letter})" in result.message and words in result.message
+
+
+def test_why_z_the_shifted_start_is_about_sqrt_d_from_theta0():
+    # the right answer's number: ||P 1|| for d random unit columns in R^D is about sqrt(d)
+    # (the cross terms p_i . p_j are of order 1/sqrt(D)), at the capstone's D = 516
+    from lowdim_course.literature.intrinsic_dimension import dense_projection
+
+    for d in (10, 50, 100):
+        P = dense_projection(516, d, seed=1)
+        shift = torch.linalg.vector_norm(P @ torch.ones(d, dtype=P.dtype))
+        assert 0.8 < float(shift) / d**0.5 < 1.2
 
 
 def test_why_z_stub_is_rejected():

@@ -70,6 +70,74 @@ def test_wrong_bases_are_named(student, words, capsys):
     assert not result.passed and words in result.message, result.message
 
 
+def classical_one_pass_numpy(checkpoints):  # every coefficient from the original checkpoint
+    rows = []
+    for w in np.asarray(checkpoints, dtype=float):
+        v = w - sum((p @ w) * p for p in rows) if rows else w
+        rows.append(v / np.linalg.norm(v))
+    return np.array(rows)
+
+
+def modified_one_pass(checkpoints):  # one pass, each projection from the current remainder
+    rows = []
+    for v in checkpoints:
+        for p in rows:
+            v = v - (p @ v) * p
+        rows.append(v / v.norm())
+    return torch.stack(rows)
+
+
+def _orthogonality_loss(P):
+    P = torch.as_tensor(P, dtype=torch.float64)
+    return float(torch.linalg.matrix_norm(P @ P.T - torch.eye(len(P), dtype=torch.float64)))
+
+
+def test_the_gradient_descent_case_is_as_ill_conditioned_as_the_lessons_checkpoints():
+    # the docstring's numbers: condition number ~3.5e3 (the lesson's SGD checkpoints: 2.3e3 at
+    # K = 10, 4.8e3 at K = 20), one classical pass ~1e-6 off orthonormal, two passes ~1e-15
+    from lowdim_course.exercises.lesson10 import (
+        gradient_descent_checkpoints,
+        one_pass_classical_gram_schmidt,
+    )
+    from lowdim_course.literature import weight_averaging
+
+    C = gradient_descent_checkpoints()
+    sigma = torch.linalg.svdvals(C)
+    assert C.shape == (12, 27) and 2e3 < float(sigma[0] / sigma[-1]) < 6e3
+    assert 1e-6 < _orthogonality_loss(one_pass_classical_gram_schmidt(C)) < 1e-4
+    assert _orthogonality_loss(classical_one_pass_numpy(C.numpy())) > 1e-6
+    assert _orthogonality_loss(weight_averaging.orthonormal_basis(C)) < 1e-13
+    data = weight_averaging.make_classification_data(seed=0)
+    run = weight_averaging.sgd_checkpoints(data, epochs=20, seed=0)
+    for K, low, high in ((10, 1e3, 4e3), (20, 3e3, 8e3)):
+        sigma = torch.linalg.svdvals(run["checkpoints"][1 : K + 1])
+        assert low < float(sigma[0] / sigma[-1]) < high
+    lesson_20 = one_pass_classical_gram_schmidt(run["checkpoints"][1:21])
+    assert _orthogonality_loss(lesson_20) > 1e-6  # the 3e-5 at K = 20
+
+
+@pytest.mark.parametrize(
+    "student",
+    ["course", classical_one_pass_numpy],
+)
+def test_one_pass_of_classical_gram_schmidt_is_named(student, capsys):
+    from lowdim_course.exercises.lesson10 import one_pass_classical_gram_schmidt
+
+    student = one_pass_classical_gram_schmidt if student == "course" else student
+    result = check("10.checkpoint_basis", student)
+    assert not result.passed
+    assert "loss of orthogonality" in result.message and "re-orthogonalize" in result.message
+    assert "case 5/5" in result.message  # it passes the well-conditioned cases
+
+
+def test_one_pass_of_modified_gram_schmidt_is_accepted(capsys):
+    # its loss of orthogonality grows like eps * kappa, not eps * kappa^2: 2e-13 here
+    from lowdim_course.exercises.lesson10 import gradient_descent_checkpoints
+
+    assert _orthogonality_loss(modified_one_pass(gradient_descent_checkpoints())) < 1e-11
+    assert check("10.checkpoint_basis", modified_one_pass).passed
+
+
 @pytest.mark.parametrize(
     ("student", "words"),
     [
@@ -242,18 +310,29 @@ def test_train_in_span_rejects_bad_input():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("answer", ["b", "B", "(b)"])
+@pytest.mark.parametrize("answer", ["c", "C", "(c)"])
 def test_why_orthonormal_right_letter_passes(answer):
     assert check("10.why_orthonormal", lambda: answer).passed
 
 
 @pytest.mark.parametrize(
     ("letter", "words"),
-    [("a", "lies in their span"), ("c", "descent direction"), ("d", "C C^T = I")],
+    [("a", "lies in their span"), ("b", "SQUARE"), ("d", "C C^T = I")],
 )
 def test_why_orthonormal_wrong_letters_explain(letter, words):
     result = check("10.why_orthonormal", lambda: letter)
     assert not result.passed and f"not ({letter})" in result.message and words in result.message
+
+
+def test_why_orthonormal_answer_is_the_squared_ratio_of_the_singular_values():
+    # the question's numbers: raw checkpoints with singular values 40 and 0.2; the step
+    # -lr C^T C g scales the two directions of the span by 40^2 and 0.2^2
+    generator = torch.Generator().manual_seed(0)
+    u, _ = torch.linalg.qr(torch.randn(2, 2, dtype=torch.float64, generator=generator))
+    v, _ = torch.linalg.qr(torch.randn(30, 2, dtype=torch.float64, generator=generator))
+    C = u @ torch.diag(torch.tensor([40.0, 0.2], dtype=torch.float64)) @ v.T
+    top, bottom = ((C.T @ (C @ v[:, i])).norm() for i in (0, 1))
+    assert round(float(top / bottom)) == 40_000
 
 
 def test_why_orthonormal_stub_is_rejected():

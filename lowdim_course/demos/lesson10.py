@@ -4,7 +4,7 @@
 classification task (600 training examples, 20 inputs, 5 classes, 10% label noise; hidden width
 32: 837 weights), saves the weights after every epoch, and compares, from the first K
 checkpoints: SWA (their mean), TWA (2 epochs of projected SGD in their span) and SGD itself.
-``twa_over_seeds`` repeats the comparison over five seeds (task, initialization and batches),
+``twa_over_seeds`` repeats the comparison over ten seeds (task, initialization and batches),
 with three controls: the same projected training in a random 10-dimensional span through the
 SWA mean, SGD with a better step (0.1 instead of 0.05, chosen by ``sgd_step_sweep``), and TWA
 built on that better run's own checkpoints. ``your_twa`` (capstone) runs the student's TWA loop
@@ -15,6 +15,7 @@ course's (:func:`~lowdim_course.literature.weight_averaging.train_in_span`).
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 
@@ -30,13 +31,13 @@ from ..literature.weight_averaging import (
     twa,
 )
 from ..plots import demo_figure, show_figure
-from ..spread import mean_sd
+from ..spread import format_mean_sd, mean_sd
 from ..threads import small_work
 
 EPOCHS, HIDDEN, SGD_LR, TWA_EPOCHS = 20, 32, 0.05, 2
 TUNED_SGD_LR = 0.1  # the best mean of ``sgd_step_sweep`` (0.05, 0.1, 0.2, 0.5) on this task
 SGD_STEPS = (0.05, 0.1, 0.2, 0.5)
-SEEDS = (0, 1, 2, 3, 4)
+SEEDS = tuple(range(10))
 
 
 @functools.lru_cache(maxsize=1)
@@ -159,9 +160,22 @@ def twa_over_seeds(checkpoints: int = 10, lr: float = 0.5, seeds=SEEDS) -> dict:
           f"accuracy in {counts['twa_within_001_of_sgd_end']} of {n}; SGD with step "
           f"{TUNED_SGD_LR:g} beats it after the same {done} epochs in "
           f"{counts['tuned_sgd_beats_twa']} of {n}")  # fmt: skip
+    gaps = {
+        "twa_minus_tuned_sgd": [row["twa"] - row["tuned_sgd_same_epochs"] for row in rows],
+        "tuned_twa_minus_tuned_sgd": [
+            row["twa_on_tuned"] - row["tuned_sgd_same_epochs"] for row in rows
+        ],
+    }
+    ties = sum(gap == 0 for gap in gaps["tuned_twa_minus_tuned_sgd"])
     print(f"TWA built on the step-{TUNED_SGD_LR:g} run's checkpoints beats that run's epoch-{done} "
-          f"accuracy in {counts['tuned_twa_beats_tuned_sgd']} of {n} seeds")  # fmt: skip
-    return {"rows": rows, **counts}
+          f"accuracy in {counts['tuned_twa_beats_tuned_sgd']} of {n} seeds, ties in {ties}, "
+          f"loses in {n - counts['tuned_twa_beats_tuned_sgd'] - ties}")  # fmt: skip
+    for key, text in (("twa_minus_tuned_sgd", "TWA"),
+                      ("tuned_twa_minus_tuned_sgd", "TWA on tuned")):  # fmt: skip
+        values = gaps[key]
+        print(f"  {text} minus tuned SGD@{done}: {format_mean_sd(mean_sd(values), 3)} "
+              f"(min {min(values):+.3f}, max {max(values):+.3f})")  # fmt: skip
+    return {"rows": rows, **counts, "tuned_twa_ties": ties, **gaps}
 
 
 @small_work()
@@ -205,16 +219,35 @@ def _curve_point(weights, data, oracle) -> tuple[float, float]:
     return loss, accuracy(weights, data.x_test, data.y_test, HIDDEN, data.classes)
 
 
+CAPSTONE_LAST_STEPS = (0, 60)  # the runs from the last checkpoint (start = "last")
+
+
+def _capstone_runs():
+    """(start, steps) of every run the capstone makes: the curve from the SWA mean, then two
+    points from the last checkpoint, where a loop that ignores ``start`` shows."""
+    return [("mean", n) for n in CAPSTONE_STEPS] + [("last", n) for n in CAPSTONE_LAST_STEPS]
+
+
 @functools.lru_cache(maxsize=1)
 def _course_span_curve():
     data, run = _run()
     kept = run["checkpoints"][1 : CAPSTONE_K + 1]
     oracle = gradient_oracle(data.x_train, data.y_train, HIDDEN, data.classes)
     weights = [
-        train_in_span(kept, oracle, lr=CAPSTONE_LR, steps=steps, start="mean")
-        for steps in CAPSTONE_STEPS
+        train_in_span(kept, oracle, lr=CAPSTONE_LR, steps=steps, start=start)
+        for start, steps in _capstone_runs()
     ]
     return kept, oracle, weights, [_curve_point(w, data, oracle) for w in weights]
+
+
+def _relative_gap(mine, course) -> float:
+    """``max_i ||w_i - w_i^course|| / ||w_i^course||`` over the capstone's runs (inf when a
+    diverged loop's weights make it NaN)."""
+    gap = max(
+        float(torch.linalg.vector_norm(w - c) / torch.linalg.vector_norm(c))
+        for w, c in zip(mine, course, strict=True)
+    )
+    return gap if math.isfinite(gap) else math.inf
 
 
 @small_work()
@@ -234,8 +267,8 @@ def your_twa(train_twa_function) -> dict:
     def students_run():
         found = []
         with small_work():
-            for steps in CAPSTONE_STEPS:
-                weights = train_twa_function(kept.clone(), oracle, CAPSTONE_LR, steps, "mean")
+            for start, steps in _capstone_runs():
+                weights = train_twa_function(kept.clone(), oracle, CAPSTONE_LR, steps, start)
                 weights = torch.as_tensor(weights, dtype=torch.float64).detach().reshape(-1)
                 if weights.numel() != kept.shape[1]:
                     raise ValueError(
@@ -246,27 +279,32 @@ def your_twa(train_twa_function) -> dict:
         return found
 
     student = run_student_code(students_run, name="train_twa")
-    steps = list(CAPSTONE_STEPS)
+    steps, n = list(CAPSTONE_STEPS), len(CAPSTONE_STEPS)
+    last_steps = list(CAPSTONE_LAST_STEPS)
     figure, (left, right) = demo_figure(2, 10, 3.6)
-    left.plot(steps, [loss for loss, _ in course], "o-", color="tab:green", label="course's TWA")
-    right.plot(steps, [a for _, a in course], "o-", color="tab:green", label="course's TWA")
+    for ax, k in ((left, 0), (right, 1)):
+        ax.plot(steps, [p[k] for p in course[:n]], "o-", color="tab:green", label="course's TWA")
+        ax.plot(last_steps, [p[k] for p in course[n:]], "^", color="tab:green", ms=8,
+                label="course's, from the last checkpoint")  # fmt: skip
     for epoch, style in ((CAPSTONE_K, ":"), (EPOCHS, "--")):
         right.axhline(run["test_accuracy"][epoch], color="tab:blue", ls=style, lw=1,
                       label=f"SGD after {epoch} epochs")  # fmt: skip
-    result = {"course": course, "student": None, "agree": None, "outside_span": None}
+    result = {"course": course[:n], "course_last": course[n:], "student": None,
+              "student_last": None, "agree": None, "gap": None, "outside_span": None}  # fmt: skip
     if student.ok:
         mine = [_curve_point(w, data, oracle) for w in student.value]
-        left.plot(steps, [loss for loss, _ in mine], "s:", color="k", ms=4, label="yours")
-        right.plot(steps, [a for _, a in mine], "s:", color="k", ms=4, label="yours")
-        agree = all(
-            float(torch.linalg.vector_norm(w - c)) <= 1e-6 * float(torch.linalg.vector_norm(c))
-            for w, c in zip(student.value, course_weights, strict=True)
-        )
+        for ax, k in ((left, 0), (right, 1)):
+            ax.plot(steps, [p[k] for p in mine[:n]], "s:", color="k", ms=4, label="yours")
+            ax.plot(last_steps, [p[k] for p in mine[n:]], "x", color="k", ms=8,
+                    label="yours, from the last checkpoint")  # fmt: skip
+        gap = _relative_gap(student.value, course_weights)
         outside = max(
-            float(torch.linalg.vector_norm(w - basis.T @ (basis @ w)) / torch.linalg.vector_norm(w))
+            float(torch.linalg.vector_norm(w - basis.T @ (basis @ w)))
+            / max(float(torch.linalg.vector_norm(w)), 1e-300)
             for w in student.value
         )
-        result.update(student=mine, agree=agree, outside_span=outside)
+        result.update(student=mine[:n], student_last=mine[n:], agree=gap <= 1e-6, gap=gap,
+                      outside_span=outside)  # fmt: skip
     left.set(xlabel="TWA steps (full batch)", ylabel="training loss",
              title=f"{CAPSTONE_K} checkpoints, lr {CAPSTONE_LR:g}, from the SWA mean")  # fmt: skip
     right.set(xlabel="TWA steps (full batch)", ylabel="test accuracy")
@@ -275,15 +313,27 @@ def your_twa(train_twa_function) -> dict:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     show_figure(figure)
-    print("steps:          " + " ".join(f"{n:>6}" for n in steps))
-    print("course loss:    " + " ".join(f"{loss:>6.3f}" for loss, _ in course))
-    print("course accuracy:" + " ".join(f"{a:>6.3f}" for _, a in course))
+    print("from the SWA mean")
+    print("steps:          " + " ".join(f"{k:>6}" for k in steps))
+    print("course loss:    " + " ".join(f"{loss:>6.3f}" for loss, _ in course[:n]))
+    print("course accuracy:" + " ".join(f"{a:>6.3f}" for _, a in course[:n]))
     if student.ok:
         print("your loss:      " + " ".join(_loss_text(loss) for loss, _ in result["student"]))
         print("your accuracy:  " + " ".join(f"{a:>6.3f}" for _, a in result["student"]))
+    print("from the last checkpoint (start = 'last'), after "
+          + " and ".join(str(k) for k in last_steps) + " steps: course loss "
+          + ", ".join(f"{loss:.3f}" for loss, _ in course[n:]) + ", accuracy "
+          + ", ".join(f"{a:.3f}" for _, a in course[n:]))  # fmt: skip
+    if student.ok:
+        last = result["student_last"]
+        print("                   yours: loss "
+              + ", ".join(_loss_text(loss).strip() for loss, _ in last)
+              + ", accuracy " + ", ".join(f"{a:.3f}" for _, a in last))  # fmt: skip
         outside = result["outside_span"]
-        print(f"your weights agree with the course's at every point (to 1e-6): "
-              f"{result['agree']}; largest part outside the checkpoints' span: "
+        print("largest distance of your weights from the course's (relative): "
+              + ("below 1e-10" if result["gap"] < 1e-10 else f"{result['gap']:.1e}")
+              + f"; they agree at every point (to 1e-6): {result['agree']}")  # fmt: skip
+        print("largest part of your weights outside the checkpoints' span: "
               + ("below 1e-10" if outside < 1e-10 else f"{outside:.1e}"))  # fmt: skip
     print(f"SGD's test accuracy after {CAPSTONE_K} epochs {run['test_accuracy'][CAPSTONE_K]:.3f}, "
           f"after {EPOCHS} epochs {run['test_accuracy'][EPOCHS]:.3f}")  # fmt: skip

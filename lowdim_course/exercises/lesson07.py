@@ -363,27 +363,32 @@ TRAIN_IN_SUBSPACE = register(
 WHY_Z_STARTS_AT_ZERO = register(
     choice_question(
         id="07.why_z_starts_at_zero",
-        title="Why z starts at 0",
+        title="A subspace run that starts at z = (1, ..., 1)",
         options={
-            "a": "the gradient formula P^T grad_theta L holds only at z = 0",
-            "b": "so that the subspace run starts from theta0, the same initialization as the "
-            "directly trained baseline",
-            "c": "a random z(0) would train in a different subspace",
-            "d": "z = 0 is a minimum of the loss in the subspace, a safe place to start",
+            "a": "nothing: the gradient P^T grad_theta L holds at every z, so her runs are the "
+            "same as yours",
+            "b": "each run starts at theta0 + P 1, about sqrt(d) away from theta0 in a random "
+            "direction, farther for larger d: accuracy(d) mixes the effect of the dimension with "
+            "that of a start the baseline never uses, so her d_int90 no longer compares like "
+            "with like",
+            "c": "she trains in a different subspace than you for each d, so her d_int90 "
+            "measures another problem",
+            "d": "her runs start nearer a minimum, so her d_int90 comes out smaller and is the "
+            "better measurement",
         },
         correct="b",
         why_wrong={
-            "a": "the chain rule holds at every z: theta0 + P z is linear in z, so grad_z = "
-            "P^T grad_theta L(theta0 + P z) wherever z is",
+            "a": "the chain rule does hold at every z (theta0 + P z is linear in z), but the "
+            "runs are not the same: gradient descent starts from theta0 + P z(0), and that "
+            "point is not theta0",
             "c": "the affine subspace {theta0 + P z : z in R^d} is the same set whatever z "
-            "starts at; a random z(0) only moves the starting point inside it, to theta0 + P "
-            "z(0), a point the baseline never starts from and whose scale is not the "
-            "initialization's",
-            "d": "at z = 0 the gradient is P^T grad_theta L(theta0), which is not zero in "
-            "general: theta0 is a random initialization, not a minimum, and training moves away "
-            "from it",
+            "starts at; z(0) only moves the starting point inside it",
+            "d": "P 1 is a sum of d random unit columns, a random direction of length about "
+            "sqrt(d): nothing points it toward a minimum, and the start it gives is not the "
+            "initialization the baseline starts from",
         },
         hint="d_int90 compares two runs: training in the subspace and training all D "
-        "parameters. Where does each of them start?",
+        "parameters. Where does each of them start, and how far is theta0 + P 1 from theta0 "
+        "when P has d unit columns in random directions?",
     )
 )

@@ -48,6 +48,31 @@ def _reference_basis(checkpoints):
     return orthonormal_basis(checkpoints)
 
 
+def gradient_descent_checkpoints(count: int = 12, seed: int = 3) -> torch.Tensor:
+    """``count`` checkpoints (rows), every 5 full-batch gradient steps (lr 0.3), of the course's
+    network with 4 inputs, 3 hidden units and 3 classes (D = 27) on 40 generated examples.
+
+    Consecutive checkpoints of a converging run are nearly parallel: their condition number is
+    about 3.5e3, the order of the lesson's own SGD checkpoints (2.3e3 for K = 10, 4.8e3 for
+    K = 20), where one pass of classical Gram-Schmidt leaves ``||P P^T - I||`` near 1e-6 (a bound
+    of order ``eps kappa^2``; Giraud et al. 2005) and a second pass brings it to 1e-15.
+    """
+    from ..literature.weight_averaging import (
+        gradient_oracle,
+        init_weights,
+        make_classification_data,
+    )
+
+    data = make_classification_data(n_train=40, n_test=1, dim=4, classes=3, seed=seed)
+    oracle = gradient_oracle(data.x_train, data.y_train, 3, 3)
+    weights, saved = init_weights(4, 3, 3, seed=seed), []
+    for _ in range(count):
+        for _ in range(5):
+            weights = weights - 0.3 * oracle(weights)[1]
+        saved.append(weights)
+    return torch.stack(saved)
+
+
 def _basis_cases() -> list[Case]:
     generator = seeded_generator(10000)
     drift = random_matrix(1, 40, generator)
@@ -57,7 +82,38 @@ def _basis_cases() -> list[Case]:
         Case((walk,), "6 checkpoints of a random walk in R^40 (nearly parallel)"),
         Case((random_matrix(1, 5, generator),), "a single checkpoint"),
         Case((random_matrix(10, 200, generator),), "10 checkpoints in R^200"),
+        Case(
+            (gradient_descent_checkpoints(),),
+            "12 consecutive checkpoints of gradient descent in R^27 (condition number ~3.5e3)",
+        ),
     ]
+
+
+def one_pass_classical_gram_schmidt(checkpoints):
+    """Classical Gram-Schmidt, one pass: ``v_i = w_i - P_<i^T (P_<i w_i)``, ``p_i = v_i/||v_i||``.
+
+    Every coefficient is taken from the ORIGINAL checkpoint; the rows it returns lose
+    orthogonality like ``eps kappa^2`` (Giraud et al. 2005), 1e-6 on nearly parallel checkpoints.
+    """
+    rows: list[torch.Tensor] = []
+    for w in checkpoints:
+        v = w - torch.stack(rows).T @ (torch.stack(rows) @ w) if rows else w
+        rows.append(v / torch.linalg.vector_norm(v))
+    return torch.stack(rows)
+
+
+_LOST_ORTHOGONALITY = (
+    "the rows have norm 1 and are nearly orthogonal, but not to rounding precision "
+    "(|P P^T - I| = {error:.1e}): on nearly parallel checkpoints each new remainder v_i is a "
+    "small difference of large vectors, and one pass of Gram-Schmidt (classical: every "
+    "coefficient p_j^T w_i from the original checkpoint) leaves rounding error along the old "
+    "rows -- the loss of orthogonality"
+)
+_REORTHOGONALIZE = (
+    "re-orthogonalize: subtract the projections on the rows found so far a second time, from "
+    "what is left of the checkpoint, before normalizing ('twice is enough')"
+)
+_BASIS_MISTAKES = (Mistake(one_pass_classical_gram_schmidt, _LOST_ORTHOGONALITY, _REORTHOGONALIZE),)
 
 
 def compare_basis(expected, got, case: Case) -> Problem | None:
@@ -81,6 +137,12 @@ def compare_basis(expected, got, case: Case) -> Problem | None:
     identity = torch.eye(k, dtype=torch.float64)
     if not _is_close(identity, gram, 1e-8, 1e-10):
         diagonal = torch.diagonal(gram)
+        error = float(torch.linalg.matrix_norm(gram - identity))
+        if torch.allclose(diagonal, torch.ones(k, dtype=torch.float64), atol=1e-8) and (
+            float((gram - identity).abs().max()) < 1e-3
+        ):  # one pass of Gram-Schmidt (the named mistake), or any loss of orthogonality
+            (mistake,) = _BASIS_MISTAKES
+            return Problem(mistake.what.format(error=error), mistake.hint)
         if torch.allclose(diagonal, torch.ones(k, dtype=torch.float64), atol=1e-8):
             return Problem(
                 "the rows have norm 1 but are not orthogonal",
@@ -183,31 +245,29 @@ STEP = register(
 WHY_ORTHONORMAL = register(
     choice_question(
         id="10.why_orthonormal",
-        title="Why the basis must be orthonormal",
+        title="A basis that skips Gram-Schmidt",
         options={
-            "a": "the step C^T (C g) leaves the span of the checkpoints",
-            "b": "the step stays in the span and still goes downhill, but it is not the "
-            "projection of g: it is stretched along the directions the checkpoints share, so "
-            "nearly parallel checkpoints make one learning rate far too large along one "
-            "direction and far too small along the others",
-            "c": "the step is no longer a descent direction: the loss can grow for any "
-            "learning rate",
-            "d": "nothing: any basis of the span gives the same step, because the span is the same",
+            "a": "the step there leaves the span of the checkpoints",
+            "b": "the step there is 200 times smaller than along the top direction (the ratio "
+            "of the singular values)",
+            "c": "the step there is 40,000 times smaller than along the top direction: that "
+            "direction of the span barely trains",
+            "d": "nothing changes: any basis of the span gives the same step, because the "
+            "span is the same",
         },
-        correct="b",
+        correct="c",
         why_wrong={
             "a": "C^T (C g) is a combination of the rows of C, the checkpoints themselves, so "
             "it lies in their span like every TWA step; staying in the span is not what the "
             "orthonormal basis is for",
-            "c": "it is a descent direction: its inner product with g is g^T C^T C g = "
-            "||C g||^2 >= 0, so a small enough step still lowers the loss; what changes is how "
-            "far it goes in each direction",
+            "b": "the weights move by -lr C^T C g, and C^T C scales each direction of the span "
+            "by the SQUARE of C's singular value along it: (40 / 0.2)^2, not 40 / 0.2",
             "d": "the span is the same, but the step is not: C^T C is the projection onto the "
             "span only when C C^T = I. With raw checkpoints it weighs each direction by the "
-            "square of C's singular value along it, and consecutive checkpoints are nearly "
-            "parallel, so those values differ by orders of magnitude",
+            "square of C's singular value along it",
         },
         hint="write the step for a basis C (K x D) with w = C^T c and c <- c - lr C g: the "
-        "weights move by -lr C^T C g. When is C^T C a projection, and what is it otherwise?",
+        "weights move by -lr C^T C g. Write C by its singular value decomposition: by how much "
+        "does C^T C scale the direction of singular value sigma?",
     )
 )
