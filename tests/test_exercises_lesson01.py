@@ -1,4 +1,5 @@
-"""Lesson 01's new checks: the capstone gradient step and the self-check on the semantic modes.
+"""Lesson 01's checks: the closed form at long times, the capstone gradient step and the
+self-check on the semantic modes.
 
 The solutions below are written from the formulas (numpy, autograd), not from the core.
 """
@@ -104,7 +105,7 @@ CAPSTONE_MISTAKES = [
     (step_ascent, "ascent"),
     (step_swapped, "gradients of the two layers are swapped"),
     (step_no_transposes, "transposes are missing"),
-    (step_without_lr, "learning rate is missing"),
+    (step_without_lr, "step eta is missing"),
     (step_factor_two, "factor 2 too many"),
     (step_only_first, "only W1 was updated"),
     (step_gradients, "returned the gradients"),
@@ -173,3 +174,52 @@ def test_the_self_check_answer_holds_in_the_data():
     assert s["birds vs fish"] > s["trees vs flowers"]
     for split, count in (("birds", 3), ("fish", 3), ("trees", 1), ("flowers", 1)):
         assert len(FEATURES[split]) == count
+
+
+# ---------------------------------------------------------------------------------------------
+# 01.saxe_trajectory at long times: the first-written form overflows
+# ---------------------------------------------------------------------------------------------
+
+
+def trajectory_first_written(t, s, m0, eta):
+    """s e^x / (e^x - 1 + s/m0), x = 2 s eta t: exact until e^x overflows."""
+    growth = torch.exp(2 * s * eta * t)
+    return s * growth / (growth - 1 + s / m0)
+
+
+def trajectory_stable_numpy(t, s, m0, eta):
+    """Numerator and denominator divided by e^x, in numpy (float64)."""
+    x = 2 * s * eta * np.asarray(t, dtype=float)
+    return s / (1 + (s / m0 - 1) * np.exp(-x))
+
+
+def test_the_trajectory_cases_include_long_times_in_both_precisions():
+    """Some case overflows the first-written form in float32 and one in float64."""
+    overflowing = set()
+    for case in get_exercise("01.saxe_trajectory").make_cases():
+        times = case.args[0]
+        if not torch.isfinite(trajectory_first_written(*case.args)).all():
+            overflowing.add(times.dtype)
+            assert str(times.dtype).removeprefix("torch.") in case.label
+    assert overflowing == {torch.float32, torch.float64}
+
+
+def test_a_stable_numpy_trajectory_passes():
+    assert check("01.saxe_trajectory", trajectory_stable_numpy).passed
+
+
+def test_the_first_written_trajectory_is_named_as_overflowing():
+    result = check("01.saxe_trajectory", trajectory_first_written)
+    assert not result.passed
+    assert "overflows at long times" in result.message and "inf/inf = NaN" in result.message
+    assert "divide the numerator and the denominator" in result.message
+
+
+def test_a_trajectory_with_an_unrelated_nan_is_not_called_an_overflow():
+    def nan_at_start(t, s, m0, eta):
+        values = trajectory_stable_numpy(t, s, m0, eta)
+        values[0] = np.nan
+        return values
+
+    result = check("01.saxe_trajectory", nan_at_start)
+    assert not result.passed and "overflows" not in result.message and "NaN" in result.message
