@@ -4,13 +4,14 @@ self-check on the semantic modes.
 The solutions below are written from the formulas (numpy, autograd), not from the core.
 """
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from lowdim_course.exercises import check, get_exercise
 from lowdim_course.exercises.capstone import CAPSTONE_TAG
-from lowdim_course.semantic import FEATURES, semantic_data
 
 # ---------------------------------------------------------------------------------------------
 # Independent solutions of 01.two_layer_gd_step
@@ -152,28 +153,61 @@ def test_general_hints_give_the_idea_not_the_code():
             assert code not in hint, (exercise_id, code)
 
 
-def test_birds_before_trees_accepts_b_in_any_spelling():
+def test_which_split_first_accepts_b_in_any_spelling():
     for answer in ("b", "B", "(b)", " (B) "):
-        assert check("01.birds_before_trees", lambda answer=answer: answer).passed
+        assert check("01.which_split_first", lambda answer=answer: answer).passed
 
 
 @pytest.mark.parametrize(
     ("letter", "words"),
-    [("a", "do not interact"), ("c", "five seeds"), ("d", "four items")],
+    [("a", "features times the items"), ("c", "own s"), ("d", "five seeds")],
 )
-def test_birds_before_trees_explains_every_wrong_option(letter, words):
-    result = check("01.birds_before_trees", lambda: letter)
+def test_which_split_first_explains_every_wrong_option(letter, words):
+    result = check("01.which_split_first", lambda: letter)
     assert not result.passed
     assert f"not ({letter})" in result.message and words in result.message
 
 
-def test_the_self_check_answer_holds_in_the_data():
-    """(b): birds vs fish has the larger singular value, with more features to tell apart."""
-    data = semantic_data()
-    s = dict(zip(data.meanings, data.singular_values.tolist(), strict=True))
-    assert s["birds vs fish"] > s["trees vs flowers"]
-    for split, count in (("birds", 3), ("fish", 3), ("trees", 1), ("flowers", 1)):
-        assert len(FEATURES[split]) == count
+def _new_hierarchy_modes():
+    """The self-check's data, built from its description: cats, dogs (4 breeds each, 2 features
+    each), owls, hawks (2 species each, 3 features each), one feature per item, 2 per upper
+    category. Returns the singular values of M = F^T / sqrt(P) and the item vectors v_k."""
+    groups = {
+        "all": range(12),
+        "mammals": range(8),
+        "birds": range(8, 12),
+        "cats": range(4),
+        "dogs": range(4, 8),
+        "owls": range(8, 10),
+        "hawks": range(10, 12),
+    }
+    own = {"all": 2, "mammals": 2, "birds": 2, "cats": 2, "dogs": 2, "owls": 3, "hawks": 3}
+    columns = []
+    for name, count in own.items():
+        column = np.zeros(12)
+        column[list(groups[name])] = 1.0
+        columns += [column] * count
+    columns += list(np.eye(12))
+    features = np.array(columns).T  # items x features
+    _, values, vt = np.linalg.svd(features.T / math.sqrt(12), full_matrices=False)
+    return values, vt
+
+
+def test_the_self_check_answer_holds_in_its_new_hierarchy():
+    """(b): the cats-vs-dogs split (items 0-3 against 4-7) is a mode with P s^2 = 9, larger than
+    owls vs hawks (items 8-9 against 10-11), P s^2 = 7, which has more features per side."""
+    values, vt = _new_hierarchy_modes()
+    split = {
+        "cats vs dogs": [1] * 4 + [-1] * 4 + [0] * 4,
+        "owls vs hawks": [0] * 8 + [1, 1, -1, -1],
+    }
+    strength = {}
+    for name, pattern in split.items():
+        pattern = np.array(pattern) / np.linalg.norm(pattern)
+        (k,) = [k for k in range(len(values)) if abs(abs(vt[k] @ pattern) - 1) < 1e-9]
+        strength[name] = values[k]
+    assert 12 * strength["cats vs dogs"] ** 2 == pytest.approx(9)
+    assert 12 * strength["owls vs hawks"] ** 2 == pytest.approx(7)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,8 +14,10 @@ learning a target singular value s obeys ``tau dm/dt = 2m(s - m)``, so (Saxe et 
   ``1/2 ||W_2 W_1 - M||_F^2``, both layers from the same old weights,
   ``grad_{W_1} = W_2^T (W_2 W_1 - M)``, ``grad_{W_2} = (W_2 W_1 - M) W_1^T``; reference
   :func:`lowdim_course.theory.two_layer.two_layer_gd_step`;
-* ``01.birds_before_trees`` (self-check): why the semantic data's birds-vs-fish mode is learned
-  before its trees-vs-flowers mode (its singular value is larger; Saxe et al. 2019).
+* ``01.which_split_first`` (self-check): in a new hierarchy built like the lesson's semantic data
+  (Saxe et al. 2019), which of two splits at the same level is learned first: the one whose
+  features are carried by more items (4 items x 2 features against 2 x 3), whose singular value
+  is larger, not the one with more features.
 
 The theory package is imported when a check runs, not when this module is imported.
 """
@@ -209,34 +211,35 @@ HALF_WAY_TIME = register(
 
 
 # ---------------------------------------------------------------------------------------------
-# Self-check: why birds vs fish comes before trees vs flowers
+# Self-check: which of two splits at the same level of a new hierarchy is learned first
 # ---------------------------------------------------------------------------------------------
 
-BIRDS_BEFORE_TREES = register(
+WHICH_SPLIT_FIRST = register(
     choice_question(
-        id="01.birds_before_trees",
-        title="Why birds vs fish is learned before trees vs flowers",
+        id="01.which_split_first",
+        title="Which of two splits at the same level is learned first",
         options={
-            "a": "the network must first learn animals vs plants, and animals come first",
-            "b": "more features tell birds from fish than trees from flowers, so that mode has "
-            "the larger singular value",
-            "c": "the random initialization happens to favour the birds-vs-fish mode",
-            "d": "the birds-vs-fish split involves more items",
+            "a": "owls vs hawks: more features tell an owl from a hawk than a cat from a dog",
+            "b": "cats vs dogs: each of its features is carried by four items, so the split "
+            "counts more feature-item pairs, and its mode has the larger singular value",
+            "c": "both at the same time: they sit at the same level of the tree",
+            "d": "whichever the random initialization happens to favour",
         },
         correct="b",
         why_wrong={
-            "a": "it is tempting to read the tree as a schedule, but from the aligned init the "
-            "modes do not interact at all (each follows its own equation tau dm/dt = 2m(s - m)), "
-            "and the animals-vs-plants mode holds animals and plants alike; nothing waits for "
-            "it. What sets a mode's time is its own s",
-            "c": "the same order comes out in each of the lesson's five seeds, and from the "
-            "aligned init, where every mode starts at the same m0 = a^2: only s differs, and "
-            "t_half = (tau/2s) ln(s/m0 - 1) falls as s grows",
-            "d": "both splits involve four items (two against two); a bigger category does "
-            "strengthen a mode, but here the sizes are equal and the feature counts differ "
-            "(3 features each for birds and fish, 1 each for trees and flowers)",
+            "a": "the feature count alone is what set birds vs fish apart in the lesson's data, "
+            "where both splits had two items a side; here the sides differ in size. A mode's "
+            "strength counts features times the items that carry them: P s^2 is 4 x 2 + 1 = 9 "
+            "for cats vs dogs against 2 x 3 + 1 = 7 for owls vs hawks",
+            "c": "the level in the tree does not enter the mode equation: each mode follows "
+            "tau dm/dt = 2m(s - m) with its own s, and t_half = (tau/2s) ln(s/m0 - 1) falls as "
+            "s grows; two splits at one level have equal s only if they count the same "
+            "feature-item pairs",
+            "d": "from a small init the order is set by s, not by the draw: the lesson's five "
+            "seeds all learn its modes in the order of their singular values",
         },
-        hint="both splits sit at the same level of the tree; compare their singular values and "
-        "Section 4's half-way time",
+        hint="count, for one side of each split, its own features times the items that carry "
+        "them, plus one for an item's own feature: that is P s^2 in a balanced tree like the "
+        "lesson's (Section 6)",
     )
 )
