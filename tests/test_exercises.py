@@ -48,9 +48,9 @@ def layer_learning_rates(depth, lr, alpha):
     return [alpha * lr if layer in (0, depth - 1) else lr for layer in range(depth)]
 
 
-def saxe_trajectory(t, s, u0, lr):
-    grow = torch.exp(2 * s * t * lr)
-    return s * grow / (grow - 1 + s / u0)
+def saxe_trajectory(t, s, m0, eta):
+    """The logistic curve written as a shifted sigmoid: never overflows (torch.sigmoid)."""
+    return s * torch.sigmoid(2 * s * t * eta - math.log(s / m0 - 1))
 
 
 def half_way_time(s, u0, lr):
@@ -167,7 +167,7 @@ WRONG = {
         (lambda s, u0, lr: math.log(s / u0) / (2 * s * lr), "'- 1' is missing"),
         (lambda s, u0, lr: 2 * half_way_time(s, u0, lr), "factor 1/2"),
         (lambda s, u0, lr: -half_way_time(s, u0, lr), "wrong sign"),
-        (lambda s, u0, lr: lr * math.log(s / u0 - 1) / (2 * s), "tau = 1/lr"),
+        (lambda s, u0, lr: lr * math.log(s / u0 - 1) / (2 * s), "tau = 1/eta"),
     ],
     "02.deep_mode_rhs": [
         (lambda u, s, depth, lr: deep_mode_rhs(u, s, depth - 1, lr), "depth L-1"),

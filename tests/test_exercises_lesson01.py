@@ -1,7 +1,10 @@
-"""Lesson 01's new checks: the capstone gradient step and the self-check on the semantic modes.
+"""Lesson 01's checks: the closed form at long times, the capstone gradient step and the
+self-check on the semantic modes.
 
 The solutions below are written from the formulas (numpy, autograd), not from the core.
 """
+
+import math
 
 import numpy as np
 import pytest
@@ -9,7 +12,6 @@ import torch
 
 from lowdim_course.exercises import check, get_exercise
 from lowdim_course.exercises.capstone import CAPSTONE_TAG
-from lowdim_course.semantic import FEATURES, semantic_data
 
 # ---------------------------------------------------------------------------------------------
 # Independent solutions of 01.two_layer_gd_step
@@ -104,7 +106,7 @@ CAPSTONE_MISTAKES = [
     (step_ascent, "ascent"),
     (step_swapped, "gradients of the two layers are swapped"),
     (step_no_transposes, "transposes are missing"),
-    (step_without_lr, "learning rate is missing"),
+    (step_without_lr, "step eta is missing"),
     (step_factor_two, "factor 2 too many"),
     (step_only_first, "only W1 was updated"),
     (step_gradients, "returned the gradients"),
@@ -151,25 +153,107 @@ def test_general_hints_give_the_idea_not_the_code():
             assert code not in hint, (exercise_id, code)
 
 
-def test_birds_before_trees_accepts_b_in_any_spelling():
+def test_which_split_first_accepts_b_in_any_spelling():
     for answer in ("b", "B", "(b)", " (B) "):
-        assert check("01.birds_before_trees", lambda answer=answer: answer).passed
+        assert check("01.which_split_first", lambda answer=answer: answer).passed
 
 
 @pytest.mark.parametrize(
     ("letter", "words"),
-    [("a", "do not interact"), ("c", "five seeds"), ("d", "four items")],
+    [("a", "features times the items"), ("c", "own s"), ("d", "five seeds")],
 )
-def test_birds_before_trees_explains_every_wrong_option(letter, words):
-    result = check("01.birds_before_trees", lambda: letter)
+def test_which_split_first_explains_every_wrong_option(letter, words):
+    result = check("01.which_split_first", lambda: letter)
     assert not result.passed
     assert f"not ({letter})" in result.message and words in result.message
 
 
-def test_the_self_check_answer_holds_in_the_data():
-    """(b): birds vs fish has the larger singular value, with more features to tell apart."""
-    data = semantic_data()
-    s = dict(zip(data.meanings, data.singular_values.tolist(), strict=True))
-    assert s["birds vs fish"] > s["trees vs flowers"]
-    for split, count in (("birds", 3), ("fish", 3), ("trees", 1), ("flowers", 1)):
-        assert len(FEATURES[split]) == count
+def _new_hierarchy_modes():
+    """The self-check's data, built from its description: cats, dogs (4 breeds each, 2 features
+    each), owls, hawks (2 species each, 3 features each), one feature per item, 2 per upper
+    category. Returns the singular values of M = F^T / sqrt(P) and the item vectors v_k."""
+    groups = {
+        "all": range(12),
+        "mammals": range(8),
+        "birds": range(8, 12),
+        "cats": range(4),
+        "dogs": range(4, 8),
+        "owls": range(8, 10),
+        "hawks": range(10, 12),
+    }
+    own = {"all": 2, "mammals": 2, "birds": 2, "cats": 2, "dogs": 2, "owls": 3, "hawks": 3}
+    columns = []
+    for name, count in own.items():
+        column = np.zeros(12)
+        column[list(groups[name])] = 1.0
+        columns += [column] * count
+    columns += list(np.eye(12))
+    features = np.array(columns).T  # items x features
+    _, values, vt = np.linalg.svd(features.T / math.sqrt(12), full_matrices=False)
+    return values, vt
+
+
+def test_the_self_check_answer_holds_in_its_new_hierarchy():
+    """(b): the cats-vs-dogs split (items 0-3 against 4-7) is a mode with P s^2 = 9, larger than
+    owls vs hawks (items 8-9 against 10-11), P s^2 = 7, which has more features per side."""
+    values, vt = _new_hierarchy_modes()
+    split = {
+        "cats vs dogs": [1] * 4 + [-1] * 4 + [0] * 4,
+        "owls vs hawks": [0] * 8 + [1, 1, -1, -1],
+    }
+    strength = {}
+    for name, pattern in split.items():
+        pattern = np.array(pattern) / np.linalg.norm(pattern)
+        (k,) = [k for k in range(len(values)) if abs(abs(vt[k] @ pattern) - 1) < 1e-9]
+        strength[name] = values[k]
+    assert 12 * strength["cats vs dogs"] ** 2 == pytest.approx(9)
+    assert 12 * strength["owls vs hawks"] ** 2 == pytest.approx(7)
+
+
+# ---------------------------------------------------------------------------------------------
+# 01.saxe_trajectory at long times: the first-written form overflows
+# ---------------------------------------------------------------------------------------------
+
+
+def trajectory_first_written(t, s, m0, eta):
+    """s e^x / (e^x - 1 + s/m0), x = 2 s eta t: exact until e^x overflows."""
+    growth = torch.exp(2 * s * eta * t)
+    return s * growth / (growth - 1 + s / m0)
+
+
+def trajectory_stable_numpy(t, s, m0, eta):
+    """Numerator and denominator divided by e^x, in numpy (float64)."""
+    x = 2 * s * eta * np.asarray(t, dtype=float)
+    return s / (1 + (s / m0 - 1) * np.exp(-x))
+
+
+def test_the_trajectory_cases_include_long_times_in_both_precisions():
+    """Some case overflows the first-written form in float32 and one in float64."""
+    overflowing = set()
+    for case in get_exercise("01.saxe_trajectory").make_cases():
+        times = case.args[0]
+        if not torch.isfinite(trajectory_first_written(*case.args)).all():
+            overflowing.add(times.dtype)
+            assert str(times.dtype).removeprefix("torch.") in case.label
+    assert overflowing == {torch.float32, torch.float64}
+
+
+def test_a_stable_numpy_trajectory_passes():
+    assert check("01.saxe_trajectory", trajectory_stable_numpy).passed
+
+
+def test_the_first_written_trajectory_is_named_as_overflowing():
+    result = check("01.saxe_trajectory", trajectory_first_written)
+    assert not result.passed
+    assert "overflows at long times" in result.message and "inf/inf = NaN" in result.message
+    assert "divide the numerator and the denominator" in result.message
+
+
+def test_a_trajectory_with_an_unrelated_nan_is_not_called_an_overflow():
+    def nan_at_start(t, s, m0, eta):
+        values = trajectory_stable_numpy(t, s, m0, eta)
+        values[0] = np.nan
+        return values
+
+    result = check("01.saxe_trajectory", nan_at_start)
+    assert not result.passed and "overflows" not in result.message and "NaN" in result.message

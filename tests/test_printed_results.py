@@ -116,11 +116,14 @@ SMALL_RACE = {"d": 30, "r": 3, "r_hat": 6, "steps": 800}  # lesson 04's race, re
 
 QUICK = [
     Demo("00", "lesson00", "first_look", {"depth": 3, "eps": 0.03, "steps": 550, "d": 20}),
-    Demo("01", "lesson01", "saxe_demo", {"s": 3.0, "u0": 1e-3, "lr": 1e-2}),
-    Demo("01", "lesson01", "stages_demo", {"u0": 1e-4, "lr": 3e-2}),
+    Demo("00", "lesson00", "step_check_table"),
+    Demo("01", "lesson01", "saxe_demo", {"s": 3.0, "m0": 1e-3, "eta": 1e-2}),
+    Demo("01", "lesson01", "stages_demo", {"m0": 1e-4, "eta": 3e-2}),
+    Demo("01", "lesson01", "closed_form_overflow", computes=False),  # elementwise only
+    Demo("01", "lesson01", "closed_form_gaps", {"singular_values": (3.0,), "etas": (1e-2,)}),
     Demo("01", "lesson01", "semantic_overview"),
-    Demo("01", "lesson01", "semantic_demo", {"init_scale": 0.1, "lr": 0.15, "depth": 2}),
-    Demo("01", "lesson01", "gd_step_demo", {"lr": 3e-2}, capstone="01.two_layer_gd_step"),
+    Demo("01", "lesson01", "semantic_demo", {"init_scale": 0.1, "eta": 0.15, "depth": 2}),
+    Demo("01", "lesson01", "gd_step_demo", {"s": 3.0}, capstone="01.two_layer_gd_step"),
     Demo("02", "lesson02", "separation_demo", computes=False),  # the mode ODE, elementwise
     Demo("02", "lesson02", "regime_table", computes=False),  # the mode ODE, elementwise
     Demo("02", "lesson02", "lag_over_seeds", {"seeds": range(2)}),
@@ -176,7 +179,7 @@ QUICK = [
 ]
 
 SLOW = [
-    Demo("01", "lesson01", "stage_like_learning", {"u0": 1e-4, "lr": 1e-3, "max_steps": 7000}),
+    Demo("01", "lesson01", "stage_like_learning", {"m0": 1e-4, "eta": 1e-3, "max_steps": 7000}),
     Demo("01", "lesson01", "semantic_demo", {"depth": 3}, label="-depth3"),
     Demo("02", "lesson02", "semantic_depth_demo", label="-lesson"),
     Demo("02", "lesson02", "capstone_demo", {"choose_eps": _lesson02_eps}, "02.train_deep_linear"),

@@ -139,7 +139,7 @@ def _demo(module, name, **arguments):
 # took 324 s beside a busy neighbour with two threads, 8 s with one).
 DEMOS = {
     "00 first_look": _demo("lesson00", "first_look", steps=100, d=10, r=2),
-    "01 saxe_demo": _demo("lesson01", "saxe_demo", s=2.0, u0=1e-2, lr=2e-2),
+    "01 saxe_demo": _demo("lesson01", "saxe_demo", s=2.0, m0=1e-2, eta=2e-2),
     "02 semantic_depth_demo": _semantic_depth,
     "03 singular_value_waterfall": _demo(
         "lesson03", "singular_value_waterfall", d=12, r=2, depth=2, eps=0.3, steps=50

@@ -1,7 +1,10 @@
 """Lesson 01's capstone exercise, ``01.two_layer_gd_step``.
 
-One gradient-descent step of a two-layer linear network: the reference answer, hidden cases and
-named mistakes; registered when ``lesson01`` (which imports this module) is imported.
+One gradient-descent step of a two-layer linear network on the summed loss
+``1/2 ||W_2 W_1 - M||_F^2``, with step ``eta`` (the course's name for a step on the summed loss):
+the reference answer, hidden cases and named mistakes; registered when ``lesson01`` (which
+imports this module) is imported. The lesson's figure (``demos.lesson01_capstone``) runs the step
+at the step size the student chose.
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from .framework import (
 )
 
 
-def reference_two_layer_gd_step(w1, w2, target, lr):
+def reference_two_layer_gd_step(w1, w2, target, eta):
     from ..theory.two_layer import two_layer_gd_step
 
-    return two_layer_gd_step(w1, w2, target, lr)
+    return two_layer_gd_step(w1, w2, target, eta)
 
 
-def _step(w1, w2, target, lr, *, order="together", sign=-1.0, scale=1.0, form="right"):
+def _step(w1, w2, target, eta, *, order="together", sign=-1.0, scale=1.0, form="right"):
     """One step with one named change (a mistake); ``form`` picks the gradients' formulas."""
 
     def gradients(a, b):
@@ -39,13 +42,13 @@ def _step(w1, w2, target, lr, *, order="together", sign=-1.0, scale=1.0, form="r
         return b.T @ residual, residual @ a.T
 
     if order == "W1 first":
-        new1 = w1 + sign * lr * scale * gradients(w1, w2)[0]
-        return new1, w2 + sign * lr * scale * gradients(new1, w2)[1]
+        new1 = w1 + sign * eta * scale * gradients(w1, w2)[0]
+        return new1, w2 + sign * eta * scale * gradients(new1, w2)[1]
     if order == "W2 first":
-        new2 = w2 + sign * lr * scale * gradients(w1, w2)[1]
-        return w1 + sign * lr * scale * gradients(w1, new2)[0], new2
+        new2 = w2 + sign * eta * scale * gradients(w1, w2)[1]
+        return w1 + sign * eta * scale * gradients(w1, new2)[0], new2
     g1, g2 = gradients(w1, w2)
-    return w1 + sign * lr * scale * g1, w2 + sign * lr * scale * g2
+    return w1 + sign * eta * scale * g1, w2 + sign * eta * scale * g2
 
 
 def _step_cases() -> list[Case]:
@@ -57,19 +60,19 @@ def _step_cases() -> list[Case]:
     return [
         Case(
             (matrix(3, 3, 0.5), matrix(3, 3, 0.5), matrix(3, 3, 1.0), 0.1),
-            "W1, W2, M all 3 x 3 Gaussian, lr=0.1",
+            "W1, W2, M all 3 x 3 Gaussian, eta=0.1",
         ),
         Case(
             (matrix(4, 3, 0.5), matrix(5, 4, 0.5), matrix(5, 3, 1.0), 0.05),
-            "W1 4 x 3, W2 5 x 4, M 5 x 3 (d_in=3, h=4, d_out=5), lr=0.05",
+            "W1 4 x 3, W2 5 x 4, M 5 x 3 (d_in=3, h=4, d_out=5), eta=0.05",
         ),
         Case(
             (matrix(2, 5, 0.3), matrix(4, 2, 0.3), matrix(4, 5, 1.0), 0.2),
-            "a bottleneck: W1 2 x 5, W2 4 x 2, M 4 x 5, lr=0.2",
+            "a bottleneck: W1 2 x 5, W2 4 x 2, M 4 x 5, eta=0.2",
         ),
         Case(
             (matrix(4, 4, 0.03), matrix(4, 4, 0.03), matrix(4, 4, 2.0), 0.01),
-            "a small init: W1, W2 4 x 4 with entries of size 0.03, M 4 x 4, lr=0.01",
+            "a small init: W1, W2 4 x 4 with entries of size 0.03, M 4 x 4, eta=0.01",
         ),
     ]
 
@@ -86,7 +89,7 @@ _PULL_BACK = (
 
 
 def _mistake(**change):
-    return lambda w1, w2, target, lr: _step(w1, w2, target, lr, **change)
+    return lambda w1, w2, target, eta: _step(w1, w2, target, eta, **change)
 
 
 _STEP_MISTAKES = (
@@ -104,7 +107,7 @@ _STEP_MISTAKES = (
         _mistake(sign=1.0),
         "a step up the gradient (ascent): the loss grows; gradient descent moves against the "
         "gradient",
-        "descent subtracts lr times the gradient; check the sign of the residual too (the "
+        "descent subtracts eta times the gradient; check the sign of the residual too (the "
         "model minus the target)",
     ),
     Mistake(
@@ -119,9 +122,9 @@ _STEP_MISTAKES = (
         _PULL_BACK,
     ),
     Mistake(
-        lambda w1, w2, target, lr: _step(w1, w2, target, 1.0),
-        "the learning rate is missing: the whole gradient was subtracted",
-        "each layer moves by lr times its gradient",
+        lambda w1, w2, target, eta: _step(w1, w2, target, 1.0),
+        "the step eta is missing: the whole gradient was subtracted",
+        "each layer moves by eta times its gradient",
     ),
     Mistake(
         _mistake(scale=2.0),
@@ -130,25 +133,25 @@ _STEP_MISTAKES = (
         "the 1/2 in the loss cancels the 2 from the square",
     ),
     Mistake(
-        lambda w1, w2, target, lr: _step(w1, w2, target, lr, scale=1.0 / target.numel()),
+        lambda w1, w2, target, eta: _step(w1, w2, target, eta, scale=1.0 / target.numel()),
         "the gradient is divided by the number of entries of M (the mean loss's): this "
         "lesson's loss is the sum 1/2 ||W2 W1 - M||_F^2",
         "the summed loss's gradient has no 1/(number of entries)",
     ),
     Mistake(
-        lambda w1, w2, target, lr: (w1 - lr * w2.T @ (w2 @ w1 - target), w2),
+        lambda w1, w2, target, eta: (w1 - eta * w2.T @ (w2 @ w1 - target), w2),
         "only W1 was updated: W2 came back unchanged",
         "both layers take a step, each against its own gradient",
     ),
     Mistake(
-        lambda w1, w2, target, lr: (w1, w2 - lr * (w2 @ w1 - target) @ w1.T),
+        lambda w1, w2, target, eta: (w1, w2 - eta * (w2 @ w1 - target) @ w1.T),
         "only W2 was updated: W1 came back unchanged",
         "both layers take a step, each against its own gradient",
     ),
     Mistake(
-        lambda w1, w2, target, lr: (w2.T @ (w2 @ w1 - target), (w2 @ w1 - target) @ w1.T),
+        lambda w1, w2, target, eta: (w2.T @ (w2 @ w1 - target), (w2 @ w1 - target) @ w1.T),
         "returned the gradients, not the new weights",
-        "return the new weights: each layer moved by lr times its gradient, downhill",
+        "return the new weights: each layer moved by eta times its gradient, downhill",
     ),
 )
 
@@ -212,13 +215,13 @@ TWO_LAYER_GD_STEP = register(
     Exercise(
         id="01.two_layer_gd_step",
         title="Capstone: one gradient-descent step of a two-layer linear network",
-        signature="two_layer_gd_step(W1, W2, M, lr) -> (W1_next, W2_next)",
+        signature="two_layer_gd_step(W1, W2, M, eta) -> (W1_next, W2_next)",
         make_cases=_step_cases,
         reference=reference_two_layer_gd_step,
         compare=_compare_step,
         hint="the residual W2 W1 - M tells how the product is off; each layer's gradient is "
         "that residual brought back to the layer's own shape through the other layer; compute "
-        "both from the old weights, then move each layer a step of size lr against its own",
+        "both from the old weights, then move each layer a step of size eta against its own",
         tags=(CAPSTONE_TAG,),
     )
 )
