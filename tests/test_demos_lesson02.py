@@ -22,9 +22,9 @@ from lowdim_course.widgets import int_slider, log_slider, slider_panel
 
 
 def test_separation_demo_matches_the_spec_and_deeper_separates_more(capsys):
-    result = separation_demo(depth=3, u0=1e-4, gap=2.0)
+    result = separation_demo(depth=3, m0=1e-4, gap=2.0)
     table = result["separation"]
-    # Measured once and pinned: 0.057 (L=2), 0.0016 (L=3), 0.0008 (L=4) at u0 = 1e-4, s = (1, 0.5)
+    # Measured once and pinned: 0.057 (L=2), 0.0016 (L=3), 0.0008 (L=4) at m0 = 1e-4, s = (1, 0.5)
     assert table[2] == pytest.approx(0.057, rel=0.02)
     assert table[3] == pytest.approx(0.0016, rel=0.02)
     assert table[4] == pytest.approx(0.0008, rel=0.03)
@@ -39,14 +39,14 @@ def test_separation_demo_matches_the_spec_and_deeper_separates_more(capsys):
 
 def test_regime_table_close_modes_and_onset_error_over_the_sliders(capsys):
     """Section 3's statements with their regime: at gap 1.2 two layers learn the modes almost
-    together at every u0; deep ones separate them at u0 = 1e-4 (0.0244 at L = 3, 0.00248 at
-    L = 5) but not at u0 = 1e-2 (0.563, 0.275). t* over-estimates the half-way time by 23% at
-    u0 = 1e-2, L = 3, by under 1% at L = 5 or u0 = 1e-6."""
+    together at every m0; deep ones separate them at m0 = 1e-4 (0.0244 at L = 3, 0.00248 at
+    L = 5) but not at m0 = 1e-2 (0.563, 0.275). t* over-estimates the half-way time by 23% at
+    m0 = 1e-2, L = 3, by under 1% at L = 5 or m0 = 1e-6."""
     from lowdim_course.demos.lesson02 import regime_table
 
     table = regime_table()
     sep, above = table["separation"], table["above"]
-    assert all(sep[u0][2] > 0.4 for u0 in sep)
+    assert all(sep[m0][2] > 0.4 for m0 in sep)
     assert f"{sep[1e-4][3]:.3g}" == "0.0244" and f"{sep[1e-4][5]:.3g}" == "0.00248"
     assert f"{sep[1e-2][3]:.3g}" == "0.563" and f"{sep[1e-2][5]:.3g}" == "0.275"
     assert round(100 * above[1e-2][3]) == 23 and round(100 * above[1e-4][3], 1) == 4.1
@@ -58,12 +58,12 @@ def test_regime_table_close_modes_and_onset_error_over_the_sliders(capsys):
 
 
 def test_separation_demo_smaller_init_and_larger_gap_separate_more():
-    base = separation_demo(depth=3, u0=1e-3, gap=2.0)["separation"][3]
-    smaller = separation_demo(depth=3, u0=1e-5, gap=2.0)["separation"][3]
-    closer = separation_demo(depth=3, u0=1e-3, gap=1.2)["separation"][3]
+    base = separation_demo(depth=3, m0=1e-3, gap=2.0)["separation"][3]
+    smaller = separation_demo(depth=3, m0=1e-5, gap=2.0)["separation"][3]
+    closer = separation_demo(depth=3, m0=1e-3, gap=1.2)["separation"][3]
     assert smaller < 0.1 * base
     assert closer > 3 * base
-    two_layers = separation_demo(depth=2, u0=1e-2, gap=1.3)
+    two_layers = separation_demo(depth=2, m0=1e-2, gap=1.3)
     assert two_layers["onset"] == pytest.approx(two_layers["ode_half"], rel=1e-6)
 
 
@@ -114,7 +114,7 @@ def test_panels_recompute_when_a_slider_moves():
     panel = slider_panel(
         separation_demo,
         depth=int_slider(3, 2, 5),
-        u0=log_slider(1e-4, 1e-6, 1e-2),
+        m0=log_slider(1e-4, 1e-6, 1e-2),
         gap=log_slider(2.0, 1.2, 5.0),
     )
     before = panel.result
@@ -178,7 +178,7 @@ def test_capstone_demo_with_a_correct_trainer_and_eps_0_1_says_it_agrees_and_wor
     assert "your trainer agrees with the course's at both depths" in printed
     assert all(gap < 1e-10 for gap in summary["gap_to_course"].values())
     # the lesson's words: on the shown target depth 3 from eps = 0.1 separates the stages ten
-    # times more sharply than depth 2 from the same u0 = 1e-3 (0.0042 against 0.049)
+    # times more sharply than depth 2 from the same m0 = 1e-3 (0.0042 against 0.049)
     assert summary["half_way"] == {3: [491, 1341, 2026], 2: [180, 385, 600]}
     assert summary["separation"][3] == pytest.approx(0.0042, abs=5e-5)
     assert summary["separation"][2] == pytest.approx(0.049, abs=5e-4)
@@ -276,7 +276,7 @@ def test_the_symmetric_target_hides_the_order_of_the_products():
 
 def test_course_trainer_on_the_symmetric_target_follows_the_mode_ode_to_the_step_size():
     """On Q diag(s) Q^T from eps I gradient descent is the mode ODE's Euler scheme: the gap to
-    the ODE is about 0.021 at eta = 0.02 (depth 3, u0 = 1e-3) and halves with the step."""
+    the ODE is about 0.021 at eta = 0.02 (depth 3, m0 = 1e-3) and halves with the step."""
     from lowdim_course.demos.lesson02_capstone import capstone_target
 
     target = capstone_target(0, symmetric=True)
@@ -325,7 +325,7 @@ def test_semantic_depth_4_widths_as_the_lesson_states_them(capsys):
 
 
 def test_incremental_demo_same_u0_still_separates_with_depth():
-    """Section 5's Think!: at u0 = 1e-2 (eps = 0.1, 0.215, 0.316 at L = 2, 3, 4, all on the
+    """Section 5's Think!: at m0 = 1e-2 (eps = 0.1, 0.215, 0.316 at L = 2, 3, 4, all on the
     slider) the separation still falls by a factor of two to three per layer."""
     separations = [
         incremental_demo(depth=L, eps=1e-2 ** (1 / L), gap=2.0)["separation"] for L in (2, 3, 4)

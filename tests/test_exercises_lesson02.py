@@ -161,7 +161,7 @@ def test_halve_the_init_accepts_c_in_any_spelling():
 
 
 @pytest.mark.parametrize(
-    ("letter", "words"), [("a", "two-layer law"), ("b", "depth 3"), ("d", "u0 shrinks")]
+    ("letter", "words"), [("a", "two-layer law"), ("b", "depth 3"), ("d", "m0 shrinks")]
 )
 def test_halve_the_init_explains_every_wrong_option(letter, words):
     result = check("02.halve_the_init", lambda: letter)
@@ -170,12 +170,12 @@ def test_halve_the_init_explains_every_wrong_option(letter, words):
 
 
 def test_a_32_times_smaller_u0_at_depth_5_makes_the_wait_eight_times_longer():
-    """The self-check's answer from the course's onset formula and mode ODE: u0 / 32 halves
+    """The self-check's answer from the course's onset formula and mode ODE: m0 / 32 halves
     each layer's a0 at depth 5, and t* ~ a0^-(L-2) = 2^3."""
-    a0, u0 = 0.1, 0.1**5
-    assert (u0 / 32) ** (1 / 5) == pytest.approx(a0 / 2)
+    a0, m0 = 0.1, 0.1**5
+    assert (m0 / 32) ** (1 / 5) == pytest.approx(a0 / 2)
     assert onset_time(1.0, a0 / 2, 5, 1.0) / onset_time(1.0, a0, 5, 1.0) == pytest.approx(8.0)
-    ode_ratio = deep_half_way_time(1.0, u0 / 32, 5, 1.0) / deep_half_way_time(1.0, u0, 5, 1.0)
+    ode_ratio = deep_half_way_time(1.0, m0 / 32, 5, 1.0) / deep_half_way_time(1.0, m0, 5, 1.0)
     assert ode_ratio == pytest.approx(8.0, rel=0.01)
     two_layers = deep_half_way_time(1.0, 1e-3 / 32, 2, 1.0) / deep_half_way_time(1.0, 1e-3, 2, 1.0)
     assert two_layers < 1.6  # (a): only a fixed number of steps longer, (tau/2s) ln 32

@@ -54,8 +54,8 @@ EFFECTIVE_LR = 0.1
 MAX_STEPS = 3000
 DEPTHS = (2, 3, 4, 5)
 SEPARATION_LR = 1e-2
-SEPARATION_U0 = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2)
-REGIME_U0 = (1e-6, 1e-4, 1e-2)
+SEPARATION_M0 = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2)
+REGIME_M0 = (1e-6, 1e-4, 1e-2)
 REGIME_GAP = 1.2
 
 
@@ -75,16 +75,16 @@ def measured_separation(spectra: torch.Tensor, singular_values, level: float = 0
     return None if reached is None else float(spectra[reached, 1]) / s2
 
 
-def _ode_half(s: float, u0: float, depth: int):
-    """The aligned mode ODE's half-way step at step size ``EFFECTIVE_LR`` (None if u0 >= s/2)."""
-    return deep_half_way_time(s, u0, depth, EFFECTIVE_LR) if u0 < s / 2 else None
+def _ode_half(s: float, m0: float, depth: int):
+    """The aligned mode ODE's half-way step at step size ``EFFECTIVE_LR`` (None if m0 >= s/2)."""
+    return deep_half_way_time(s, m0, depth, EFFECTIVE_LR) if m0 < s / 2 else None
 
 
-def run_length(singular_values, u0: float, depth: int) -> int:
+def run_length(singular_values, m0: float, depth: int) -> int:
     """Steps for :func:`incremental_demo`: 2.5 times the weakest mode's ODE half-way time (or
     10 time constants ``1/(lr s)`` if it starts above half way), between 100 and 3000."""
     weakest = min(singular_values)
-    half = _ode_half(weakest, u0, depth)
+    half = _ode_half(weakest, m0, depth)
     steps = 2.5 * half if half is not None else 10.0 / (EFFECTIVE_LR * weakest)
     return int(min(MAX_STEPS, max(100, math.ceil(steps))))
 
@@ -101,7 +101,7 @@ def _incremental_run(depth: float, eps: float, gap: float, seed: int = 0):
     )  # fmt: skip
 
 
-def _half_way_steps(history, singular_values, u0: float, depth: int) -> list[dict]:
+def _half_way_steps(history, singular_values, m0: float, depth: int) -> list[dict]:
     """Each mode's first logged step with sigma_k >= s_k / 2 (GD) and the aligned ODE's."""
     iterations = torch.tensor(history.log_iterations)
     spectra = history.singular_value_matrix()
@@ -109,7 +109,7 @@ def _half_way_steps(history, singular_values, u0: float, depth: int) -> list[dic
     for k, value in enumerate(singular_values):
         reached = first_crossing(spectra[:, k], value / 2)
         gd_half = None if reached is None else int(iterations[reached])
-        modes.append({"s": value, "gd_half": gd_half, "ode_half": _ode_half(value, u0, depth)})
+        modes.append({"s": value, "gd_half": gd_half, "ode_half": _ode_half(value, m0, depth)})
     return modes
 
 
@@ -151,7 +151,7 @@ def incremental_demo(depth: int = 3, eps: float = 0.1, gap: float = 2.0):
     """
     d = SIZE
     s = target_spectrum(gap)
-    u0 = eps**depth
+    m0 = eps**depth
     history = _incremental_run(depth, eps, gap)
     steps = history.steps
     iterations = torch.tensor(history.log_iterations)
@@ -163,7 +163,7 @@ def incremental_demo(depth: int = 3, eps: float = 0.1, gap: float = 2.0):
     for k, value in enumerate(s):
         left.plot(iterations, spectra[:, k], color=f"C{k}", lw=2, label=f"$\\sigma_{k + 1}$")
         left.axhline(value, color=f"C{k}", lw=0.8, ls=":")
-    modes = _half_way_steps(history, s, u0, depth)
+    modes = _half_way_steps(history, s, m0, depth)
     left.set_xlabel("gradient step")
     left.set_ylabel("singular values of $W_{L:1}$")
     left.set_title(f"depth L={depth}, eps={eps:.3g}, gap={gap:.3g} (d={d})")
@@ -208,13 +208,13 @@ def incremental_demo(depth: int = 3, eps: float = 0.1, gap: float = 2.0):
 
 
 @small_work()
-def separation_demo(depth: int = 3, u0: float = 1e-4, gap: float = 2.0):
-    """Two modes ``s = (1, 1/gap)`` from the end-to-end init u0, for depths 2 to 5 (mode ODE).
+def separation_demo(depth: int = 3, m0: float = 1e-4, gap: float = 2.0):
+    """Two modes ``s = (1, 1/gap)`` from the end-to-end init m0, for depths 2 to 5 (mode ODE).
 
-    Left: the fractions ``u_1/s_1`` (solid) and ``u_2/s_2`` (dashed) against time measured in
+    Left: the fractions ``m_1/s_1`` (solid) and ``m_2/s_2`` (dashed) against time measured in
     units of ``t_90``, the time mode 1 needs to reach 90%; the chosen depth is drawn bold.
-    Right: the separation (``u_2/s_2`` at ``t_90``) against u0 for each depth, log-log; the
-    chosen setting is marked. Prints the separations at u0 for every depth and, for the chosen
+    Right: the separation (``m_2/s_2`` at ``t_90``) against m0 for each depth, log-log; the
+    chosen setting is marked. Prints the separations at m0 for every depth and, for the chosen
     depth, mode 1's ODE half-way time next to the onset formula; returns them.
     """
     s1, s2, lr = 1.0, 1.0 / gap, SEPARATION_LR
@@ -222,39 +222,39 @@ def separation_demo(depth: int = 3, u0: float = 1e-4, gap: float = 2.0):
     grid = torch.linspace(0.0, 2.5, 101, dtype=torch.float64)
     table = {}
     for i, layers in enumerate(DEPTHS):
-        t90 = time_to_fraction(s1, u0, layers, lr, 0.9)
+        t90 = time_to_fraction(s1, m0, layers, lr, 0.9)
         width = 2.5 if layers == depth else 1.0
         alpha = 1.0 if layers == depth else 0.45
         for s, style in ((s1, "-"), (s2, "--")):
-            fraction = integrate_deep_mode(s, u0, layers, lr, grid * t90) / s
+            fraction = integrate_deep_mode(s, m0, layers, lr, grid * t90) / s
             label = f"L={layers}" if s == s1 else None
             left.plot(grid, fraction, style, color=f"C{i}", lw=width, alpha=alpha, label=label)
-        u0_grid = [value for value in SEPARATION_U0 if value < 0.5 * s2]
-        curve = [separation(layers, value, (s1, s2), lr) for value in u0_grid]
+        m0_grid = [value for value in SEPARATION_M0 if value < 0.5 * s2]
+        curve = [separation(layers, value, (s1, s2), lr) for value in m0_grid]
         right.loglog(
-            u0_grid, curve, "o-", color=f"C{i}", lw=width, alpha=alpha, label=f"L={layers}"
+            m0_grid, curve, "o-", color=f"C{i}", lw=width, alpha=alpha, label=f"L={layers}"
         )
-        table[layers] = separation(layers, u0, (s1, s2), lr)
+        table[layers] = separation(layers, m0, (s1, s2), lr)
     left.axvline(1.0, color="gray", lw=0.8, ls=":")
     left.set_xlabel(r"time / $t_{90}$ (mode 1 at 90%)")
     left.set_ylabel("fraction learned $u_i / s_i$")
-    left.set_title(f"s = (1, {s2:.3g}), u0 = {u0:.3g}: mode 1 solid, mode 2 dashed")
+    left.set_title(f"s = (1, {s2:.3g}), m0 = {m0:.3g}: mode 1 solid, mode 2 dashed")
     left.legend()
-    right.loglog([u0], [table[depth]], "k*", ms=14)
+    right.loglog([m0], [table[depth]], "k*", ms=14)
     right.set_xlabel("initial end-to-end scale $u_0$")
-    right.set_ylabel("separation $u_2/s_2$ at $t_{90}$")
+    right.set_ylabel("separation $m_2/s_2$ at $t_{90}$")
     right.set_title("smaller is more incremental")
     right.legend()
     show_figure(figure)
 
-    a0 = u0 ** (1.0 / depth)
-    ode_half = deep_half_way_time(s1, u0, depth, lr)
+    a0 = m0 ** (1.0 / depth)
+    ode_half = deep_half_way_time(s1, m0, depth, lr)
     formula = onset_time(s1, a0, depth, lr)
-    print(f"s = (1, {s2:.3g}), u0 = {u0:.3g}; separation u_2/s_2 when u_1 = 0.9 s_1:")
+    print(f"s = (1, {s2:.3g}), m0 = {m0:.3g}; separation m_2/s_2 when m_1 = 0.9 s_1:")
     for layers, value in table.items():
         mark = "  <- chosen depth" if layers == depth else ""
         print(f"  L={layers}: {value:.3g}{mark}")
-    name = "exact (tau/2s) ln(s/u0 - 1)" if depth == 2 else "tau / ((L-2) s a0^(L-2))"
+    name = "exact (tau/2s) ln(s/m0 - 1)" if depth == 2 else "tau / ((L-2) s a0^(L-2))"
     above = formula / ode_half - 1.0
     print(
         f"mode 1 at L={depth} (a0 = {a0:.3g}, eta = {lr:.3g}): ODE half-way step {ode_half:.4g}, "
@@ -264,27 +264,27 @@ def separation_demo(depth: int = 3, u0: float = 1e-4, gap: float = 2.0):
 
 
 @small_work()
-def regime_table(u0s=REGIME_U0, gap: float = REGIME_GAP) -> dict:
+def regime_table(m0s=REGIME_M0, gap: float = REGIME_GAP) -> dict:
     """Where Section 3's statements hold, from the mode ODE (step eta = 0.01, s_1 = 1).
 
-    Prints, for each u0 in ``u0s`` and depth 2-5, the separation for two close modes
+    Prints, for each m0 in ``m0s`` and depth 2-5, the separation for two close modes
     ``s = (1, 1/gap)``; and for depths 3-5 how far the onset formula ``t*`` lies above mode 1's
     half-way time, ``t*/t_half - 1`` (at depth 2 the printed formula is exact). Returns both.
     """
     s2, lr = 1.0 / gap, SEPARATION_LR
-    separations = {u0: {L: separation(L, u0, (1.0, s2), lr) for L in DEPTHS} for u0 in u0s}
+    separations = {m0: {L: separation(L, m0, (1.0, s2), lr) for L in DEPTHS} for m0 in m0s}
     deep = [L for L in DEPTHS if L >= 3]
     above = {
-        u0: {L: onset_time(1.0, u0 ** (1 / L), L, lr) / deep_half_way_time(1.0, u0, L, lr) - 1
+        m0: {L: onset_time(1.0, m0 ** (1 / L), L, lr) / deep_half_way_time(1.0, m0, L, lr) - 1
              for L in deep}
-        for u0 in u0s
+        for m0 in m0s
     }  # fmt: skip
-    print(f"separation u_2/s_2 for close modes s = (1, {s2:.3g}) (gap {gap:g}):")
-    print("      u0 " + "".join(f"{f'L={L}':>9}" for L in DEPTHS))
-    for u0, row in separations.items():
-        print(f"{u0:>8.0e} " + "".join(f"{row[L]:>9.3g}" for L in DEPTHS))
+    print(f"separation m_2/s_2 for close modes s = (1, {s2:.3g}) (gap {gap:g}):")
+    print("      m0 " + "".join(f"{f'L={L}':>9}" for L in DEPTHS))
+    for m0, row in separations.items():
+        print(f"{m0:>8.0e} " + "".join(f"{row[L]:>9.3g}" for L in DEPTHS))
     print("onset formula t* above mode 1's half-way time (s = 1):")
-    print("      u0 " + "".join(f"{f'L={L}':>9}" for L in deep))
-    for u0, row in above.items():
-        print(f"{u0:>8.0e} " + "".join(f"{f'{100 * x:+.1f}%':>9}" for x in row.values()))
+    print("      m0 " + "".join(f"{f'L={L}':>9}" for L in deep))
+    for m0, row in above.items():
+        print(f"{m0:>8.0e} " + "".join(f"{f'{100 * x:+.1f}%':>9}" for x in row.values()))
     return {"separation": separations, "above": above}

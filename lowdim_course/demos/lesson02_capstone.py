@@ -2,7 +2,7 @@
 
 :func:`capstone_demo` runs the student's ``train_deep_linear`` (capstone ``02.train_deep_linear``)
 at depth 3 from every layer at the student's ``eps`` (their ``choose_eps()``) and at depth 2
-from the same end-to-end start ``u0 = eps^3``, next to the course's trainer
+from the same end-to-end start ``m0 = eps^3``, next to the course's trainer
 (``theory.identity_init_spectra``) and the aligned mode ODE (``theory.integrate_deep_mode``).
 
 The target ``M = U diag(s) V^T`` has independent random ``U`` and ``V``: it is *not* symmetric.
@@ -35,7 +35,7 @@ CAPSTONE_SPECTRUM = (1.0, 0.5, 0.25)
 CAPSTONE_ETA = 0.02  # the step on the summed loss 1/2 ||W_{L:1} - M||_F^2
 CAPSTONE_STEPS = 4000
 CAPSTONE_DEPTH = 3  # the depth the student's eps is for
-CONTRAST_DEPTH = 2  # started from the same end-to-end u0 = eps^3
+CONTRAST_DEPTH = 2  # started from the same end-to-end m0 = eps^3
 TARGET_SEEDS = range(5)
 UNDECIDED_EPS = 0.3  # drawn until the student chooses: the stages overlap there
 LARGEST_EPS = 0.5
@@ -59,9 +59,9 @@ def capstone_target(seed: int = 0, *, symmetric: bool = False, d: int = CAPSTONE
 
 
 def _depth_scales(eps: float) -> dict[int, float]:
-    """Per-layer scale at each depth: eps at depth 3, the same ``u0 = eps^3`` at depth 2."""
-    u0 = eps**CAPSTONE_DEPTH
-    return {CAPSTONE_DEPTH: eps, CONTRAST_DEPTH: u0 ** (1 / CONTRAST_DEPTH)}
+    """Per-layer scale at each depth: eps at depth 3, the same ``m0 = eps^3`` at depth 2."""
+    m0 = eps**CAPSTONE_DEPTH
+    return {CAPSTONE_DEPTH: eps, CONTRAST_DEPTH: m0 ** (1 / CONTRAST_DEPTH)}
 
 
 def separation_of(spectra: torch.Tensor, level: float = 0.9) -> float | None:
@@ -152,13 +152,13 @@ def _range(values) -> str:
 
 def _draw(axis, depth, scale, shown, course, who, steps):
     """One depth's panel: the course's trainer (thick, light), the shown run (dashed), the
-    aligned mode ODE (thin, dotted) from the same u0."""
+    aligned mode ODE (thin, dotted) from the same m0."""
     k = len(CAPSTONE_SPECTRUM)
     times = torch.arange(steps + 1, dtype=torch.float64)
-    u0 = scale**depth
+    m0 = scale**depth
     for mode, s in enumerate(CAPSTONE_SPECTRUM):
         color = f"C{mode}"
-        ode = integrate_deep_mode(s, u0, depth, CAPSTONE_ETA, times)
+        ode = integrate_deep_mode(s, m0, depth, CAPSTONE_ETA, times)
         axis.plot(times, course[:, mode], color=color, lw=3, alpha=0.35,
                   label=f"course's trainer, s={s:g}")  # fmt: skip
         axis.plot(times, shown[:, mode], color=color, lw=1.2, ls="--",
@@ -166,7 +166,7 @@ def _draw(axis, depth, scale, shown, course, who, steps):
         axis.plot(times, ode, color=color, lw=0.8, ls=":")
     axis.plot(times, shown[:, k:], color="0.6", lw=0.8)
     axis.set(xlabel="gradient step", ylabel="singular values of $W_{L:1}$",
-             title=f"depth {depth}, every layer at {scale:.3g} (u0 = {u0:.2g})")  # fmt: skip
+             title=f"depth {depth}, every layer at {scale:.3g} (m0 = {m0:.2g})")  # fmt: skip
 
 
 @small_work()
@@ -177,7 +177,7 @@ def capstone_demo(
 
     Target :func:`capstone_target` (seed ``seeds[0]``, 6 x 6, singular values 1, 0.5, 0.25);
     depth 3 from ``W_l(0) = eps I`` with eps = ``choose_eps()``, depth 2 from the same
-    end-to-end ``u0 = eps^3``; step eta = 0.02 on the summed loss, ``steps`` steps. Left two
+    end-to-end ``m0 = eps^3``; step eta = 0.02 on the summed loss, ``steps`` steps. Left two
     panels: the course's trainer (thick, light), the student's singular values (dashed), the
     aligned mode ODE (dotted). Right: the largest gap between the student's and the course's
     singular values at each step (log scale). Prints, per depth, that gap, the half-way steps

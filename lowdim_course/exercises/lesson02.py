@@ -1,7 +1,7 @@
 """Lesson 02 exercises: deep mode dynamics and the effective rank.
 
 * ``02.deep_mode_rhs``: the speed of a mode of an L-layer network from a balanced init,
-  ``du/dt = eta L u^{2-2/L} (s - u)`` per gradient step (Saxe et al. 2014; Arora et al. 2019,
+  ``dm/dt = eta L m^{2-2/L} (s - m)`` per gradient step (Saxe et al. 2014; Arora et al. 2019,
   Thm. 3); reference :func:`lowdim_course.theory.deep_dynamics.deep_mode_rhs`.
 * ``02.effective_rank``: ``erank(W) = exp(-sum_k p_k log p_k)`` with
   ``p_k = sigma_k / sum_j sigma_j`` (Roy & Vetterli 2007, Def. 1; ``0 log 0 = 0``); reference
@@ -40,10 +40,10 @@ from .lesson02_capstone import (  # noqa: F401
 from .self_check import choice_question
 
 
-def reference_deep_mode_rhs(u, s, depth, eta):
+def reference_deep_mode_rhs(m, s, depth, eta):
     from ..theory.deep_dynamics import deep_mode_rhs
 
-    return deep_mode_rhs(u, s, depth, eta)
+    return deep_mode_rhs(m, s, depth, eta)
 
 
 def reference_effective_rank(matrix):
@@ -52,57 +52,57 @@ def reference_effective_rank(matrix):
     return effective_rank(matrix)
 
 
-def _rhs(u, s, depth, eta, *, factor=None, exponent=None):
+def _rhs(m, s, depth, eta, *, factor=None, exponent=None):
     factor = depth if factor is None else factor
     exponent = 2.0 - 2.0 / depth if exponent is None else exponent
-    return eta * factor * u**exponent * (s - u)
+    return eta * factor * m**exponent * (s - m)
 
 
 def _rhs_cases() -> list[Case]:
     settings = [(5.0, 3, 1e-3), (1.0, 2, 0.1), (2.0, 4, 0.01), (3.0, 5, 0.5), (0.5, 3, 2.0)]
     cases = []
     for s, depth, eta in settings:
-        u = torch.linspace(0.02 * s, 0.98 * s, 6, dtype=torch.float64)
-        label = f"s={s:g}, depth={depth}, eta={eta:g}, u = a tensor of 6 values in (0, s)"
-        cases.append(Case((u, s, depth, eta), label))
+        m = torch.linspace(0.02 * s, 0.98 * s, 6, dtype=torch.float64)
+        label = f"s={s:g}, depth={depth}, eta={eta:g}, m = a tensor of 6 values in (0, s)"
+        cases.append(Case((m, s, depth, eta), label))
     return cases
 
 
 _RHS_MISTAKES = (
     Mistake(
-        lambda u, s, depth, eta: _rhs(u, s, depth - 1, eta),
+        lambda m, s, depth, eta: _rhs(m, s, depth - 1, eta),
         "this is the formula for depth L-1 (off by one in the depth)",
         "use the depth L as given: factor L and exponent 2 - 2/L",
     ),
     Mistake(
-        lambda u, s, depth, eta: _rhs(u, s, depth + 1, eta),
+        lambda m, s, depth, eta: _rhs(m, s, depth + 1, eta),
         "this is the formula for depth L+1 (off by one in the depth)",
         "use the depth L as given: factor L and exponent 2 - 2/L",
     ),
     Mistake(
-        lambda u, s, depth, eta: _rhs(u, s, depth, eta, exponent=2.0 / depth),
+        lambda m, s, depth, eta: _rhs(m, s, depth, eta, exponent=2.0 / depth),
         "the exponent is 2/L; it should be 2 - 2/L",
-        "u^{2-2/L}: for L = 2 this is u^1, the two-layer law 2u(s - u)",
+        "m^{2-2/L}: for L = 2 this is m^1, the two-layer law 2m(s - m)",
     ),
     Mistake(
-        lambda u, s, depth, eta: _rhs(u, s, depth, eta, exponent=2.0 - 1.0 / depth),
+        lambda m, s, depth, eta: _rhs(m, s, depth, eta, exponent=2.0 - 1.0 / depth),
         "the exponent is 2 - 1/L; it should be 2 - 2/L",
-        "u^{2-2/L}: for L = 2 this is u^1, the two-layer law 2u(s - u)",
+        "m^{2-2/L}: for L = 2 this is m^1, the two-layer law 2m(s - m)",
     ),
     Mistake(
-        lambda u, s, depth, eta: _rhs(u, s, depth, eta, factor=1),
+        lambda m, s, depth, eta: _rhs(m, s, depth, eta, factor=1),
         "the factor L is missing",
-        "u = a^L, so du/dt = L a^{L-1} da/dt: the chain rule brings the depth out in front",
+        "m = a^L, so dm/dt = L a^{L-1} da/dt: the chain rule brings the depth out in front",
     ),
     Mistake(
-        lambda u, s, depth, eta: _rhs(u, s, depth, 1.0),
+        lambda m, s, depth, eta: _rhs(m, s, depth, 1.0),
         "the step eta is missing",
         "per gradient step the speed is multiplied by eta (tau = 1/eta)",
     ),
     Mistake(
-        lambda u, s, depth, eta: _rhs(u, s, depth, 1.0 / eta),
+        lambda m, s, depth, eta: _rhs(m, s, depth, 1.0 / eta),
         "divided by the step eta instead of multiplying",
-        "tau du/dt = ... with tau = 1/eta, so du/dt = eta * (...)",
+        "tau dm/dt = ... with tau = 1/eta, so dm/dt = eta * (...)",
     ),
 )
 
@@ -110,14 +110,14 @@ DEEP_MODE_RHS = register(
     Exercise(
         id="02.deep_mode_rhs",
         title="How fast a mode of a deep network grows",
-        signature="deep_mode_rhs(u, s, depth, eta) -> eta L u^{2-2/L} (s - u)",
+        signature="deep_mode_rhs(m, s, depth, eta) -> eta L m^{2-2/L} (s - m)",
         make_cases=_rhs_cases,
         reference=reference_deep_mode_rhs,
         compare=lambda expected, got, case: compare_arrays(
-            expected, got, case, mistakes=_RHS_MISTAKES, name="du/dt"
+            expected, got, case, mistakes=_RHS_MISTAKES, name="dm/dt"
         ),
-        hint="the boxed mode equation divided by tau: the step eta, the depth, u raised to "
-        "2 - 2/L and the distance still to go, s - u, all multiplied, value by value",
+        hint="the boxed mode equation divided by tau: the step eta, the depth, m raised to "
+        "2 - 2/L and the distance still to go, s - m, all multiplied, value by value",
     )
 )
 
@@ -209,7 +209,7 @@ HALVE_THE_INIT = register(
         id="02.halve_the_init",
         title="A deep network started 32 times smaller end to end",
         options={
-            "a": "it gets longer by a fixed number of steps, whatever u0 was",
+            "a": "it gets longer by a fixed number of steps, whatever m0 was",
             "b": "about 2 times longer",
             "c": "about 8 times longer",
             "d": "about 32 times longer",
@@ -217,16 +217,16 @@ HALVE_THE_INIT = register(
         correct="c",
         why_wrong={
             "a": "that is the two-layer law: for L = 2 a small mode grows exponentially and the "
-            "wait is logarithmic in 1/u0, so dividing u0 by 32 only adds (tau/2s) ln 32 steps. "
+            "wait is logarithmic in 1/m0, so dividing m0 by 32 only adds (tau/2s) ln 32 steps. "
             "For L >= 3 a small layer grows like a^(L-1), faster than exponentially, and the "
             "wait is polynomial in 1/a0",
-            "b": "2 is how much each layer's scale a0 = u0^(1/5) shrinks, and the wait is "
+            "b": "2 is how much each layer's scale a0 = m0^(1/5) shrinks, and the wait is "
             "proportional to 1/a0 only at depth 3. At L = 5 it scales as a0^-(L-2) = a0^-3",
-            "d": "32 is how much the end-to-end init u0 shrinks, but the wait is not "
-            "proportional to 1/u0: it scales as a0^-(L-2) = u0^(-(L-2)/L), and at L = 5 "
+            "d": "32 is how much the end-to-end init m0 shrinks, but the wait is not "
+            "proportional to 1/m0: it scales as a0^-(L-2) = m0^(-(L-2)/L), and at L = 5 "
             "that is 32^(3/5) = 8",
         },
-        hint="turn the change of u0 into the change of each layer's a0 (u0 = a0^L), then use how "
+        hint="turn the change of m0 into the change of each layer's a0 (m0 = a0^L), then use how "
         "the onset time t* of Section 2 depends on a0",
     )
 )
