@@ -1,6 +1,6 @@
 """Correct answers to lesson 00's and 04's exercises, as a student would type them: the
 notebooks the grading tests build start from these (lesson 04: three warm-ups, the capstone
-``compressed_gd_step`` and the self-check ``why_two_r``)."""
+``compressed_gd_step`` and the self-check ``narrow_width``)."""
 
 IMPORT = "import torch\nfrom lowdim_course.exercises import check"
 
@@ -19,7 +19,7 @@ def layer_learning_rates(depth, lr, alpha):
     return [alpha * lr] + [lr] * (depth - 2) + [alpha * lr]
 """
 COMPRESSED_STEP = """
-def compressed_gd_step(layers, target, lr, alpha):
+def compressed_gd_step(layers, target, eta, alpha):
     product = torch.eye(layers[0].shape[1], dtype=target.dtype)
     below = []
     for layer in layers:
@@ -30,12 +30,12 @@ def compressed_gd_step(layers, target, lr, alpha):
     for index in reversed(range(len(layers))):
         gradients[index] = above.T @ (product - target) @ below[index].T
         above = above @ layers[index]
-    rates = [alpha * lr] + [lr] * (len(layers) - 2) + [alpha * lr]
+    rates = [alpha * eta] + [eta] * (len(layers) - 2) + [alpha * eta]
     return [w - rate * g for w, rate, g in zip(layers, rates, gradients)]
 """
-WHY_TWO_R = """
-def why_two_r():
-    return "b"
+NARROW_WIDTH = """
+def narrow_width():
+    return (2**2 + 1**2) ** 0.5 / (6**2 + 3**2 + 2**2 + 1**2) ** 0.5
 """
 END_TO_END = """
 def end_to_end(layers):

@@ -28,7 +28,7 @@ def _chain(layers, n):
     return out
 
 
-def gd_step_numpy(layers, target, lr, alpha, *, order=None, rates=None, transpose=False):
+def gd_step_numpy(layers, target, eta, alpha, *, order=None, rates=None, transpose=False):
     """One step of ``1/2 ||W_{L:1} - M*||^2``, every gradient from the old weights.
 
     ``order`` (a list of layer indices): update the layers one after the other in that order
@@ -38,7 +38,7 @@ def gd_step_numpy(layers, target, lr, alpha, *, order=None, rates=None, transpos
     ws = [np.asarray(w, dtype=float) for w in layers]
     depth, d = len(ws), ws[0].shape[1]
     if rates is None:
-        rates = [alpha * lr if index in (0, depth - 1) else lr for index in range(depth)]
+        rates = [alpha * eta if index in (0, depth - 1) else eta for index in range(depth)]
 
     def gradient(current, index):
         residual = _chain(current, d) - np.asarray(target)
@@ -57,7 +57,7 @@ def gd_step_numpy(layers, target, lr, alpha, *, order=None, rates=None, transpos
     return new
 
 
-def gd_step_autograd(layers, target, lr, alpha):
+def gd_step_autograd(layers, target, eta, alpha):
     """A different correct answer: the gradients from torch.autograd, then the step."""
     leaves = [torch.as_tensor(w).detach().clone().requires_grad_(True) for w in layers]
     product = leaves[0]
@@ -67,7 +67,7 @@ def gd_step_autograd(layers, target, lr, alpha):
     depth = len(leaves)
     with torch.no_grad():
         return [
-            w - (alpha * lr if i in (0, depth - 1) else lr) * w.grad for i, w in enumerate(leaves)
+            w - (alpha * eta if i in (0, depth - 1) else eta) * w.grad for i, w in enumerate(leaves)
         ]
 
 
@@ -90,6 +90,13 @@ def _middle_only(layers, lr, alpha):
     return [lr if i in (0, depth - 1) else alpha * lr for i in range(depth)]
 
 
+def _one_end(layers, lr, alpha, end):
+    """alpha on layer ``end`` (0: the first, -1: the last) only."""
+    rates = [lr] * len(layers)
+    rates[end] = alpha * lr
+    return rates
+
+
 @pytest.mark.parametrize(
     ("student", "words"),
     [
@@ -97,6 +104,10 @@ def _middle_only(layers, lr, alpha):
          "applied to EVERY layer"),
         (lambda ws, t, lr, a: gd_step_numpy(ws, t, lr, a, rates=_middle_only(ws, lr, a)),
          "middle layers only"),
+        (lambda ws, t, lr, a: gd_step_numpy(ws, t, lr, a, rates=_one_end(ws, lr, a, 0)),
+         "wrong rates: alpha was applied to the first layer only"),
+        (lambda ws, t, lr, a: gd_step_numpy(ws, t, lr, a, rates=_one_end(ws, lr, a, -1)),
+         "wrong rates: alpha was applied to the last layer only"),
         (lambda ws, t, lr, a: gd_step_numpy(ws, t, lr, 1.0), "plain step"),
         (lambda ws, t, lr, a: gd_step_numpy(ws, t, lr, a, order=range(len(ws))),
          "one after the other"),
@@ -115,9 +126,24 @@ def test_capstone_mistakes_are_named(student, words, capsys):
     assert not result.passed and words in result.message, result.message
 
 
+def test_capstone_a_wrong_rate_is_named_as_a_rate(capsys):
+    """A rate no named mistake has (three times alpha on W_L): the gradients are right, and the
+    message says which layer's step is how many times too long, not that a gradient is wrong."""
+
+    def last_rate_tripled(layers, target, eta, alpha):
+        depth = len(layers)
+        rates = [alpha * eta] + [eta] * (depth - 2) + [3 * alpha * eta]
+        return gd_step_numpy(layers, target, eta, alpha, rates=rates)
+
+    result = check("04.compressed_gd_step", last_rate_tripled)
+    assert not result.passed, result.message
+    assert "wrong rates: the step of W_L is 3 times the right one" in result.message
+    assert "gradient is" in result.message and "W_1 and W_L step with alpha * eta" in result.message
+
+
 def test_capstone_an_unnamed_error_says_which_layers(capsys):
-    def last_layer_wrong(layers, target, lr, alpha):
-        new = gd_step_numpy(layers, target, lr, alpha)
+    def last_layer_wrong(layers, target, eta, alpha):
+        new = gd_step_numpy(layers, target, eta, alpha)
         new[-1] = new[-1] + 1e-3
         return new
 
@@ -126,28 +152,42 @@ def test_capstone_an_unnamed_error_says_which_layers(capsys):
 
 
 # ---------------------------------------------------------------------------------------------
-# Self-check 04.why_two_r
+# Self-check 04.narrow_width
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("answer", ["b", "B", "(b)", " b "])
-def test_self_check_right_letter_passes(answer, capsys):
-    assert check("04.why_two_r", lambda: answer).passed
+def test_self_check_answer_is_what_a_narrow_compressed_network_reaches():
+    """Recomputed by training: the width-2 compressed network on a d = 20 target with singular
+    values (6, 3, 2, 1) ends at sqrt(2^2 + 1^2) / ||M*||_F, as the answer key says."""
+    from lowdim_course.exercises.lesson04 import NARROW_SINGULAR_VALUES, narrow_width_answer
+    from lowdim_course.networks import compressed_network
+    from lowdim_course.problems import make_problem
+    from lowdim_course.training import train
+
+    d = 20
+    problem = make_problem("mf", d=d, singular_values=NARROW_SINGULAR_VALUES, seed=4)
+    assert torch.linalg.svdvals(problem.target)[:5].tolist() == pytest.approx([6, 3, 2, 1, 0])
+    network = compressed_network(problem.surrogate(), 2, 3, 0.1)
+    history = train(problem, network, lr=0.02 * d**2, steps=3000)
+    assert history.final_error == pytest.approx(narrow_width_answer(), rel=1e-6)
+    assert narrow_width_answer() == pytest.approx(0.1**0.5)
+
+
+def test_self_check_right_number_passes(capsys):
+    assert check("04.narrow_width", lambda: (5 / 50) ** 0.5).passed
+    assert check("04.narrow_width", lambda: 0.316).passed
 
 
 @pytest.mark.parametrize(
-    ("letter", "words"),
-    [("a", "random initialization"), ("c", "621 iterations"), ("d", "do not interact")],
+    ("answer", "words"),
+    [
+        (0.0, "cannot learn a mode it does not have"),
+        (0.1, "squared ratio"),
+        (5**0.5, "divides it by ||M*||_F"),
+        (0.5, "singular value squared"),
+        (0.9**0.5, "TOP singular pairs"),
+    ],
 )
-def test_self_check_wrong_letters_explain(letter, words, capsys):
-    result = check("04.why_two_r", lambda: letter)
-    assert not result.passed and f"not ({letter})" in result.message and words in result.message
-
-
-def test_self_check_c_numbers_are_the_race(capsys):
-    """The explanation of (c) quotes the race at r_hat = r = 5 and r_hat = 10."""
-    from lowdim_course.demos.lesson04 import _race
-
-    exact, slack = _race(50, 5, 5, 3, 0.03, 1000), _race(50, 5, 10, 3, 0.03, 1000)
-    assert exact.compressed.iterations_to(1e-4) == slack.compressed.iterations_to(1e-4) == 621
-    assert exact.compressed.final_error < 1e-15 < 1e-6 < slack.compressed.final_error
+def test_self_check_wrong_numbers_explain(answer, words, capsys):
+    result = check("04.narrow_width", lambda: answer)
+    assert not result.passed and words in result.message, result.message

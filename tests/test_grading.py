@@ -34,7 +34,7 @@ SPECTRAL_INIT = checked(answers.SPECTRAL_INIT, "04.spectral_init")
 PARAM_COUNT = checked(answers.PARAM_COUNT, "04.compressed_param_count")
 RATES = checked(answers.RATES, "04.layer_learning_rates")
 STEP = checked(answers.COMPRESSED_STEP, "04.compressed_gd_step")
-WHY_TWO_R = checked(answers.WHY_TWO_R, "04.why_two_r")
+NARROW_WIDTH = checked(answers.NARROW_WIDTH, "04.narrow_width")
 END_TO_END = checked(answers.END_TO_END, "00.end_to_end")
 RECOVERY_WRONG = """
 def recovery_error(W, M_star):
@@ -75,7 +75,7 @@ def graded(tmp_path_factory):
         # check's alarm inside the kernel, then the right answer: the last result counts
         "complete": _write(
             folder / "alice.ipynb",
-            _code(IMPORT, LOOP_FIRST, SPECTRAL_INIT, PARAM_COUNT, RATES, STEP, WHY_TWO_R),
+            _code(IMPORT, LOOP_FIRST, SPECTRAL_INIT, PARAM_COUNT, RATES, STEP, NARROW_WIDTH),
             "04",
         ),
         # lesson from the file name; the second exercise is wrong

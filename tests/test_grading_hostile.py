@@ -29,11 +29,11 @@ from student_answers import (
     COMPRESSED_STEP,
     END_TO_END,
     IMPORT,
+    NARROW_WIDTH,
     PARAM_COUNT,
     RATES,
     RECOVERY,
     SPECTRAL_INIT,
-    WHY_TWO_R,
     checked,
 )
 
@@ -57,7 +57,7 @@ LESSON_04 = [
     checked(PARAM_COUNT, "04.compressed_param_count"),
     checked(RATES, "04.layer_learning_rates"),
     checked(COMPRESSED_STEP, "04.compressed_gd_step"),
-    checked(WHY_TWO_R, "04.why_two_r"),
+    checked(NARROW_WIDTH, "04.narrow_width"),
 ]
 LESSON_00 = [IMPORT, checked(END_TO_END, "00.end_to_end"), checked(RECOVERY, "00.recovery_error")]
 
@@ -437,7 +437,7 @@ def _submissions(folder: Path, probe: Path, gradebook: dict[str, Path]) -> dict[
         "lesson_12": (["x = 1"], "12"),
         # 5i. the check cells deleted: only the defs are left
         "defs_only": (
-            ["import torch", SPECTRAL_INIT, PARAM_COUNT, RATES, COMPRESSED_STEP, WHY_TWO_R],
+            ["import torch", SPECTRAL_INIT, PARAM_COUNT, RATES, COMPRESSED_STEP, NARROW_WIDTH],
             None,
         ),
         # 5j. check redefined to always say "passed"

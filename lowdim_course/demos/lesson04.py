@@ -12,10 +12,12 @@
   clearly inside the edge (number <= 2 - ``EDGE_MARGIN``) are raced and counted; past the edge
   the outcome is decided by rounding, and the table says so instead of counting it;
 * ``discrepant_rate``: the factor alpha on the first and last layers, on a small completion
-  problem where it matters; ``alpha_over_seeds`` repeats it over ten seeds (``lesson04_alpha``);
+  problem where it matters; ``alpha_over_seeds`` repeats it over ten seeds, ``width_over_seeds``
+  compares r_hat = r with r_hat = 2r there (``lesson04_alpha``);
 * ``step_race``: capstone 04, the student's ``compressed_gd_step`` driving the compressed
-  network from the core's spectral initialization in the race of ``compression_race``, drawn
-  over the course's compressed and original networks (the figure: ``lesson04_capstone``).
+  network from the core's spectral initialization at ``alpha = 2`` in the race of
+  ``compression_race``, drawn over the course's compressed network at the same alpha and the
+  race at alpha = 1 (the figure: ``lesson04_capstone``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ..problems import course_learning_rate, make_problem
 from ..theory.invariant_subspace import mode_step_stability, scalar_mode_trajectory
 from ..threads import small_work
 from ..training import DivergenceError, train
-from .lesson04_alpha import _mean_sd, alpha_over_seeds, discrepant_rate
+from .lesson04_alpha import _mean_sd, alpha_over_seeds, discrepant_rate, width_over_seeds
 from .lesson04_capstone import step_race_figure
 
 __all__ = [  # what the lesson and its tests import from here
@@ -51,15 +53,18 @@ __all__ = [  # what the lesson and its tests import from here
     "scalar_modes",
     "step_race",
     "timing_report",
+    "width_over_seeds",
 ]
 
 TARGET_ERROR = 1e-4
 # The compressed error counts as <= the original's up to rounding (relative, then absolute).
 RTOL, ATOL = 1e-9, 1e-14
 SEEDS = (0, 1, 2, 3, 4)
-# (depth, eps, learning-rate factor): the default, a deeper setting inside the stable step,
-# depth 5 where the course's learning rate is too large for the top mode, and the same halved.
-RACE_REGIMES = ((3, 0.03, 1.0), (4, 0.1, 1.0), (5, 0.3, 1.0), (5, 0.3, 0.5))
+# (depth, eps, learning-rate factor, steps): the default, a deeper setting inside the stable
+# step (its original network needs 1,172 to 1,367 iterations to reach 1e-4 over the five seeds,
+# so it runs 2,000), depth 5 where the course's learning rate is too large for the top mode, and
+# the same halved. A regime given without steps runs ``race_over_seeds``'s ``steps``.
+RACE_REGIMES = ((3, 0.03, 1.0, 1000), (4, 0.1, 1.0, 2000), (5, 0.3, 1.0, 1000), (5, 0.3, 0.5, 1000))
 # The step check's edge: the top mode settles only when eta L s_1^(2-2/L) < STEP_EDGE. A seed is
 # counted only at least EDGE_MARGIN below it: there the top mode's distance to its end point, and
 # any rounding difference along it, shrinks by |1 - number| per step (0.8 at 1.8). Nearer the
@@ -204,8 +209,9 @@ def race_over_seeds(
 ) -> list[dict]:
     """The race repeated over ``seeds`` (target and original initialization) in each regime.
 
-    ``regimes`` holds ``(depth, eps, lr_factor)``; the learning rate is ``lr_factor`` times the
-    course's ``50 (d/100)^(4/3)``. Each seed's step-check number ``eta L s_1^(2-2/L)`` depends
+    ``regimes`` holds ``(depth, eps, lr_factor)`` or ``(depth, eps, lr_factor, steps)`` (without
+    it, ``steps``); the learning rate is ``lr_factor`` times the course's ``50 (d/100)^(4/3)``.
+    Each seed's step-check number ``eta L s_1^(2-2/L)`` depends
     on its target alone. A seed is raced and counted only when its number is at most
     ``STEP_EDGE - EDGE_MARGIN`` = 1.8: there the claim's verdict is the same on every processor.
     At or past the edge the top mode overshoots its end point and the difference between two
@@ -219,13 +225,14 @@ def race_over_seeds(
     it). Returns one dict per regime with the same, and each seed's number.
     """
     rows = []
-    for depth, eps, lr_factor in regimes:
+    for regime in regimes:
+        depth, eps, lr_factor, run_steps = (*regime, steps)[:4]
         numbers = {int(seed): step_stability(d, r, depth, lr_factor, int(seed)) for seed in seeds}
         counted = [seed for seed, number in numbers.items() if _inside_edge(number)]
         holds, diverged, ratios = 0, [], []
         for seed in counted:
             try:
-                result = _race(d, r, r_hat, depth, eps, steps, lr_factor, seed)
+                result = _race(d, r, r_hat, depth, eps, run_steps, lr_factor, seed)
             except DivergenceError:
                 diverged.append(seed)
                 continue
@@ -234,25 +241,28 @@ def race_over_seeds(
                        result.compressed.iterations_to(TARGET_ERROR))  # fmt: skip
             if None not in reached:
                 ratios.append(reached[0] / reached[1])
-        rows.append({"depth": depth, "eps": eps, "lr_factor": lr_factor, "seeds": len(numbers),
+        rows.append({"depth": depth, "eps": eps, "lr_factor": lr_factor, "steps": run_steps,
+                     "seeds": len(numbers),
                      "step_stability": numbers, "counted": counted, "holds": holds,
                      "diverged": diverged, "at_edge": sorted(set(numbers) - set(counted)),
                      "iterations_ratios": ratios})  # fmt: skip
-    print(f"factorization d={d}, r={r}, r_hat={r_hat}, {steps:,} steps, {len(seeds)} seeds; "
+    print(f"factorization d={d}, r={r}, r_hat={r_hat}, {len(seeds)} seeds; "
           "lr = factor x 50 (d/100)^(4/3)")  # fmt: skip
     print(f"a seed is raced when its step check eta L s_1^(2-2/L) is at most "
           f"{STEP_EDGE - EDGE_MARGIN:g} (the edge, {STEP_EDGE:g}, minus a margin of "
           f"{EDGE_MARGIN:g}); past it, the outcome is decided by rounding")  # fmt: skip
-    print("depth   eps   lr factor   eta L s_1^(2-2/L)   iterations to 1e-4, orig. / comp.   "
-          "compressed <= original at every iteration")  # fmt: skip
+    print("depth   eps   lr factor   steps   eta L s_1^(2-2/L)   iterations to 1e-4, orig. / "
+          "comp.   compressed <= original at every iteration")  # fmt: skip
     for row in rows:
         ratios = row["iterations_ratios"]
         ratio_text = f"{_mean_sd(ratios)} ({len(ratios)} seeds)" if ratios else "-"
         numbers = row["step_stability"].values()
         print(f"{row['depth']:>5}  {row['eps']:>4g}   {row['lr_factor']:>9g}   "
+              f"{row['steps']:>5,}   "
               f"{f'{min(numbers):.2f} to {max(numbers):.2f}':>17}   {ratio_text:<34}  "
               f"{_verdict(row)}")  # fmt: skip
-    print("('-': not reached by both networks within the run)")
+    print("('-': not reached by both networks within the run: a plateau longer than the run, "
+          "or a floor above 1e-4 at a large eps)")  # fmt: skip
     return rows
 
 
@@ -342,6 +352,7 @@ def scalar_modes(
 @small_work()
 def step_race(
     compressed_gd_step,
+    alpha: float = 2.0,
     r_hat: int = 10,
     depth: int = 3,
     eps: float = 0.03,
@@ -350,17 +361,22 @@ def step_race(
     r: int = 5,
 ) -> dict:
     """Capstone 04: the race of ``compression_race`` with the student's step in the compressed
-    network.
+    network, at a discrepant rate ``alpha``.
 
-    The student's ``compressed_gd_step(layers, target, lr, alpha)`` runs ``steps`` times from
-    the core's spectral initialization with ``lr = course_learning_rate(d) / d^2`` on the summed
-    loss (the course's mean loss with ``course_learning_rate(d)``) and ``alpha = 1`` (the
-    comparison theorem's setting, Kwon et al. 2024, Sec. 3), through ``run_student_code``: a
-    stub or a bug prints one line and the figure shows the course's networks only. Drawn: the
-    recovery error of the course's original and compressed networks and of the student's,
-    against iteration; printed: iterations to 1e-4 of each and whether the student's curve is
-    the course's compressed one (relative gap below ``STEP_AGREEMENT`` at every iteration).
-    The figure: ``lesson04_capstone.step_race_figure``.
+    The student's ``compressed_gd_step(layers, target, eta, alpha)`` runs ``steps`` times from
+    the core's spectral initialization with ``eta = course_learning_rate(d) / d^2`` on the summed
+    loss (the course's mean loss with ``course_learning_rate(d)``), through
+    ``run_student_code``: a stub or a bug prints one line and the figure shows the course's
+    networks only. ``alpha`` (2 by default) multiplies the rate of the first and last layers
+    (Kwon et al. 2024, Sec. 3.2); at alpha = 1 a wrong split of the rate among the layers would
+    not show. Drawn: the recovery error of the course's original and compressed networks at
+    alpha = 1, of the course's compressed network at ``alpha`` and of the student's, against
+    iteration, and the relative gap between the last two; printed: iterations to 1e-4 of each
+    and whether the student's curve is the course's (relative gap below ``STEP_AGREEMENT`` at
+    every iteration), else where it leaves it and the largest gap. The figure:
+    ``lesson04_capstone.step_race_figure``.
     """
+    if not (isinstance(alpha, int | float) and 0 < alpha <= 3):
+        raise ValueError(f"alpha must be a number in (0, 3] (larger steps diverge), got {alpha!r}")
     result = _race(d, r, r_hat, depth, eps, steps)
-    return step_race_figure(compressed_gd_step, result, r_hat, depth, eps, steps, d, r)
+    return step_race_figure(compressed_gd_step, result, r_hat, depth, eps, steps, d, r, alpha)

@@ -10,6 +10,8 @@
   (:func:`lowdim_course.networks.compressed_param_count`).
 * ``04.layer_learning_rates``: ``[alpha lr, lr, ..., lr, alpha lr]``, the discrepant learning
   rate (:func:`lowdim_course.training.layer_learning_rates`).
+* ``04.narrow_width`` (self-check): the final error of a compressed network narrower than the
+  target's rank, from Section 3's decoupled modes (``narrow_width_answer``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from .lesson04_capstone import (  # noqa: F401
     COMPRESSED_GD_STEP,
     reference_compressed_gd_step,
 )
-from .self_check import choice_question
+from .self_check import number_question
 from .spectral_layers import compare_spectral_init
 
 # ---------------------------------------------------------------------------------------------
@@ -210,33 +212,40 @@ LAYER_LEARNING_RATES = register(
 )
 
 
-WHY_TWO_R = register(
-    choice_question(
-        id="04.why_two_r",
-        title="Why r_hat = 2r and not r?",
-        options={
-            "a": "Lesson 03's invariant subspace has dimension 2r, so the compressed network "
-            "needs 2r directions to hold everything the original network moves",
-            "b": "slack for an inexact surrogate: when its top r singular vectors are a little "
-            "off, the next ones give the end layers room to reach the target's subspace; for "
-            "factorization, where the surrogate is exact, r_hat = r suffices",
-            "c": "a network of width r cannot fit a rank-r target: one spare direction per "
-            "target direction is needed",
-            "d": "the extra modes speed up the learning of the r target modes",
+# 04.narrow_width: a compressed network narrower than the target's rank, for factorization.
+# Target singular values (6, 3, 2, 1), r_hat = 2: Section 3's modes are decoupled and the
+# spectral initialization holds the top two pairs, so modes 1 and 2 settle at 6 and 3 and modes
+# 3 and 4 do not exist: the error ends at sqrt(2^2 + 1^2) / sqrt(6^2 + 3^2 + 2^2 + 1^2).
+NARROW_SINGULAR_VALUES = (6.0, 3.0, 2.0, 1.0)
+NARROW_WIDTH_RHAT = 2
+
+
+def narrow_width_answer(singular_values=NARROW_SINGULAR_VALUES, r_hat=NARROW_WIDTH_RHAT):
+    """The final recovery error of a width-``r_hat`` compressed network on a factorization
+    target with these singular values: the norm of the modes it lacks over ``||M*||_F``."""
+    missing = sum(s * s for s in singular_values[r_hat:])
+    return (missing / sum(s * s for s in singular_values)) ** 0.5
+
+
+NARROW_WIDTH = register(
+    number_question(
+        id="04.narrow_width",
+        title="A compressed network narrower than the target's rank",
+        answer=narrow_width_answer(),
+        mistakes={
+            0.0: "the network cannot learn a mode it does not have: with r_hat = 2 it holds "
+            "only the surrogate's top two singular pairs, and Section 3's modes do not "
+            "interact, so nothing else ever grows",
+            0.1: "that is the squared ratio ||W - M*||^2 / ||M*||^2; the recovery error is the "
+            "ratio of the Frobenius norms themselves",
+            5**0.5: "that is ||W - M*||_F itself; the recovery error divides it by ||M*||_F",
+            0.5: "half the modes are missing, but not half the error: each missing mode counts "
+            "with its singular value squared",
+            (45 / 50) ** 0.5: "the spectral initialization holds the TOP singular pairs: the "
+            "network learns 6 and 3 and lacks 2 and 1",
         },
-        correct="b",
-        why_wrong={
-            "a": "tempting, because both numbers are 2r, but r of the original network's 2r "
-            "moving directions come from its random initialization (where the random layers "
-            "send the target's directions); the aligned compressed network does not have them",
-            "c": "a width-r network can represent every rank-r matrix: in the factorization race "
-            "of Section 4, r_hat = r = 5 reaches 1e-4 in the same 621 iterations as r_hat = 10 "
-            "and ends at 3e-16, below r_hat = 10's floor (try it)",
-            "d": "Section 3 shows the modes do not interact: each follows its own scalar "
-            "recursion, and the extra ones (s_i = 0) never grow; they only add a small floor "
-            "rho^L sqrt(r_hat - r)",
-        },
-        hint="ask what the compressed network would lack with exactly r directions, in "
-        "factorization (exact surrogate) and in completion (a noisy one); Section 1 says it",
+        hint="Section 3: each of the r_hat modes settles at its own s_i and no other direction "
+        "ever moves; the error is what is left of M* along the directions the network lacks",
+        rtol=0.01,
     )
 )

@@ -6,6 +6,8 @@ and named mistakes; registered when ``lesson04`` (which imports this module) is 
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from .capstone import CAPSTONE_TAG
@@ -24,8 +26,10 @@ from .framework import (
 from .spectral_layers import layer_name
 
 
-def reference_compressed_gd_step(layers, target, lr, alpha):
-    """One gradient step on ``1/2 ||W_{L:1} - M*||_F^2`` with ``[alpha lr, lr, ..., alpha lr]``.
+def reference_compressed_gd_step(layers, target, eta, alpha):
+    """One gradient step on ``1/2 ||W_{L:1} - M*||_F^2`` with ``[alpha eta, eta, ..., alpha eta]``.
+
+    ``eta`` is the step on the SUMMED loss (the course's ``lr`` on the mean loss is ``eta d^2``).
 
     ``grad_{W_l} = W_{L:l+1}^T (W_{L:1} - M*) W_{l-1:1}^T`` for every layer, all from the same
     old weights (Kwon et al. 2024, Sec. 3.2); the core's
@@ -38,13 +42,13 @@ def reference_compressed_gd_step(layers, target, lr, alpha):
     network = DeepLinearNetwork([torch.as_tensor(w).clone() for w in layers])
     lower = network.lower_products()
     gradient = network.layers[-1] @ lower[-1] - target
-    network.descend(lower, gradient, rates_of(network.depth, lr, alpha))
+    network.descend(lower, gradient, rates_of(network.depth, eta, alpha))
     return [w.contiguous() for w in network.layers]
 
 
 def _step_cases() -> list[Case]:
     generator = seeded_generator(4400)
-    settings = [  # (d, r_hat, depth, lr, alpha); the last is the original network (r_hat = d)
+    settings = [  # (d, r_hat, depth, eta, alpha); the last is the original network (r_hat = d)
         (8, 3, 3, 0.05, 5.0),
         (10, 4, 4, 0.02, 2.0),
         (6, 2, 2, 0.05, 3.0),
@@ -52,7 +56,7 @@ def _step_cases() -> list[Case]:
         (5, 5, 3, 0.05, 1.0),
     ]
     cases = []
-    for d, r_hat, depth, lr, alpha in settings:
+    for d, r_hat, depth, eta, alpha in settings:
         widths = [d] + [r_hat] * (depth - 1) + [d]
         layers = [
             random_matrix(widths[i + 1], widths[i], generator) / widths[i] ** 0.5
@@ -60,8 +64,8 @@ def _step_cases() -> list[Case]:
         ]
         u = random_matrix(d, 2, generator)
         target = u @ random_matrix(2, d, generator) / d**0.5
-        label = f"d={d}, r_hat={r_hat}, depth={depth}, lr={lr:g}, alpha={alpha:g}"
-        cases.append(Case((layers, target, lr, alpha), label))
+        label = f"d={d}, r_hat={r_hat}, depth={depth}, eta={eta:g}, alpha={alpha:g}"
+        cases.append(Case((layers, target, eta, alpha), label))
     return cases
 
 
@@ -83,17 +87,21 @@ def _gradient(layers, target, index, transpose_residual=False):
     return gradient if below is None else gradient @ below.T
 
 
-def _step_variant(layers, target, lr, alpha, *, variant):
+def _step_variant(layers, target, eta, alpha, *, variant):
     """The step with one named mistake (``variant``), written from the formula, not the core."""
     depth = len(layers)
-    ends, middle = alpha * lr, lr
+    first, middle, last = alpha * eta, eta, alpha * eta
     if variant == "alpha everywhere":
-        ends = middle = alpha * lr
+        first = middle = last = alpha * eta
     elif variant == "alpha middle":
-        ends, middle = lr, alpha * lr
+        first, middle, last = eta, alpha * eta, eta
     elif variant == "plain":
-        ends = middle = lr
-    rates = [ends] + [middle] * (depth - 2) + [ends]
+        first = last = eta
+    elif variant == "alpha first":
+        last = eta
+    elif variant == "alpha last":
+        first = eta
+    rates = [first] + [middle] * (depth - 2) + [last]
     sign = 1.0 if variant == "uphill" else -1.0
     factor = 2.0 if variant == "no half" else 1.0
     if variant in ("forward", "backward"):
@@ -116,29 +124,46 @@ def _flat(layers) -> torch.Tensor:
 
 
 def _step_mistake(variant, what, hint):
-    return Mistake(lambda *args: _flat(_step_variant(*args, variant=variant)), what, hint)
+    """A named mistake whose ``compute`` returns the wrong step's layers (the check flattens
+    them; capstone 04's figure runs them: ``tests/test_demos_lesson04.py``)."""
+    return Mistake(functools.partial(_step_variant, variant=variant), what, hint)
 
 
 _ALL_FROM_OLD = (
     "compute every layer's gradient from the OLD weights first (keep them aside), then update "
     "all layers"
 )
+_RATE_SPLIT = "W_1 and W_L step with alpha * eta, the middle layers with eta"
 _STEP_MISTAKES = (
     _step_mistake(
         "plain",
-        "this is the plain step: every layer moved with lr, the end layers did not get alpha",
-        "the discrepant rate gives the first and the last layer the larger step alpha * lr",
+        "wrong rates: this is the plain step, every layer moved with eta and the end layers "
+        "did not get alpha",
+        "the discrepant rate gives the first and the last layer the larger step: " + _RATE_SPLIT,
     ),
     _step_mistake(
         "alpha everywhere",
-        "alpha was applied to EVERY layer: the middle layers also stepped with alpha * lr",
-        "only the end layers W_1 and W_L, which hold the subspace, step with alpha * lr; the "
-        "middle layers keep lr",
+        "wrong rates: alpha was applied to EVERY layer, the middle layers also stepped with "
+        "alpha * eta",
+        "only the end layers, which hold the subspace, get alpha: " + _RATE_SPLIT,
     ),
     _step_mistake(
         "alpha middle",
-        "alpha was applied to the middle layers only (the end layers stepped with lr)",
-        "it is the other way round: W_1 and W_L get alpha * lr, the middle layers lr",
+        "wrong rates: alpha was applied to the middle layers only (the end layers stepped "
+        "with eta)",
+        "it is the other way round: " + _RATE_SPLIT,
+    ),
+    _step_mistake(
+        "alpha first",
+        "wrong rates: alpha was applied to the first layer only (W_L stepped with eta); the "
+        "gradients are right",
+        "both end layers get alpha: " + _RATE_SPLIT,
+    ),
+    _step_mistake(
+        "alpha last",
+        "wrong rates: alpha was applied to the last layer only (W_1 stepped with eta); the "
+        "gradients are right",
+        "both end layers get alpha: " + _RATE_SPLIT,
     ),
     _step_mistake(
         "forward",
@@ -174,11 +199,34 @@ _STEP_MISTAKES = (
         "return each layer minus its rate times its gradient",
     ),
 )
+# What the check compares: each mistake's layers, flattened like the student's.
+_FLAT_MISTAKES = tuple(
+    Mistake(lambda *args, wrong=m.compute: _flat(wrong(*args)), m.what, m.hint)
+    for m in _STEP_MISTAKES
+)
+
+
+def _rate_factors(layers, expected, have, wrong) -> list[tuple[int, float]] | None:
+    """For each wrong layer, the factor c with ``new - old = c (right new - old)``, when every
+    wrong layer's step is such a multiple (to 1e-7): the gradient is right, its rate is not."""
+    found = []
+    for i in wrong:
+        old = torch.as_tensor(layers[i], dtype=torch.float64)
+        right = torch.as_tensor(expected[i], dtype=torch.float64) - old
+        step = have[i] - old
+        scale = float(torch.dot(right.flatten(), right.flatten()))
+        if scale == 0:
+            return None
+        factor = float(torch.dot(step.flatten(), right.flatten())) / scale
+        if not _is_close(factor * right, step, 1e-7, 1e-14):
+            return None
+        found.append((i, factor))
+    return found or None
 
 
 def compare_step(expected, got, case: Case) -> Problem | None:
     """The new layers, layer by layer: count, shapes, then the values (named mistakes first)."""
-    layers, _, _, _ = case.args
+    layers, _, _, alpha = case.args
     depth = len(layers)
     if isinstance(got, torch.Tensor) and got.ndim == 3:
         got = list(got)
@@ -210,16 +258,27 @@ def compare_step(expected, got, case: Case) -> Problem | None:
     if _is_close(_flat(layers), _flat(have), 1e-12, 0.0):
         return Problem("returned the layers unchanged: no step was taken", "subtract the step")
     problem = compare_arrays(
-        _flat(expected), _flat(have), case, mistakes=_STEP_MISTAKES, name="the new layers",
+        _flat(expected), _flat(have), case, mistakes=_FLAT_MISTAKES, name="the new layers",
         rtol=1e-7,
     )  # fmt: skip
     if problem is None or not problem.what.startswith(("wrong values", "the new layers is")):
         return problem
     wrong = [
-        layer_name(i, depth)
+        i
         for i, (want, layer) in enumerate(zip(expected, have, strict=True))
         if not _is_close(torch.as_tensor(want, dtype=torch.float64), layer, 1e-7, 1e-12)
     ]
+    rates = _rate_factors(layers, expected, have, wrong)
+    if rates is not None:
+        steps = ", ".join(
+            f"{layer_name(i, depth)} is {c:.3g} times the right one" for i, c in rates
+        )
+        return Problem(
+            f"wrong rates: the step of {steps} (its direction is right, so the gradient is; "
+            f"alpha = {alpha:g} here)",
+            _RATE_SPLIT,
+        )
+    wrong = [layer_name(i, depth) for i in wrong]
     return Problem(
         f"wrong values in {', '.join(wrong)} ({depth - len(wrong)} of {depth} layers right)",
         "for each layer: the product of the layers above it, transposed, times the residual, "
@@ -231,14 +290,14 @@ COMPRESSED_GD_STEP = register(
     Exercise(
         id="04.compressed_gd_step",
         title="Capstone: one step of the compressed network with the discrepant rate",
-        signature="compressed_gd_step(layers, target, lr, alpha) -> [new W_1, ..., new W_L]",
+        signature="compressed_gd_step(layers, target, eta, alpha) -> [new W_1, ..., new W_L]",
         make_cases=_step_cases,
         reference=reference_compressed_gd_step,
         compare=compare_step,
         hint="every layer's gradient is its neighbours' products wrapped around the residual "
         "W_{L:1} - M*: the layers above it (transposed) on the left, the layers below it "
         "(transposed) on the right; compute all of them from the old weights, then step the end "
-        "layers by alpha * lr and the middle layers by lr",
+        "layers by alpha * eta and the middle layers by eta (eta: the step on the summed loss)",
         tags=(CAPSTONE_TAG,),
     )
 )

@@ -3,10 +3,10 @@
 A self-check is an exercise whose answer function takes no argument and returns the answer:
 the letter of a multiple-choice option, or a number::
 
-    def why_two_r():
+    def which_option():
         return "b"
 
-    check("04.why_two_r", why_two_r)
+    check("NN.which_option", which_option)
 
 A wrong option gets its own explanation (why that option is tempting and why it is wrong), so a
 self-check teaches as it checks. Build one with :func:`choice_question` or
