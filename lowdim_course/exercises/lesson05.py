@@ -16,6 +16,8 @@
   (:func:`lowdim_course.theory.invariant_subspace.principal_angles`, Björck & Golub 1973).
   An answer through ``arccos`` is ill conditioned near 0, so the check's tolerance on the angle
   is what a rounding-size error in the cosine can cause there (:func:`angle_tolerance`).
+* ``05.seed_that_misses`` (self-check): a run that misses 1e-4 but still descends, with the
+  original missing too and a small pin, is a slow problem, not a stall of the compressed network.
 """
 
 from __future__ import annotations
@@ -326,8 +328,38 @@ WHAT_P_DOES = register(
     )
 )
 
+SEED_THAT_MISSES = register(
+    choice_question(
+        id="05.seed_that_misses",
+        title="A completion run that misses: stalled, or slow?",
+        options={
+            "a": "the compressed network at r_hat = r = 3: its spare directions grew a wrong mode",
+            "b": "more steps, or more observed entries: the seen entries hardly determine one "
+            "direction, and every network creeps along it",
+            "c": "a larger alpha: the end layers have not yet turned the subspace",
+            "d": "a smaller eps: the initialization's error floor holds it up",
+        },
+        correct="b",
+        why_wrong={
+            "a": "that was seed 1's story: its error stood still and the original network "
+            "reached 1e-4 at the same alpha. Here the error still falls (1.9x per 1,000 "
+            "steps) and the original misses too, so the spare directions are not to blame: "
+            "at r_hat = r the lesson's slow seed 7 missed as well",
+            "c": "alpha speeds up the original network as much as the compressed one, and the "
+            "original at alpha = 5 misses too: nothing is waiting to be turned. A larger step "
+            "must also stay below the stability edge",
+            "d": "an error at its floor stops falling; this one falls 1.9x per 1,000 steps. And "
+            "a pin of 0.012, far below the 0.076 to 0.134 of the seeds that succeeded, says "
+            "the seen entries, not the start, are the bottleneck",
+        },
+        hint="two failures appear in the ten-seed table: which one does this run look like? "
+        "Compare how fast its error still falls, what the original network does, and its pin",
+    )
+)
+
 __all__ = [
     "COMPLETION_SURROGATE",
+    "SEED_THAT_MISSES",
     "SENSING_SURROGATE",
     "SUBSPACE_ANGLE",
     "TRAIN_COMPRESSED_COMPLETION",
