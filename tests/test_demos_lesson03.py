@@ -225,3 +225,13 @@ def test_the_subspace_drift_is_larger_but_below_1e_4_at_the_smallest_eps(capsys)
     small = moving_subspaces(eps=0.01, steps=2000)
     capsys.readouterr()
     assert 1e-6 < small["largest_drift"] < 1e-4 and small["drift_is_zero"]
+
+
+@pytest.mark.slow
+def test_at_depth_4_eps_01_is_still_on_the_plateau_and_eps_03_learns(capsys):
+    """The lesson's 'at L = 4 raise eps to about 0.3': 600 steps from 0.1 end on the plateau."""
+    plateau = singular_value_waterfall(depth=4, eps=0.1)
+    learned = singular_value_waterfall(depth=4, eps=0.3)
+    capsys.readouterr()
+    assert plateau["final_error"] > 0.5 and learned["final_error"] < 1e-2
+    assert plateau["at_rho_always"] and learned["at_rho_always"] and learned["moved_rank_always"]

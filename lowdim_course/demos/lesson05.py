@@ -99,6 +99,7 @@ def random_subspace_angles(d: int = 20, k: int = 2, draws: int = 1000, seed: int
     return {"quantiles": quantiles.T.tolist(), "draws": draws}
 
 
+@small_work()
 def operator_memory(d: int = 200, m: int = 4000) -> dict:
     """Bytes of the sensing operator (m x d^2 numbers) in float64 and float32, printed in GB.
 
