@@ -4,16 +4,24 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np
 import pytest
 import torch
 
 from lowdim_course.demos.lesson03 import (
+    EDGE_MARGIN,
+    STEP_EDGE,
     capstone_demo,
     course_learning_rate,
     moving_subspaces,
     singular_value_waterfall,
+    step_check,
+    step_checks,
     subspace_run,
 )
+from lowdim_course.demos.lesson03_capstone import built_layer
+from lowdim_course.exercises.lesson03_capstone import _MEASURE_MISTAKES
+from lowdim_course.problems import make_problem
 from lowdim_course.theory import rho_trajectory
 from lowdim_course.widgets import int_slider, log_slider, slider_panel
 
@@ -70,7 +78,7 @@ def test_moving_a_slider_recomputes():
         singular_value_waterfall,
         d=int_slider(30, 20, 60, step=2),
         r=int_slider(3, 1, 8),
-        depth=int_slider(3, 2, 5),
+        depth=int_slider(3, 2, 4),
         eps=log_slider(0.1, 0.01, 0.5),
         steps=int_slider(300, 200, 2000, step=100),
     )
@@ -103,7 +111,10 @@ def test_capstone_demo_with_a_correct_measurement_agrees_with_the_theory(capsys)
     assert summary["rho_agrees"] and summary["largest_rho_gap"] < 1e-12
     assert summary["rank_is_2r"] and summary["rank_agrees"]
     assert "largest relative gap: below 1e-09" in printed
-    assert "in every layer: True" in printed and "invariant_subspace_report: True" in printed
+    assert "in every layer: True" in printed
+    assert "invariant_subspace_report: 0 of 93" in printed
+    assert summary["built_rho_gap"] < 1e-12 and summary["built_rank"] == 8
+    assert "relative gap of rho_hat below 1e-09, moved rank 8 (2r = 8)" in printed
     assert "(0.0668% lower)" in printed  # the lesson quotes 0.067%
 
 
@@ -127,3 +138,100 @@ def test_capstone_demo_shows_a_wrong_measurement():
     summary = capstone_demo(rho_is_eps)
     assert summary["student_ran"]
     assert not summary["rho_agrees"] and not summary["rank_is_2r"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Capstone 03's figure shows every named mistake, the step check, the r-above-r-below split
+# ---------------------------------------------------------------------------------------------
+
+_MARGIN = 1e-6  # a correct measurement's relative gaps are below 1e-12: a mistake's is far above
+
+
+def _printed_measures(summary):
+    """The numbers the capstone demo prints: rho gap (run), ranks that differ, built-layer gap
+    and rank."""
+    return (
+        summary["largest_rho_gap"],
+        summary["ranks_differing"],
+        summary["built_rho_gap"],
+        summary["built_rank"],
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mistake", _MEASURE_MISTAKES, ids=lambda m: m.what[:40])
+def test_capstone_figure_differs_for_every_named_mistake(mistake, capsys):
+    right = capstone_demo(_measure)
+    wrong = capstone_demo(mistake.compute)
+    capsys.readouterr()
+    assert wrong["student_ran"]
+    gap, differing, built_gap, built_rank = _printed_measures(wrong)
+    shows = (
+        gap > _MARGIN or differing >= 1 or built_gap > _MARGIN or built_rank != right["built_rank"]
+    )
+    assert shows, f"{mistake.what}: the figure's printed numbers are the right ones"
+    assert _printed_measures(right)[:3] == (right["largest_rho_gap"], 0, right["built_rho_gap"])
+
+
+def test_a_median_estimate_is_right_on_the_run_and_wrong_on_the_built_layer():
+    """The run splits the moving values r above, r below rho; the built layer does not."""
+    layer_t, _, _, rho, r = built_layer()
+    sigma = torch.linalg.svdvals(layer_t)
+    assert int((sigma > rho * (1 + 1e-9)).sum()) == 2 * r
+    assert abs(float(sigma.median()) - rho) > rho  # the median is a moving value there
+    for d, r, depth, eps in ((30, 3, 3, 0.1), (20, 8, 2, 0.1), (24, 4, 4, 0.3)):
+        _, history, report = subspace_run(d, r, depth, eps, 300)
+        for j in (1, len(history.layer_snapshots) - 1):
+            for layer in history.layer_snapshots[j]:
+                values = torch.linalg.svdvals(layer)
+                rho_t = float(report.rho[j])
+                assert int((values > rho_t * (1 + 1e-9)).sum()) == r
+                assert int((values < rho_t * (1 - 1e-9)).sum()) == r
+                assert abs(float(values.median()) - rho_t) <= 1e-9 * rho_t
+
+
+def test_step_checks_recompute_eta_l_s1_and_put_only_depth_5_past_the_edge(capsys):
+    table = step_checks()
+    printed = capsys.readouterr().out
+    for depth, numbers in table.items():
+        for d, number in zip((20, 30, 40, 60), numbers, strict=True):
+            target = make_problem("mf", d=d, r=3, seed=0).target
+            s1 = float(np.linalg.norm(target.numpy(), 2))
+            eta = 50.0 * (d / 100) ** (4 / 3) / d**2
+            assert number == pytest.approx(eta * depth * s1 ** (2 - 2 / depth), rel=1e-12)
+            assert f"{number:.2f}" in printed
+        assert (max(numbers) > STEP_EDGE - EDGE_MARGIN) == (depth == 5)
+    # the ranges the demo module's comment quotes, over every width and rank on the sliders
+    quoted = {2: (0.21, 0.25), 3: (0.71, 0.8), 4: (1.38, 1.66), 5: (2.15, 2.71)}
+    for depth, (low, high) in quoted.items():
+        numbers = [round(step_check(d, r, depth), 2) for d in range(20, 61, 2) for r in range(1, 9)]
+        assert (min(numbers), max(numbers)) == (low, high)
+
+
+def test_the_demos_warn_past_the_edge_and_not_inside_it(capsys):
+    inside = singular_value_waterfall(d=20, r=2, depth=4, eps=0.3, steps=200)
+    printed = capsys.readouterr().out
+    assert inside["step_check"] <= STEP_EDGE - EDGE_MARGIN and "warning" not in printed
+    past = singular_value_waterfall(d=20, r=2, depth=5, eps=0.3, steps=200)
+    printed = capsys.readouterr().out
+    assert past["step_check"] > STEP_EDGE and "warning: the step check is at or past" in printed
+    moving_subspaces(d=20, r=2, depth=5, eps=0.3, steps=200)
+    assert "warning: the step check is at or past" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_subspace_drift_is_larger_but_below_1e_4_at_the_smallest_eps(capsys):
+    """The lesson: about 1e-10 at the defaults, up to about 1e-5 at eps = 0.01."""
+    small = moving_subspaces(eps=0.01, steps=2000)
+    capsys.readouterr()
+    assert 1e-6 < small["largest_drift"] < 1e-4 and small["drift_is_zero"]
+
+
+@pytest.mark.slow
+def test_at_depth_4_eps_01_is_still_on_the_plateau_and_eps_03_learns(capsys):
+    """The lesson's 'at L = 4 raise eps to about 0.3': 600 steps from 0.1 end on the plateau."""
+    plateau = singular_value_waterfall(depth=4, eps=0.1)
+    learned = singular_value_waterfall(depth=4, eps=0.3)
+    capsys.readouterr()
+    assert plateau["final_error"] > 0.5 and learned["final_error"] < 1e-2
+    assert plateau["at_rho_always"] and learned["at_rho_always"] and learned["moved_rank_always"]

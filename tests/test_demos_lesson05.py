@@ -6,10 +6,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np
 import pytest
 import torch
 
 from lowdim_course.demos.lesson05 import (
+    operator_memory,
+    random_subspace_angles,
     sensing_learning_rate,
     sensing_over_seeds,
     sensing_race,
@@ -22,6 +25,7 @@ from lowdim_course.demos.lesson05_completion import (
     completion_over_seeds,
     completion_race,
 )
+from lowdim_course.exercises.lesson05_capstone import _RUN_MISTAKES
 from lowdim_course.problems import make_problem
 from lowdim_course.spread import format_range
 from lowdim_course.widgets import float_slider, int_slider, log_slider, slider_panel
@@ -173,29 +177,97 @@ def test_sensing_discrepant_rate_helps_at_2_and_breaks_at_5():
     assert misses >= 4
 
 
-def test_completion_over_seeds_separates_alpha_from_compression(capsys):
-    """Lesson 05's five-seed completion table: alpha = 5 speeds both networks about threefold,
-    at equal alpha the compressed one is only slightly faster, and seed 1 stalls (r_hat = 4)."""
-    from lowdim_course.demos.lesson05 import _train_pair
-    from lowdim_course.demos.lesson05_completion import (
-        _completion_settings,
-        completion_over_seeds,
-    )
-    from lowdim_course.problems import make_problem
+@pytest.mark.slow
+def test_completion_over_seeds_separates_alpha_from_compression_and_diagnoses_misses(capsys):
+    """Lesson 05's ten-seed completion table: alpha = 5 speeds both networks about threefold,
+    at equal alpha the compressed one is only slightly faster; seed 1 stalls (r_hat = 4, fixed
+    at r_hat = r), seed 7 is slow for every network and has by far the smallest pin."""
+    from lowdim_course.demos.lesson05_completion import COMPLETION_SEEDS, completion_over_seeds
 
     summary = completion_over_seeds(p=0.3, r_hat=4)
-    assert summary["wins"] == 4 and summary["stalled_seeds"] == [1]
+    printed = capsys.readouterr().out
+    assert COMPLETION_SEEDS == tuple(range(10))
+    assert summary["wins"] == 8 and summary["missed_seeds"] == [1, 7]
+    assert summary["stalled_seeds"] == [1]
     assert all(3.0 < ratio < 3.6 for ratio in summary["ratios"])
-    assert all(1.0 < ratio < 1.2 for ratio in summary["equal_alpha_ratios"])
-    stalled = summary["rows"][1]
-    assert stalled["final_compressed_5"] > 1e-4 and stalled["final_loss_compressed_5"] < 1e-7
-    assert stalled["third_singular_value"] > 1e-3
-    assert "seed 1: the compressed network" in capsys.readouterr().out
-    # with no spare direction the same seed recovers
-    settings = _completion_settings(0.3, 2, 30, 2, 0.01, 8000)
-    problem = make_problem("mc", d=30, r=2, p=0.3, seed=1)
-    narrow = _train_pair(problem, settings, 5.0, which=("compressed",))["compressed"]
-    assert narrow.iterations_to(1e-4) is not None
+    assert f"{min(summary['equal_alpha_ratios']):.2f} to " in printed
+    assert format_range(summary["equal_alpha_ratios"]) == "1.02 to 1.13"  # the lesson's numbers
+    rows = {row["seed"]: row for row in summary["rows"]}
+    stalled, slow = rows[1], rows[7]
+    assert stalled["fall_compressed_5"] < 1.05 and stalled["third_singular_value"] > 1e-3
+    assert stalled["original, alpha=5"] is not None and stalled["rank_r_iterations"] is not None
+    assert slow["fall_compressed_5"] > 1.8 and slow["third_singular_value"] < 1e-3
+    assert all(slow[name] is None for name in ("original, alpha=1", "original, alpha=5"))
+    assert slow["rank_r_iterations"] is None
+    others = sorted(row["sampling"] for seed, row in rows.items() if seed != 7)
+    assert slow["sampling"] < 0.5 * others[0]  # "less than half the next one"
+    assert f"{slow['sampling']:.3f}" == "0.029"
+    succeeded = [row["sampling"] for row in rows.values() if row["compressed, alpha=5"]]
+    assert (f"{min(succeeded):.3f}", f"{max(succeeded):.3f}") == ("0.076", "0.134")  # self-check
+    angles = [row["angle"] for seed, row in rows.items() if seed not in (1, 7)]
+    assert all(min(angles) < row["angle"] < max(angles) for row in (stalled, slow))
+    assert "misses 1e-4 in 2 of 10 seeds (95% interval for the rate 2.5% to 56%)" in printed
+    assert "stalls in 1 of 10 seeds (95% interval for the rate 0.25% to 45%)" in printed
+
+
+def test_rate_interval_is_clopper_pearson():
+    """Its ends are where the binomial tails equal 2.5%; the textbook values for 1 of 10."""
+    from lowdim_course.demos.lesson05_completion import rate_interval
+
+    def tail_at_most(k, n, q):
+        return sum(math.comb(n, j) * q**j * (1 - q) ** (n - j) for j in range(k + 1))
+
+    for count, total in ((1, 10), (2, 10), (5, 20)):
+        low, high = rate_interval(count, total)
+        assert 1 - tail_at_most(count - 1, total, low) == pytest.approx(0.025, abs=1e-9)
+        assert tail_at_most(count, total, high) == pytest.approx(0.025, abs=1e-9)
+    assert rate_interval(1, 10) == pytest.approx((0.00253, 0.44502), abs=1e-5)
+    assert rate_interval(0, 10)[0] == 0.0 and rate_interval(10, 10)[1] == 1.0
+    with pytest.raises(ValueError, match="count"):
+        rate_interval(11, 10)
+
+
+def test_sampling_on_tangent_matches_a_basis_built_entry_by_entry():
+    from lowdim_course.demos.lesson05_completion import sampling_on_tangent
+
+    for seed in (0, 7):
+        problem = make_problem("mc", d=12, r=2, p=0.4, seed=seed)
+        u, _, vt = np.linalg.svd(problem.target.numpy())
+        spanning = []
+        for k in range(2):
+            for i in range(12):
+                e = np.zeros(12)
+                e[i] = 1.0
+                spanning += [np.outer(u[:, k], e).ravel(), np.outer(e, vt[k]).ravel()]
+        q = np.linalg.svd(np.array(spanning).T, full_matrices=False)[0][:, : 2 * (24 - 2)]
+        seen = problem.mask.numpy().ravel()
+        expected = np.linalg.svd(q[seen], compute_uv=False)[-1]
+        assert sampling_on_tangent(problem, 2) == pytest.approx(expected, rel=1e-9)
+    full = make_problem("mc", d=12, r=2, p=1.0, seed=0)
+    assert sampling_on_tangent(full, 2) == pytest.approx(1.0, rel=1e-12)  # all seen: isometry
+
+
+def test_random_subspace_angles_agree_with_an_independent_draw(capsys):
+    """The Think! answer's numbers: 90% ranges 51-79 and 72-89 degrees, medians 66 and 84."""
+    summary = random_subspace_angles(d=20, k=2, draws=1000)
+    printed = capsys.readouterr().out
+    assert "angle 1: median 66, 90% of draws between 51 and 79" in printed
+    assert "angle 2: median 84, 90% of draws between 72 and 89" in printed
+    rng = np.random.default_rng(5)
+    degrees = []
+    for _ in range(20000):
+        q = np.linalg.qr(rng.standard_normal((20, 2)))[0]
+        cosines = np.linalg.svd(q[:2], compute_uv=False)
+        degrees.append(np.degrees(np.arccos(np.clip(cosines, 0, 1))))
+    independent = np.percentile(np.array(degrees), [5, 50, 95], axis=0).T
+    assert np.allclose(np.array(summary["quantiles"]), independent, atol=2.0)
+
+
+def test_operator_memory_in_both_dtypes(capsys):
+    sizes = operator_memory(d=200, m=4000)
+    assert sizes == {"float64": 4000 * 200**2 * 8, "float32": 4000 * 200**2 * 4}
+    printed = capsys.readouterr().out
+    assert "1.28 GB in float64" in printed and "0.64 GB in float32" in printed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,13 +275,13 @@ def test_completion_over_seeds_separates_alpha_from_compression(capsys):
 # ---------------------------------------------------------------------------------------------
 
 
-def _student_run(observed, mask, p, r_hat, depth, eps, lr, alpha, steps, masked=True):
+def _student_run(observed, mask, p, r_hat, depth, eps, eta, alpha, steps, masked=True):
     """Capstone 05 from the formulas (torch); ``masked=False``: the full, unmasked loss."""
     seen = mask.to(observed.dtype)
     u, _, vh = torch.linalg.svd(observed * seen / p)
     layers = [eps * vh[:r_hat]] + [eps * torch.eye(r_hat, dtype=observed.dtype)] * (depth - 2)
     layers.append(eps * u[:, :r_hat])
-    rates = [alpha * lr] + [lr] * (depth - 2) + [alpha * lr]
+    rates = [alpha * eta] + [eta] * (depth - 2) + [alpha * eta]
 
     def chain(ws, n):
         out = torch.eye(n, dtype=observed.dtype)
@@ -248,6 +320,19 @@ def test_completion_capstone_with_the_stub_prints_one_line(capsys):
     out = capsys.readouterr().out
     assert out.count("train_compressed_completion is not written yet") == 1
     assert "Traceback" not in out and "yours" not in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mistake", _RUN_MISTAKES, ids=lambda m: m.what[:40])
+def test_capstone_figure_differs_for_every_named_mistake(mistake, capsys):
+    """The printed error after the last checkpoint moves by more than a factor of 10."""
+    right = completion_capstone(_student_run, every=300)
+    wrong = completion_capstone(mistake.compute, every=300)
+    printed = capsys.readouterr().out
+    assert right["agree"] is True and wrong["agree"] is False
+    last_right, last_wrong = right["student"][-1], wrong["student"][-1]
+    assert abs(math.log10(last_wrong / last_right)) > 1, mistake.what
+    assert f"error {last_wrong:.3g} after 900" in printed
 
 
 def test_completion_capstone_shows_an_unmasked_loss(capsys):

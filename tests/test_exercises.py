@@ -78,7 +78,9 @@ def rho_trajectory(eps, eta, depth, steps):
 
 
 def moved_rank(layer_t, layer_0, rho, eps):
-    return np.linalg.matrix_rank(np.asarray(layer_t - rho / eps * layer_0))
+    """numpy's rank with the tolerance relative to the layer (rounding is of its size)."""
+    tolerance = 1e-10 * np.linalg.norm(np.asarray(layer_t), 2)
+    return np.linalg.matrix_rank(np.asarray(layer_t - rho / eps * layer_0), tol=tolerance)
 
 
 SOLUTIONS = {
@@ -206,6 +208,10 @@ WRONG = {
             "tolerance",
         ),
         (lambda w_t, w_0, rho, eps: moved_rank(w_t, w_0, rho, eps) + 1, "expected 4, got 5"),
+        (  # numpy's default tolerance, relative to the moved part: rank 9 when nothing moved
+            lambda w_t, w_0, rho, eps: np.linalg.matrix_rank(np.asarray(w_t - rho / eps * w_0)),
+            "relative to the moved part's own largest singular value",
+        ),
     ],
     "04.spectral_init": [
         (lambda *a: [layer.T for layer in spectral_init(*a)], "transposed"),

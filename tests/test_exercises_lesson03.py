@@ -162,3 +162,40 @@ def test_from_eps_identity_a_symmetric_target_moves_r_directions_and_a_general_o
     general = _train_from_identity((v * s) @ u.T, depth, eps, eta, steps)
     assert [count_singular_values_at(w, rho) for w in symmetric] == [d - r] * depth
     assert [count_singular_values_at(w, rho) for w in general] == [d - 2 * r] * depth
+
+
+# ---------------------------------------------------------------------------------------------
+# 03.moved_rank: the tolerance is relative to the layer
+# ---------------------------------------------------------------------------------------------
+
+
+def _moved_rank_explicit(layer_t, layer_0, rho, eps):
+    """The lesson's solution: torch's rank with an explicit tolerance relative to the layer."""
+    tolerance = 1e-10 * torch.linalg.matrix_norm(layer_t, ord=2)
+    return int(torch.linalg.matrix_rank(layer_t - (rho / eps) * layer_0, atol=tolerance))
+
+
+def _moved_rank_default(layer_t, layer_0, rho, eps):
+    return int(torch.linalg.matrix_rank(layer_t - (rho / eps) * layer_0))
+
+
+def test_the_default_tolerance_reads_rank_9_when_nothing_moved_and_is_named():
+    from lowdim_course.exercises.lesson03 import MOVED_RANK
+
+    nothing = MOVED_RANK.make_cases()[-1]
+    assert "nothing moved" in nothing.label
+    assert _moved_rank_default(*nothing.args) == 9  # the lesson quotes "rank 9 of 10"
+    assert _moved_rank_explicit(*nothing.args) == 0
+    result = check("03.moved_rank", _moved_rank_default)
+    assert not result.passed
+    assert "relative to the moved part's own largest singular value" in result.message
+    assert "expected 0, got 9" in result.message
+
+
+def test_the_explicit_tolerance_passes_with_and_without_another_processors_rounding():
+    from lowdim_course.rounding import RoundingPerturbation
+
+    assert check("03.moved_rank", _moved_rank_explicit).passed
+    with RoundingPerturbation():
+        assert check("03.moved_rank", _moved_rank_explicit).passed
+        assert not check("03.moved_rank", _moved_rank_default).passed

@@ -162,7 +162,7 @@ def _chain(layers, n):
     return out
 
 
-def completion_run_numpy(observed, mask, p, r_hat, depth, eps, lr, alpha, steps, *,
+def completion_run_numpy(observed, mask, p, r_hat, depth, eps, eta, alpha, steps, *,
                          masked=True, rates=None, swap=False, scale=None):  # fmt: skip
     """The compressed completion run from the formulas (numpy); the keywords make wrong answers
     (``masked=False``: the full loss; ``rates``: other rates; ``swap``: U and V swapped;
@@ -176,7 +176,7 @@ def completion_run_numpy(observed, mask, p, r_hat, depth, eps, lr, alpha, steps,
         first, last = eps * u[:, :r_hat].T, eps * vt[:r_hat].T
     ws = [first] + [eps * np.eye(r_hat) for _ in range(depth - 2)] + [last]
     if rates is None:
-        rates = [alpha * lr] + [lr] * (depth - 2) + [alpha * lr]
+        rates = [alpha * eta] + [eta] * (depth - 2) + [alpha * eta]
     for _ in range(steps):
         residual = _chain(ws, d) - y
         if masked:
@@ -188,7 +188,7 @@ def completion_run_numpy(observed, mask, p, r_hat, depth, eps, lr, alpha, steps,
     return _chain(ws, d)
 
 
-def completion_run_autograd(observed, mask, p, r_hat, depth, eps, lr, alpha, steps):
+def completion_run_autograd(observed, mask, p, r_hat, depth, eps, eta, alpha, steps):
     """A different correct answer: torch, the gradients by autograd, the init from the SVD of
     P_Omega(M*) without the 1/p (only the singular vectors matter)."""
     seen = mask.to(observed.dtype)
@@ -202,7 +202,7 @@ def completion_run_autograd(observed, mask, p, r_hat, depth, eps, lr, alpha, ste
             product = w @ product
         (0.5 * (((product - observed) * seen) ** 2).sum()).backward()
         layers = [
-            w.detach() - (alpha * lr if i in (0, depth - 1) else lr) * w.grad
+            w.detach() - (alpha * eta if i in (0, depth - 1) else eta) * w.grad
             for i, w in enumerate(leaves)
         ]
     product = layers[0]
@@ -232,24 +232,24 @@ def _rates(depth, ends, middle):
     ("change", "words"),
     [
         ({"masked": False}, "FULL loss"),
-        ({"rates": lambda depth, lr, alpha: _rates(depth, lr, lr)}, "alpha is missing"),
-        ({"rates": lambda depth, lr, alpha: _rates(depth, alpha * lr, alpha * lr)},
+        ({"rates": lambda depth, eta, alpha: _rates(depth, eta, eta)}, "alpha is missing"),
+        ({"rates": lambda depth, eta, alpha: _rates(depth, alpha * eta, alpha * eta)},
          "applied to EVERY layer"),
-        ({"rates": lambda depth, lr, alpha: _rates(depth, lr, alpha * lr)},
+        ({"rates": lambda depth, eta, alpha: _rates(depth, eta, alpha * eta)},
          "middle layers instead"),
         ({"swap": True}, "swapped the singular vectors"),
         ({"rates": "mean"}, "divided by |Omega|"),
     ],
 )  # fmt: skip
 def test_capstone_mistakes_are_named(change, words, capsys):
-    def student(observed, mask, p, r_hat, depth, eps, lr, alpha, steps):
+    def student(observed, mask, p, r_hat, depth, eps, eta, alpha, steps):
         options = dict(change)
         if options.get("rates") == "mean":
             n = int(np.asarray(mask).sum())
-            options["rates"] = _rates(depth, alpha * lr / n, lr / n)
+            options["rates"] = _rates(depth, alpha * eta / n, eta / n)
         elif callable(options.get("rates")):
-            options["rates"] = options["rates"](depth, lr, alpha)
-        return completion_run_numpy(observed, mask, p, r_hat, depth, eps, lr, alpha, steps,
+            options["rates"] = options["rates"](depth, eta, alpha)
+        return completion_run_numpy(observed, mask, p, r_hat, depth, eps, eta, alpha, steps,
                                     **options)  # fmt: skip
 
     result = check("05.train_compressed_completion", student)
@@ -279,3 +279,81 @@ def test_self_check_right_letter_passes(answer, capsys):
 def test_self_check_wrong_letters_explain(letter, words, capsys):
     result = check("05.what_p_does", lambda: letter)
     assert not result.passed and f"not ({letter})" in result.message and words in result.message
+
+
+# ---------------------------------------------------------------------------------------------
+# Self-check 05.seed_that_misses; 05.subspace_angle's tolerance near 0
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["b", "B", "(b)"])
+def test_seed_that_misses_right_letter_passes(answer, capsys):
+    assert check("05.seed_that_misses", lambda: answer).passed
+
+
+@pytest.mark.parametrize(
+    ("letter", "words"),
+    [("a", "seed 1's story"), ("c", "speeds up the original"), ("d", "stops falling")],
+)
+def test_seed_that_misses_wrong_letters_explain(letter, words, capsys):
+    result = check("05.seed_that_misses", lambda: letter)
+    assert not result.passed and f"not ({letter})" in result.message and words in result.message
+
+
+def _angle_by_arccos(surrogate, target, r):
+    """The lesson's solution: arccos of the smallest cosine (ill conditioned near 0)."""
+    q_a = torch.linalg.svd(target)[0][:, :r]
+    q_b = torch.linalg.svd(surrogate)[0][:, :r]
+    return torch.arccos(torch.linalg.svdvals(q_a.T @ q_b).clamp(-1.0, 1.0).min())
+
+
+def test_angle_tolerance_follows_the_arccos_conditioning():
+    from lowdim_course.exercises.lesson05 import ANGLE_ATOL, COSINE_ROUNDING, angle_tolerance
+
+    # at 0: arccos(1 - delta) = sqrt(2 delta) to first order
+    assert angle_tolerance(0.0) == pytest.approx(math.sqrt(2 * COSINE_ROUNDING), rel=1e-4)
+    for angle in (0.05, 0.5, 1.5):  # delta / sin(theta) < 1e-7 there: the plain tolerance
+        assert COSINE_ROUNDING / math.sin(angle) < ANGLE_ATOL
+        assert angle_tolerance(angle) == ANGLE_ATOL
+
+
+def _angle_with_cosine_rounding(surrogate, target, r):
+    """The arccos answer with its cosine 1e-12 too small: what another processor's rounding
+    (the course's harsh stand-in, rounding.RoundingPerturbation) can do to it."""
+    q_a = torch.linalg.svd(target)[0][:, :r]
+    q_b = torch.linalg.svd(surrogate)[0][:, :r]
+    cosine = torch.linalg.svdvals(q_a.T @ q_b).min().clamp(max=1.0) * (1 - 1e-12)
+    return torch.arccos(cosine)
+
+
+def test_a_cosine_off_by_rounding_passes_where_a_fixed_1e_7_would_fail():
+    from lowdim_course.exercises.comparing import compare_arrays
+    from lowdim_course.exercises.lesson05 import SUBSPACE_ANGLE
+    from lowdim_course.rounding import RoundingPerturbation
+
+    assert check("05.subspace_angle", _angle_with_cosine_rounding).passed
+    case = SUBSPACE_ANGLE.make_cases()[-1]  # the surrogate is the target: angle 0
+    got = _angle_with_cosine_rounding(*case.args)
+    assert 1e-6 < float(got) < 2e-6  # sqrt(2e-12)
+    expected = SUBSPACE_ANGLE.reference(*case.args)
+    assert compare_arrays(expected, got.reshape(()), case, atol=1e-7) is not None
+    with RoundingPerturbation():  # and the lesson's own solution, under the stand-in
+        assert check("05.subspace_angle", _angle_by_arccos).passed
+
+
+def test_the_tolerance_is_the_old_one_on_every_case_but_the_zero_angle():
+    """Not loosened for real mistakes: only where arccos is ill conditioned (angle 0) does the
+    tolerance exceed the former fixed 1e-7, and an answer 1e-4 off is still rejected."""
+    from lowdim_course.exercises.lesson05 import SUBSPACE_ANGLE, angle_tolerance
+
+    looser = []
+    for case in SUBSPACE_ANGLE.make_cases():
+        expected = float(SUBSPACE_ANGLE.reference(*case.args))
+        if angle_tolerance(expected) > 1e-7:
+            looser.append(expected)
+    assert len(looser) == 1 and looser[0] < 1e-7
+
+    def off(surrogate, target, r):
+        return _angle_by_arccos(surrogate, target, r) + 1e-4
+
+    assert not check("05.subspace_angle", off).passed

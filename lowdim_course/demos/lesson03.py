@@ -16,21 +16,17 @@ import functools
 import matplotlib.pyplot as plt
 import torch
 
-from ..exercises.capstone import run_student_code
-from ..networks import original_network
 from ..plots import demo_figure, show_figure
 from ..problems import course_learning_rate, make_problem
 from ..random_matrices import gaussian, make_generator
 from ..theory.invariant_subspace import (
-    invariant_subspace_report,
-    measure_layer,
+    mode_step_stability,
     moved_part,
     principal_angles,
     rho_trajectory,
 )
 from ..threads import small_work
-from ..training import train
-from ..validation import check_int
+from .lesson03_capstone import capstone_demo, subspace_run
 
 # Principal angles below this are "zero": exact in theory, rounding in practice. The early
 # moved part is tiny, so its rounding error is amplified: at the defaults the drift is 4e-10
@@ -40,8 +36,12 @@ from ..validation import check_int
 ANGLE_ZERO = 1e-4
 # A target direction counts as found once its principal angle is below this (radians).
 ANGLE_FOUND = 0.1
-# The student's rho(t) agrees with the recursion when within this relative gap.
-RHO_AGREES = 1e-9
+# The step check (Lesson 04): the top mode settles at s_1^(1/L) only when eta L s_1^(2-2/L) is
+# below STEP_EDGE; within EDGE_MARGIN of it the mode still rings at the end of a run and rounding
+# can decide the outcome. With the course's lr = 50 (d/100)^(4/3) the number is 0.21-0.25 at
+# L = 2, 0.71-0.80 at L = 3, 1.38-1.66 at L = 4 and 2.15-2.71 at L = 5 over the sliders' widths
+# d = 20-60 and ranks r = 1-8 (:func:`step_checks` prints r = 3): the depth slider stops at 4.
+STEP_EDGE, EDGE_MARGIN = 2.0, 0.2
 
 
 _TOO_EARLY = (
@@ -51,28 +51,42 @@ _TOO_EARLY = (
 )
 
 
-@functools.lru_cache(maxsize=4)
-@small_work()
-def subspace_run(d: int = 30, r: int = 3, depth: int = 3, eps: float = 0.1, steps: int = 600):
-    """Train the original network on a rank-r factorization problem, keeping every layer.
+def step_check(d: int, r: int, depth: int, seed: int = 0) -> float:
+    """``eta L s_1^(2-2/L)`` for the lesson's run: the top mode settles only below 2.
 
-    Returns ``(problem, history, report)`` with ``report`` the theory's
-    ``invariant_subspace_report`` (rho(t), singular values at rho, moved ranks per checkpoint).
-    Cached: the two demos of the lesson share one run per slider setting.
+    ``eta = lr / d^2`` with the course's ``lr`` (``course_learning_rate``) and ``s_1`` the largest
+    singular value of the run's target (``theory.invariant_subspace.mode_step_stability``, the
+    linearised recursion of the top mode at its end point; Lesson 04).
     """
-    steps = check_int("steps", steps, low=10)
-    problem = make_problem("mf", d=d, r=r, seed=0)
-    network = original_network(d, depth, eps, seed=0)
-    history = train(
-        problem,
-        network,
-        lr=course_learning_rate(d),
-        steps=steps,
-        log_every=max(1, steps // 30),
-        record_layers=True,
-        record_layer_singular_values=True,
+    problem = make_problem("mf", d=d, r=r, seed=seed)
+    top = float(torch.linalg.svdvals(problem.target)[0])
+    return mode_step_stability(top, course_learning_rate(d) / d**2, depth)
+
+
+def _edge_warning(number: float) -> str | None:
+    if number <= STEP_EDGE - EDGE_MARGIN:
+        return None
+    return (
+        f"warning: the step check is at or past the edge (above {STEP_EDGE - EDGE_MARGIN:g}): "
+        "the top mode overshoots instead of settling, the error stays large or the run "
+        "diverges, and rounding decides which; take a smaller depth (Lesson 04)"
     )
-    return problem, history, invariant_subspace_report(history)
+
+
+@small_work()
+def step_checks(ds=(20, 30, 40, 60), depths=(2, 3, 4, 5), r: int = 3) -> dict:
+    """The step check ``eta L s_1^(2-2/L)`` of the lesson's runs, per width d and depth L.
+
+    Prints one row per depth and returns ``{depth: [number per d]}``; the sliders' depths are
+    those whose every number is at most ``STEP_EDGE - EDGE_MARGIN``.
+    """
+    table = {int(depth): [step_check(int(d), r, int(depth)) for d in ds] for depth in depths}
+    print("step check eta L s_1^(2-2/L), lr = 50 (d/100)^(4/3), eta = lr/d^2 (settles below 2):")
+    print("depth L | " + " | ".join(f"d = {d:>2}" for d in ds))
+    for depth, numbers in table.items():
+        edge = " <- past the edge" if max(numbers) > STEP_EDGE - EDGE_MARGIN else ""
+        print(f"{depth:>7} | " + " | ".join(f"{n:>6.2f}" for n in numbers) + edge)
+    return table
 
 
 @small_work()
@@ -86,6 +100,7 @@ def singular_value_waterfall(
     dashed; right: per layer, how many singular values equal rho(t) and the rank of the moved
     part ``W_l(t) - (rho/eps) W_l(0)``. Prints and returns the numbers at the last checkpoint.
     """
+    stability = step_check(d, r, depth)
     problem, history, report = subspace_run(d, r, depth, eps, steps)
     spectra = torch.stack([torch.stack(layers) for layers in history.layer_singular_values])
     iterations = history.log_iterations
@@ -148,6 +163,7 @@ def singular_value_waterfall(
         "final_error": history.final_error,
         "eta": eta,
         "iterations": iterations[-1],
+        "step_check": stability,
     }
     print(f"after {iterations[-1]} steps (eta = {eta:.3g}), per layer W_1 ... W_{depth}:")
     print(f"  singular values equal to rho(t):  {summary['at_rho']}  (d - 2r = {d - 2 * r})")
@@ -168,6 +184,10 @@ def singular_value_waterfall(
         f"target's s_i^(1/L): {_sigs(summary['predicted_learned'])}"
     )
     print(f"recovery error {summary['final_error']:.2e}")
+    print(f"step check: eta L s_1^(2-2/L) = {stability:.2f} (the top mode settles only below 2)")
+    warning = _edge_warning(stability)
+    if warning:
+        print(warning)
     return summary
 
 
@@ -182,6 +202,7 @@ def moving_subspaces(d: int = 30, r: int = 3, depth: int = 3, eps: float = 0.1, 
     angles between the top-r left singular subspace of ``W_{L:1}(t)`` and the target's
     column space: they close one at a time, as the modes are learned.
     """
+    warning = _edge_warning(step_check(d, r, depth))
     problem, history, report = subspace_run(d, r, depth, eps, steps)
     iterations = history.log_iterations
     snapshots = history.layer_snapshots
@@ -264,91 +285,8 @@ def moving_subspaces(d: int = 30, r: int = 3, depth: int = 3, eps: float = 0.1, 
     print(f"for scale, a random {2 * r}-dim subspace: largest angle {_sig(random_angle)} rad")
     print(f"iterations at which 1, 2, ..., r target directions are found (angle < {ANGLE_FOUND}):")
     print(f"  {found}")
-    return summary
-
-
-def _student_measurements(measure, snapshots, eps):
-    """The student's ``(rho_hat, moved_rank)`` for every checkpoint (rows) and layer (columns)."""
-    rhos, ranks = [], []
-    for layers in snapshots:
-        row_rho, row_rank = [], []
-        for layer_t, layer_0 in zip(layers, snapshots[0], strict=True):
-            value = measure(layer_t.clone(), layer_0.clone(), eps)
-            if not isinstance(value, tuple | list) or len(value) != 2:
-                raise ValueError(f"returned {type(value).__name__}, expected (rho_hat, rank)")
-            row_rho.append(float(value[0]))
-            row_rank.append(int(value[1]))
-        rhos.append(row_rho)
-        ranks.append(row_rank)
-    return torch.tensor(rhos, dtype=torch.float64), torch.tensor(ranks)
-
-
-@small_work()
-def capstone_demo(
-    measure_layer_fn, d: int = 30, r: int = 3, depth: int = 3, eps: float = 0.1, steps: int = 600
-):
-    """The student's measurement on every layer and checkpoint of :func:`subspace_run`.
-
-    Left: the measured rho(t)/eps of each layer (markers) on the recursion's (line); right: the
-    measured rank of the moved part per layer against 2r. If the student's function fails, one
-    line says why and the course's ``measure_layer`` is drawn instead. Prints the largest
-    relative gap between the measured rho and the recursion, whether the moved rank is 2r at
-    every checkpoint after t = 0, and whether it agrees with the course's report; returns them.
-    """
-    _, history, report = subspace_run(d, r, depth, eps, steps)
-    snapshots = history.layer_snapshots
-    iterations = history.log_iterations
-    run = run_student_code(
-        lambda: _student_measurements(measure_layer_fn, snapshots, eps), name="measure_layer"
-    )
-    if run.ok:
-        rho, ranks = run.value
-    else:
-        rho, ranks = _student_measurements(measure_layer, snapshots, eps)
-    who = "your" if run.ok else "the course's"
-    mark = "yours" if run.ok else "course's"
-    recursion = report.rho  # rho(t) at the checkpoints
-    curve = rho_trajectory(eps, report.eta, depth, iterations[-1])
-
-    figure, axes = demo_figure(2, 11)
-    axes[0].plot(curve / eps, color="k", lw=1.5, label=r"recursion $\rho(t)/\varepsilon$")
-    for layer in range(depth):
-        axes[0].plot(iterations, rho[:, layer] / eps, ls="none", marker="o^s"[layer % 3],
-                     ms=7 - 2 * layer, mfc="none", color=f"C{layer}",
-                     label=f"$W_{{{layer + 1}}}$ ({mark})")  # fmt: skip
-    axes[0].set(xlabel="iteration", ylabel=r"$\hat\rho(t)/\varepsilon$",
-                title="the frozen directions' scale, measured")  # fmt: skip
-    axes[0].legend(fontsize=8)
-    for layer in range(depth):
-        axes[1].plot(iterations, ranks[:, layer] + 0.08 * (layer - 1), ls="none",
-                     marker="o^s"[layer % 3], mfc="none", color=f"C{layer}",
-                     label=f"$W_{{{layer + 1}}}$ ({mark})")  # fmt: skip
-    axes[1].step(iterations, report.moved_rank[:, 0], where="post", color="k", lw=0.8,
-                 label="course's report ($W_1$)")  # fmt: skip
-    axes[1].axhline(2 * r, color="0.5", lw=0.8, ls="--", label="2r")
-    axes[1].set(xlabel="iteration", ylabel="rank of the moved part", ylim=(-1, d + 1),
-                title=r"rank of $W_l(t) - (\hat\rho/\varepsilon) W_l(0)$")  # fmt: skip
-    axes[1].legend(fontsize=8, loc="center right")
-    figure.suptitle(f"d={d}, r={r}, depth L={depth}, eps={eps:.3g}, eta=lr/d^2={report.eta:.3g}")
-    show_figure(figure)
-
-    gap = float(((rho - recursion[:, None]) / recursion[:, None]).abs().max())
-    summary = {
-        "student_ran": run.ok,
-        "largest_rho_gap": gap,
-        "rho_agrees": gap < RHO_AGREES,
-        "rank_is_2r": bool((ranks[1:] == 2 * r).all()),
-        "rank_agrees": bool(torch.equal(ranks, report.moved_rank)),
-        "rho_end": float(recursion[-1]),
-    }
-    print(f"{len(iterations)} checkpoints x {depth} layers of the run above ({who} measurement)")
-    print(f"rho fell from eps = {eps:.3g} to {summary['rho_end']:.6g} "
-          f"({100 * (1 - summary['rho_end'] / eps):.3g}% lower)")  # fmt: skip
-    gap_text = f"below {RHO_AGREES:g}" if summary["rho_agrees"] else f"{gap:.3g}"
-    print(f"measured rho vs the recursion, largest relative gap: {gap_text}")
-    print(f"moved rank = 2r = {2 * r} at every checkpoint after t = 0, in every layer: "
-          f"{summary['rank_is_2r']}")  # fmt: skip
-    print(f"moved ranks equal the course's invariant_subspace_report: {summary['rank_agrees']}")
+    if warning:
+        print(warning)
     return summary
 
 
@@ -373,9 +311,13 @@ def _sigs(values) -> str:
 
 
 __all__ = [
+    "EDGE_MARGIN",
+    "STEP_EDGE",
     "capstone_demo",
     "course_learning_rate",
     "moving_subspaces",
     "singular_value_waterfall",
+    "step_check",
+    "step_checks",
     "subspace_run",
 ]

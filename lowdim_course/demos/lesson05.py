@@ -33,6 +33,8 @@ from ..training import train
 from ..validation import check_float, check_int
 
 __all__ = [
+    "operator_memory",
+    "random_subspace_angles",
     "sensing_learning_rate",
     "sensing_race",
     "subspace_angle",
@@ -68,6 +70,49 @@ def subspace_angle(surrogate, target, r: int, r_hat: int | None = None) -> float
     u_target = torch.linalg.svd(target)[0][:, :r]
     u_surrogate = torch.linalg.svd(surrogate)[0][:, :r_hat]
     return float(principal_angles(u_target, u_surrogate).max())
+
+
+@small_work()
+def random_subspace_angles(d: int = 20, k: int = 2, draws: int = 1000, seed: int = 0) -> dict:
+    """The principal angles between a fixed k-dimensional subspace of R^d and random ones.
+
+    A random subspace is the span of a d x k Gaussian matrix (uniform over subspaces, by
+    rotation invariance); its angles to the span of the first k coordinate vectors are
+    ``arccos`` of the singular values of the top k x k block of its orthonormal basis
+    (Björck & Golub 1973). Prints, for each angle (smallest to largest), the median and the
+    range that holds 90% of the draws (5th to 95th percentile), in degrees.
+    """
+    d, k = check_int("d", d, low=2), check_int("k", k, low=1, high=d)
+    draws = check_int("draws", draws, low=10)
+    generator = torch.Generator().manual_seed(check_int("seed", seed, low=0))
+    samples = torch.randn(draws, d, k, generator=generator, dtype=torch.float64)
+    bases = torch.linalg.qr(samples)[0]
+    cosines = torch.linalg.svdvals(bases[:, :k, :]).clamp(0.0, 1.0)  # descending per draw
+    degrees = torch.rad2deg(torch.arccos(cosines))  # ascending per draw
+    levels = torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64)
+    quantiles = torch.quantile(degrees, levels, dim=0)  # (3, k)
+    print(f"{draws:,} random {k}-dimensional subspaces of R^{d} against a fixed one (degrees):")
+    for index in range(k):
+        low, middle, high = quantiles[:, index].tolist()
+        print(f"  angle {index + 1}: median {middle:.0f}, 90% of draws between {low:.0f} and "
+              f"{high:.0f}")  # fmt: skip
+    return {"quantiles": quantiles.T.tolist(), "draws": draws}
+
+
+@small_work()
+def operator_memory(d: int = 200, m: int = 4000) -> dict:
+    """Bytes of the sensing operator (m x d^2 numbers) in float64 and float32, printed in GB.
+
+    float64 is the course's default on the CPU (and the operator is always drawn in float64 on
+    the CPU first); float32 is the default on a GPU (``validation.resolve_dtype``).
+    """
+    numbers = check_int("m", m, low=1) * check_int("d", d, low=1) ** 2
+    kinds = (("float64", torch.float64), ("float32", torch.float32))
+    sizes = {name: numbers * torch.empty((), dtype=kind).element_size() for name, kind in kinds}
+    print(f"sensing operator, d = {d}, m = {m:,}: m d^2 = {numbers:,} numbers, "
+          f"{sizes['float64'] / 1e9:.2f} GB in float64 (the CPU default), "
+          f"{sizes['float32'] / 1e9:.2f} GB in float32 (the default on a GPU)")  # fmt: skip
+    return sizes
 
 
 @functools.lru_cache(maxsize=64)

@@ -7,7 +7,10 @@ descent with step eta keeps ``d - 2r`` singular values of every layer equal to o
   returned for t = 0..steps (``steps + 1`` values); reference
   :func:`lowdim_course.theory.invariant_subspace.rho_trajectory` (weight decay 0).
 * ``03.moved_rank``: the numerical rank of ``W_l(t) - (rho/eps) W_l(0)``, what learning added
-  beyond the shrinking init (at most 2r); reference
+  beyond the shrinking init (at most 2r): singular values above ``1e-10 ||W_l(t)||_2`` count,
+  a tolerance relative to the layer, because rounding errors are of the layer's size (a
+  tolerance relative to the moved part, ``torch.linalg.matrix_rank``'s default, counts pure
+  rounding noise when nothing has moved); reference
   :func:`lowdim_course.theory.invariant_subspace.moved_rank`.
 * ``03.measure_layer`` (capstone): from one layer of a run, r unknown, read rho(t) off the
   largest group of equal singular values and count the rank of what learning moved, with a
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import torch
 
+from .calling import fresh_copy
 from .framework import (
     Case,
     Exercise,
@@ -159,10 +163,25 @@ def _moved_cases() -> list[Case]:
         layer_t = (rho / eps) * layer_0 + moved
         label = f"d={d}, eps={eps:g}, rho={rho:g}, a moved part of rank {rank}"
         cases.append(Case((layer_t, layer_0, rho, eps), label))
+    # nothing moved, and the layer computed as a run has it, rho times the rotation: the moved
+    # part is rounding noise alone (about 1e-17 here, 1e-16 of the layer), whose singular values
+    # a tolerance relative to the moved part itself counts (torch.linalg.matrix_rank's default
+    # reads rank 9 of 10)
+    orthogonal, _ = torch.linalg.qr(random_matrix(10, 10, seeded_generator(3001)))
+    nothing = (0.0049 * orthogonal, 0.01 * orthogonal, 0.0049, 0.01)
+    cases.append(Case(nothing, "d=10, eps=0.01, rho=0.0049, nothing moved: W(t) = rho O"))
     return cases
 
 
 _MOVED_MISTAKES = (
+    Mistake(
+        lambda w_t, w_0, rho, eps: torch.linalg.matrix_rank(w_t - (rho / eps) * w_0),
+        "the tolerance is relative to the moved part's own largest singular value (as "
+        "torch.linalg.matrix_rank's default is): when nothing has moved, the moved part is "
+        "rounding noise alone, and its noise counts as rank",
+        "give the tolerance explicitly, relative to the layer: rounding errors are of the "
+        "size of W_l(t), so count singular values above 1e-10 times its largest one",
+    ),
     Mistake(
         lambda w_t, w_0, rho, eps: torch.linalg.matrix_rank(w_t - (rho / eps) * w_0, rtol=0.3),
         "counted only the large singular values (a tolerance far too loose)",
@@ -177,7 +196,10 @@ def _compare_moved_rank(expected, got, case) -> Problem | None:
     layer_t = case.args[0]
     full = min(layer_t.shape)
     value = to_integer(got)
-    if isinstance(value, int) and value == full and expected != full:
+    named = isinstance(value, int) and any(
+        _mistake_gives(mistake, case, value) for mistake in _MOVED_MISTAKES
+    )
+    if isinstance(value, int) and value == full and expected != full and not named:
         return Problem(
             f"got the full rank {full} (expected {expected}): the moved part has rank at most 2r",
             "the init to subtract is shrunk by rho/eps (not W_l(0) itself, not grown by "
@@ -185,6 +207,13 @@ def _compare_moved_rank(expected, got, case) -> Problem | None:
             "are tiny but not zero",
         )
     return compare_integers(expected, got, case, mistakes=_MOVED_MISTAKES)
+
+
+def _mistake_gives(mistake, case, value) -> bool:
+    try:
+        return int(mistake.compute(*fresh_copy(case.args))) == value
+    except Exception:
+        return False
 
 
 MOVED_RANK = register(
@@ -196,7 +225,8 @@ MOVED_RANK = register(
         reference=reference_moved_rank,
         compare=_compare_moved_rank,
         hint="subtract the initial layer shrunk by the same factor as the frozen directions, "
-        "rho/eps, and count the singular values of what is left that are above rounding level",
+        "rho/eps, and count the singular values of what is left that are above 1e-10 times "
+        "the layer's largest singular value (rounding errors are of the layer's size)",
     )
 )
 

@@ -67,15 +67,17 @@ _MEASURE_MISTAKES = (
     ),
     Mistake(
         _measured(lambda layer, eps: float(torch.linalg.svdvals(layer).median())),
-        "took the median singular value as rho: right only when more than half of them sit at "
-        "rho (d > 4r)",
+        "took the median singular value as rho: it finds the plateau only when the moving "
+        "values split evenly around it (a run from an orthogonal start has r above and r "
+        "below); the theorem does not promise that, and in this layer they do not",
         "rho is the value that the largest group of singular values shares, wherever in the "
         "spectrum that group sits",
     ),
     Mistake(
         _measured(lambda layer, eps: float(torch.linalg.svdvals(layer).quantile(0.5))),
-        "took the median singular value as rho: right only when more than half of them sit at "
-        "rho (d > 4r)",
+        "took the median singular value as rho: it finds the plateau only when the moving "
+        "values split evenly around it (a run from an orthogonal start has r above and r "
+        "below); the theorem does not promise that, and in this layer they do not",
         "rho is the value that the largest group of singular values shares, wherever in the "
         "spectrum that group sits",
     ),

@@ -20,13 +20,16 @@ from .framework import (
 )
 
 
-def reference_train_compressed_completion(observed, mask, p, r_hat, depth, eps, lr, alpha, steps):
+def reference_train_compressed_completion(observed, mask, p, r_hat, depth, eps, eta, alpha, steps):
     """The compressed network on completion: ``W_{L:1}`` after ``steps`` gradient steps.
+
+    ``eta`` is the step on the SUMMED loss over the seen entries (the course's notation: the
+    core's ``train`` takes ``lr`` on the mean over them, ``eta = lr / |Omega|``).
 
     Spectral initialization from the surrogate ``P_Omega(M*) / p``
     (:func:`lowdim_course.networks.spectral_init`), then gradient descent on
     ``1/2 ||P_Omega(W_{L:1} - M*)||_F^2`` (end-to-end gradient ``P_Omega(W_{L:1} - M*)``) with
-    the rates ``[alpha lr, lr, ..., lr, alpha lr]``, every layer from the same old weights
+    the rates ``[alpha eta, eta, ..., eta, alpha eta]``, every layer from the same old weights
     (:meth:`lowdim_course.networks.DeepLinearNetwork.descend`; Kwon et al. 2024, Sec. 3.2).
     """
     from ..networks import compressed_network
@@ -35,7 +38,7 @@ def reference_train_compressed_completion(observed, mask, p, r_hat, depth, eps, 
     weights = mask.to(observed.dtype)
     seen = observed * weights
     network = compressed_network(seen / p, r_hat, depth, eps)
-    rates = layer_learning_rates(depth, lr, alpha)
+    rates = layer_learning_rates(depth, eta, alpha)
     for _ in range(steps):
         lower = network.lower_products()
         residual = (network.layers[-1] @ lower[-1] - seen) * weights
@@ -44,7 +47,7 @@ def reference_train_compressed_completion(observed, mask, p, r_hat, depth, eps, 
 
 
 def _run_cases() -> list[Case]:
-    # (d, r, p, r_hat, depth, eps, lr x |Omega|, alpha, steps, seed): training has left the
+    # (d, r, p, r_hat, depth, eps, eta x |Omega|, alpha, steps, seed): training has left the
     # plateau by the last step in every case, so each named mistake lands somewhere else.
     settings = [
         (10, 2, 0.5, 4, 3, 0.1, 2.0, 5.0, 150, 5300),
@@ -53,21 +56,21 @@ def _run_cases() -> list[Case]:
         (9, 2, 0.5, 3, 3, 0.1, 2.0, 1.0, 150, 5303),
     ]
     cases = []
-    for d, r, p, r_hat, depth, eps, lr_total, alpha, steps, seed in settings:
+    for d, r, p, r_hat, depth, eps, eta_total, alpha, steps, seed in settings:
         problem = make_problem("mc", d=d, r=r, p=p, seed=seed)
         assert isinstance(problem, MatrixCompletion)
         observed = torch.where(problem.mask, problem.target, torch.zeros_like(problem.target))
-        lr = lr_total / problem.n_observed
+        eta = eta_total / problem.n_observed
         cases.append(
             Case(
-                (observed, problem.mask, p, r_hat, depth, eps, lr, alpha, steps),
+                (observed, problem.mask, p, r_hat, depth, eps, eta, alpha, steps),
                 f"d={d}, p={p}, r_hat={r_hat}, depth={depth}, alpha={alpha:g}, {steps} steps",
             )
         )
     return cases
 
 
-def _completion_variant(observed, mask, p, r_hat, depth, eps, lr, alpha, steps, *, variant):
+def _completion_variant(observed, mask, p, r_hat, depth, eps, eta, alpha, steps, *, variant):
     """The run with one named mistake (``variant``), written from the formulas, not the core."""
     weights = mask.to(observed.dtype)
     seen = observed * weights
@@ -76,13 +79,13 @@ def _completion_variant(observed, mask, p, r_hat, depth, eps, lr, alpha, steps, 
     if variant == "swapped":
         first, last = eps * u[:, :r_hat].T, eps * vh[:r_hat].T
     layers = [first] + [eps * torch.eye(r_hat, dtype=observed.dtype)] * (depth - 2) + [last]
-    ends, middle = alpha * lr, lr
+    ends, middle = alpha * eta, eta
     if variant == "plain":
-        ends = middle = lr
+        ends = middle = eta
     elif variant == "alpha everywhere":
-        ends = middle = alpha * lr
+        ends = middle = alpha * eta
     elif variant == "alpha middle":
-        ends, middle = lr, alpha * lr
+        ends, middle = eta, alpha * eta
     elif variant == "mean":
         ends, middle = ends / weights.sum(), middle / weights.sum()
     rates = [ends] + [middle] * (depth - 2) + [ends]
@@ -123,19 +126,19 @@ _RUN_MISTAKES = (
     ),
     _run_mistake(
         "plain",
-        "alpha is missing: every layer stepped with lr (the plain step)",
+        "alpha is missing: every layer stepped with eta (the plain step)",
         "the end layers W_1 and W_L, which must turn the surrogate's subspace, step with "
-        "alpha * lr",
+        "alpha * eta",
     ),
     _run_mistake(
         "alpha everywhere",
-        "alpha was applied to EVERY layer: the middle layers also stepped with alpha * lr",
-        "only W_1 and W_L get alpha * lr; the middle layers keep lr",
+        "alpha was applied to EVERY layer: the middle layers also stepped with alpha * eta",
+        "only W_1 and W_L get alpha * eta; the middle layers keep eta",
     ),
     _run_mistake(
         "alpha middle",
         "alpha was applied to the middle layers instead of the end layers",
-        "W_1 and W_L get alpha * lr, the middle layers lr",
+        "W_1 and W_L get alpha * eta, the middle layers eta",
     ),
     _run_mistake(
         "swapped",
@@ -148,7 +151,7 @@ _RUN_MISTAKES = (
         "mean",
         "the gradient was divided by |Omega| (the MEAN over the observed entries): the steps "
         "are |Omega| times too short",
-        "here the loss is the SUM 1/2 ||P_Omega(W_{L:1} - M*)||^2, and lr is already scaled for it",
+        "here the loss is the SUM 1/2 ||P_Omega(W_{L:1} - M*)||^2, and eta is the step on it",
     ),
 )
 
@@ -165,7 +168,7 @@ TRAIN_COMPRESSED_COMPLETION = register(
     Exercise(
         id="05.train_compressed_completion",
         title="Capstone: the compressed network on matrix completion",
-        signature="train_compressed_completion(observed, mask, p, r_hat, depth, eps, lr, alpha, "
+        signature="train_compressed_completion(observed, mask, p, r_hat, depth, eps, eta, alpha, "
         "steps) -> W_{L:1} (d x d)",
         make_cases=_run_cases,
         reference=reference_train_compressed_completion,
