@@ -124,7 +124,6 @@ def test_trained_networks_are_seeded():
         (lambda: block_tail_estimator([1.0, 2.0, 3.0, 4.0], 3), "block_size"),
         (lambda: block_tail_estimator([1.0, 2.0, 3.0], 2), "samples"),
         (lambda: block_tail_estimator([1.0, 0.0, 3.0, 4.0], 2), "nonzero"),
-        (lambda: block_tail_estimator([1.0, -1.0, 3.0, 4.0], 2), "sums to exactly 0"),
         (lambda: block_tail_estimator([1.0, float("inf"), 3.0, 4.0], 2), "samples"),
         (lambda: stable_tail_index(torch.ones(100), block_sizes=[1]), "block_sizes"),
         (lambda: stable_tail_index(torch.ones(100), block_sizes=3), "block_sizes"),

@@ -120,6 +120,12 @@ def _prunable_cases() -> list[Case]:
         Case((stable_samples(1.5, 2000, seed=4), 0.1), "2,000 alpha-stable weights, 10%"),
         Case((torch.randn(500, generator=generator, dtype=torch.float64), 0.3), "Gaussian, 30%"),
         Case((stable_samples(1.2, 300, seed=6).reshape(20, 15), 0.05), "a 20 x 15 matrix, 5%"),
+        # a tie: removing one entry leaves exactly 0.5^2 of the energy (exact in floating
+        # point), so "error at most rel_error" keeps it and a strict "<" does not
+        Case(
+            (torch.tensor([[1.0, -1.0], [1.0, 1.0]], dtype=torch.float64), 0.5),
+            "[[1, -1], [1, 1]], 50%",
+        ),
     ]
 
 
@@ -129,6 +135,12 @@ def _energy(weights):
 
 
 _PRUNABLE_MISTAKES = (
+    Mistake(
+        lambda w, e: int((_energy(w)[1] < e * e).sum()) / _energy(w)[0].numel(),
+        "stopped BEFORE a removal whose error equals rel_error exactly (used < instead of <=)",
+        "the error may reach rel_error: count the removals whose share of the energy is at "
+        "most rel_error squared",
+    ),
     Mistake(
         lambda w, e: int((_energy(w)[1] <= e).sum()) / _energy(w)[0].numel(),
         "compared the pruned ENERGY with rel_error (forgot to square it)",
@@ -217,6 +229,11 @@ def _block_cases() -> list[Case]:
             "1,000 Gaussian samples",
         ),
         Case((stable_samples(1.8, 1234, seed=13),), "1,234 alpha-stable samples, alpha=1.8"),
+        # bounded samples: no power-law tail, and the uncapped median reads above 2 (2.2-2.5)
+        Case(
+            (2 * torch.rand(1000, generator=generator, dtype=torch.float64) - 1,),
+            "1,000 uniform samples on [-1, 1]",
+        ),
     ]
 
 
@@ -244,6 +261,8 @@ def _block_variant(samples, **wrong) -> float:
         scale = math.log(k2) if wrong.get("log_k2") else math.log(k1)
         estimates.append(gap / scale if wrong.get("inverse") else scale / gap)
     values = torch.tensor(estimates, dtype=torch.float64)
+    if wrong.get("capped"):
+        return min(float(torch.quantile(values, 0.5)), 2.0)
     if wrong.get("mean"):
         return float(values.mean())
     if wrong.get("lower_median"):
@@ -256,6 +275,13 @@ def _block(**wrong):
 
 
 _BLOCK_MISTAKES = (
+    Mistake(
+        _block(capped=True),
+        "capped the estimate at 2 (min(median, 2))",
+        "return the median uncapped: a reading above 2 is what tells you the samples are not "
+        "from a stable law with infinite variance (Barsbey et al.'s code caps; this function "
+        "must not, so that the lesson can see where the estimate lands)",
+    ),
     Mistake(
         _block(inverse=True),
         "returned 1/alpha (the log gap over log K1) instead of alpha",
