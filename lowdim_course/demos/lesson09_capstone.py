@@ -87,9 +87,10 @@ def block_estimator_figure(block_tail_index, known: dict, true_index: dict, batc
     ``ratio_sweep`` (lr = 0.05, 4,000 steps, 5 runs per ratio lr/b) and of the untrained ones,
     read as Barsbey et al.'s code reads them (columns centred by their medians, median over 5
     random orders) but not capped at 2. Printed: the mean ± sd per ratio, and the largest gap
-    between the student's estimate and the course's over all sample sets. The student's function runs through
-    ``run_student_code``: a stub or a bug prints one line and the figure shows the course's
-    estimates only. The networks are those of :func:`ratio_sweep` (cached: no training twice).
+    between the student's estimate and the course's over all sample sets. The student's
+    function runs through ``run_student_code``: a stub or a bug prints one line and the
+    figure shows the course's estimates only. The networks are those of :func:`ratio_sweep`
+    (cached: no training twice).
     """
     batches = tuple(int(b) for b in batches)
     samples = _capstone_samples(known, batches)
