@@ -69,6 +69,11 @@ def _run_estimator(estimator, samples: dict) -> dict:
     }
 
 
+def _span(values: dict, name: str, seeds: int) -> str:
+    draws = [values["known", name, s] for s in range(seeds)]
+    return f"{min(draws):.3g}..{max(draws):.3g}"
+
+
 def _where(key) -> str:
     group, label, index = key
     if group == "known":
@@ -138,6 +143,12 @@ def block_estimator_figure(block_tail_index, known: dict, true_index: dict, batc
     right.legend(fontsize=8, loc="upper center", ncol=2)
     show_figure(figure)
 
+    print(f"block estimate on {seeds} draws of each law, min..max:")
+    for name in names:
+        line = f"  {name:<22} course {_span(course, name, seeds)}"
+        if student.ok:
+            line += f", yours {_span(student.value, name, seeds)}"
+        print(line)
     print(f"block estimate of the hidden weights, mean ± sd over {RUNS} runs:")
     for b, ratio in zip(batches, ratios, strict=True):
         line = f"  lr/b {ratio:<7.3g} course {_mean_sd(per_ratio(course, b))}"
