@@ -165,11 +165,14 @@ def block_estimator_figure(block_tail_index, known: dict, true_index: dict, batc
         worst = max(gaps, key=gaps.get)
         agree = gaps[worst] <= AGREEMENT * max(1.0, abs(course[worst]))
         known = len(names) * seeds
-        print(
-            f"largest gap |yours - course's| over the {len(course)} sample sets: "
-            f"{gaps[worst]:.3g} ({_where(worst)}: yours {student.value[worst]:.4g}, "
-            f"the course's {course[worst]:.4g})"
-        )
+        head = f"largest gap |yours - course's| over the {len(course)} sample sets: "
+        if agree:  # rounding-level gaps differ between processors: not printed
+            print(head + f"below {AGREEMENT:g} (relative)")
+        else:
+            print(
+                head + f"{gaps[worst]:.3g} ({_where(worst)}: yours {student.value[worst]:.4g}, "
+                f"the course's {course[worst]:.4g})"
+            )
         if agree:
             print(
                 f"your estimates agree with the course's on all {len(course)} sample sets "
