@@ -82,7 +82,17 @@ KNOWN_LAWS = {
 }
 
 
+# the capstone's samples of known index: a size that several block sizes do not divide and
+# with 1,000 > n/2, so that the leftovers and the largest block size matter
+CAPSTONE_SAMPLES = 1234
+# bounded, so no power-law tail: the uncapped block estimate reads above 2 (the capstone's panel)
+UNIFORM = "uniform (no tail)"
+
+
 def _known_law(name: str, n: int, seed: int) -> torch.Tensor:
+    if name == UNIFORM:
+        generator = torch.Generator().manual_seed(seed)
+        return 2 * torch.rand(n, generator=generator, dtype=torch.float64) - 1
     if name.startswith("Student"):
         generator = torch.Generator().manual_seed(seed)
         z = torch.randn(n, generator=generator, dtype=torch.float64)
@@ -309,15 +319,18 @@ def stable_pruning(alpha: float = 1.5):
 def block_estimator_capstone(block_tail_index, batches=SWEEP_BATCHES) -> dict:
     """The student's block estimator over the course's, on known laws and on trained weights.
 
-    Left: the estimate on 10,000 samples of each law of :func:`estimators_on_known_laws` (5
-    seeds each) against its true index. Right: the estimate on the hidden weights ``W`` of the
-    networks of :func:`ratio_sweep` (lr = 0.05, 4,000 steps, 5 runs per ratio lr/b; read column
-    by column) and of the untrained networks. The student's function runs through
+    Left: the estimate on 1,234 samples of each law of :func:`estimators_on_known_laws` and of
+    a uniform law (5 seeds each) against its true index. Right: the estimate on the hidden
+    weights ``W`` of the averaged networks of :func:`ratio_sweep` (lr = 0.05, 4,000 steps, 5
+    runs per ratio lr/b) and of the untrained networks, centred and reordered as Barsbey et
+    al.'s code does, uncapped. The student's function runs through
     ``run_student_code``: a stub or a bug prints one line and the figure shows the course's
     estimates only. The networks are those of :func:`ratio_sweep` (cached: no training twice).
     """
+    laws = {**KNOWN_LAWS, UNIFORM: None}
     known = {
-        name: [_known_law(name, 10_000, seed) for seed in range(SGD_SEEDS)] for name in KNOWN_LAWS
+        name: [_known_law(name, CAPSTONE_SAMPLES, seed) for seed in range(SGD_SEEDS)]
+        for name in laws
     }
     batches = tuple(int(b) for b in batches)
-    return block_estimator_figure(block_tail_index, known, KNOWN_LAWS, batches)
+    return block_estimator_figure(block_tail_index, known, laws, batches)

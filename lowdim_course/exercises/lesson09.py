@@ -10,9 +10,10 @@
   (:func:`lowdim_course.literature.heavy_tails.prunable_fraction`).
 * ``09.block_tail_index`` (capstone): ``block_tail_index(samples) -> alpha_hat``, the block-sum
   estimator of Mohammadi, Mohammadpour, Ogata (2015) with the median over block sizes that
-  Barsbey et al.'s code takes; reference
+  Barsbey et al.'s code takes, uncapped (a capped one fails on uniform samples); reference
   :func:`lowdim_course.literature.heavy_tails.stable_tail_index`.
-* ``09.below_two`` (self-check): does a block estimate below 2 prove infinite variance?
+* ``09.below_two`` (self-check): a layer reads 1.02 on its raw entries, with column medians
+  about 0.3: what to do first (centre the columns: an offset pulls the estimate towards 1).
 """
 
 from __future__ import annotations
@@ -120,6 +121,12 @@ def _prunable_cases() -> list[Case]:
         Case((stable_samples(1.5, 2000, seed=4), 0.1), "2,000 alpha-stable weights, 10%"),
         Case((torch.randn(500, generator=generator, dtype=torch.float64), 0.3), "Gaussian, 30%"),
         Case((stable_samples(1.2, 300, seed=6).reshape(20, 15), 0.05), "a 20 x 15 matrix, 5%"),
+        # a tie: removing one entry leaves exactly 0.5^2 of the energy (exact in floating
+        # point), so "error at most rel_error" keeps it and a strict "<" does not
+        Case(
+            (torch.tensor([[1.0, -1.0], [1.0, 1.0]], dtype=torch.float64), 0.5),
+            "[[1, -1], [1, 1]], 50%",
+        ),
     ]
 
 
@@ -129,6 +136,12 @@ def _energy(weights):
 
 
 _PRUNABLE_MISTAKES = (
+    Mistake(
+        lambda w, e: int((_energy(w)[1] < e * e).sum()) / _energy(w)[0].numel(),
+        "stopped BEFORE a removal whose error equals rel_error exactly (used < instead of <=)",
+        "the error may reach rel_error: count the removals whose share of the energy is at "
+        "most rel_error squared",
+    ),
     Mistake(
         lambda w, e: int((_energy(w)[1] <= e).sum()) / _energy(w)[0].numel(),
         "compared the pruned ENERGY with rel_error (forgot to square it)",
@@ -217,6 +230,11 @@ def _block_cases() -> list[Case]:
             "1,000 Gaussian samples",
         ),
         Case((stable_samples(1.8, 1234, seed=13),), "1,234 alpha-stable samples, alpha=1.8"),
+        # bounded samples: no power-law tail, and the uncapped median reads above 2 (2.2-2.5)
+        Case(
+            (2 * torch.rand(1000, generator=generator, dtype=torch.float64) - 1,),
+            "1,000 uniform samples on [-1, 1]",
+        ),
     ]
 
 
@@ -244,6 +262,8 @@ def _block_variant(samples, **wrong) -> float:
         scale = math.log(k2) if wrong.get("log_k2") else math.log(k1)
         estimates.append(gap / scale if wrong.get("inverse") else scale / gap)
     values = torch.tensor(estimates, dtype=torch.float64)
+    if wrong.get("capped"):
+        return min(float(torch.quantile(values, 0.5)), 2.0)
     if wrong.get("mean"):
         return float(values.mean())
     if wrong.get("lower_median"):
@@ -256,6 +276,13 @@ def _block(**wrong):
 
 
 _BLOCK_MISTAKES = (
+    Mistake(
+        _block(capped=True),
+        "capped the estimate at 2 (min(median, 2))",
+        "return the median uncapped: a reading above 2 is what tells you the samples are not "
+        "from a stable law with infinite variance (Barsbey et al.'s code caps; this function "
+        "must not, so that the lesson can see where the estimate lands)",
+    ),
     Mistake(
         _block(inverse=True),
         "returned 1/alpha (the log gap over log K1) instead of alpha",
@@ -327,28 +354,28 @@ BLOCK_TAIL_INDEX = register(
 BELOW_TWO = register(
     choice_question(
         id="09.below_two",
-        title="Does a block estimate below 2 prove infinite variance?",
+        title="A raw reading far below 2: what to do first",
         options={
-            "a": "yes: a tail index below 2 means infinite variance",
-            "b": "no: the estimator assumes an alpha-stable law; a finite-variance law that is "
-            "not stable can also read below 2",
-            "c": "no: the block estimator always reads below 2 on a finite sample, so 1.5 is noise",
-            "d": "yes, because Hill's estimator on the same weights agrees",
+            "a": "nothing: 1.02 is below 2, so the variance is infinite and the layer is "
+            "compressible",
+            "b": "centre each column by its median and estimate again: with an offset the block "
+            "sums grow like K1, not K1^(1/alpha), and the estimate drifts towards 1",
+            "c": "cap the reading at 2, since the estimator cannot see above 2",
+            "d": "use larger blocks only: 1.02 is the noise of the small blocks",
         },
         correct="b",
         why_wrong={
-            "a": "tempting, since for alpha-stable laws alpha < 2 is exactly infinite variance, "
-            "and the estimator's formula is built on that family. It does not test the family: "
-            "on Student-t samples with 5 degrees of freedom (finite variance, tail index 5) it "
-            "read 1.82 in Section 1",
-            "c": "it reads what it was built for: 1.5, 1.81 and 2.0 on stable samples of index "
-            "1.5, 1.8 and 2 (Section 1), and 1.96 on the untrained Gaussian weights; it is not "
-            "stuck below 2",
-            "d": "Hill's estimator reads 4.4 to 5.0 on the trained weights, far above 2, and "
-            "shows no trend with the ratio: it does not agree, and Section 1 showed that it too "
-            "misreads laws that are not exact power laws",
+            "a": "the formula assumes a strictly stable law, centred at 0. With a column offset "
+            "of 0.3 and spread 0.5, a block of K1 entries sums to about 0.3 K1, so log|Y| grows "
+            "by log K1 and the estimate reads about 1 whatever the tail: Gaussian entries with "
+            "those medians and spreads read 1.02 raw and 1.88 centred (the cell below)",
+            "c": "capping changes nothing below 2: 1.02 stays 1.02. The reading is low because "
+            "of the offset, not because it overshoots",
+            "d": "larger blocks make it worse: the offset's share of a block sum grows with K1, "
+            "so the largest block sizes read closest to 1",
         },
-        hint="recall what each estimator read on samples whose index is known (Section 1), "
-        "in particular the one law there with finite variance that is not Gaussian",
+        hint="what is the sum of K1 entries of a column whose entries are about 0.3 plus "
+        "noise of size 0.5, for K1 = 2 and for K1 = 500? Compare with K1^(1/alpha) times one "
+        "entry",
     )
 )

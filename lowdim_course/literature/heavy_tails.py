@@ -46,6 +46,7 @@ from .tail_estimators import (
     check_finite_vector,
     default_k,
     hill_estimator,
+    network_tail_index,
     stable_tail_index,
 )
 
@@ -60,6 +61,7 @@ __all__ = [  # the experiments here, and the theory and estimators the lesson re
     "kesten_log_moment",
     "kesten_tail_index",
     "magnitude_prune",
+    "network_tail_index",
     "node_prune",
     "prunable_fraction",
     "sgd_iterates",
@@ -213,6 +215,7 @@ def train_two_layer_networks(
     inputs: int = 10,
     samples: int = 400,
     seed: int = 0,
+    average_last: int | None = None,
 ) -> dict:
     """``runs`` independent two-layer ReLU networks, each on its own teacher task, trained at once.
 
@@ -226,6 +229,10 @@ def train_two_layer_networks(
     ``lr * steps``: comparing runs at equal ``lr * steps`` compares the same mean dynamics with
     different noise levels ``lr / batch_size``. Returns ``{"hidden": runs x width x inputs,
     "outer": runs x width, "loss": runs}`` (float64, CPU); a diverged run has loss ``inf``.
+    ``"hidden_average"`` is the mean of the last ``average_last`` iterates of ``W`` (default
+    ``steps // 2``; the start when ``steps`` is 0): the averaged network on which Barsbey et
+    al.'s released code estimates the tail index (their ``avg_net``, a running mean of the
+    iterates after a burn-in).
     """
     lr = check_float("lr", lr, low=0.0, low_open=True)
     batch_size = check_int("batch_size", batch_size, low=1)
@@ -234,6 +241,8 @@ def train_two_layer_networks(
     width = check_int("width", width, low=1)
     inputs = check_int("inputs", inputs, low=1)
     samples = check_int("samples", samples, low=1)
+    average_last = steps // 2 if average_last is None else average_last
+    average_last = check_int("average_last", average_last, low=0, high=steps)
     generator = make_generator(seed)
 
     def draw(*shape):
@@ -244,7 +253,8 @@ def train_two_layer_networks(
     y = torch.relu(x @ teacher.transpose(1, 2)).sum(2) / 5 + 0.1 * draw(runs, samples)
     hidden, outer = draw(runs, width, inputs) / math.sqrt(inputs), draw(runs, width)
     run_index = torch.arange(runs)[:, None]
-    for _ in range(steps):
+    total = torch.zeros_like(hidden)
+    for step in range(steps):
         index = torch.randint(samples, (runs, batch_size), generator=generator)
         xb, yb = x[run_index, index], y[run_index, index]  # runs x b x inputs, runs x b
         pre = xb @ hidden.transpose(1, 2)  # runs x b x width
@@ -255,11 +265,14 @@ def train_two_layer_networks(
         grad_hidden = signal.transpose(1, 2) @ xb / batch_size  # runs x width x inputs
         outer = outer - lr * width * grad_outer
         hidden = hidden - lr * width * grad_hidden
+        if step >= steps - average_last:
+            total += hidden
     prediction = (torch.relu(x @ hidden.transpose(1, 2)) @ outer[..., None])[..., 0] / width
     loss = 0.5 * ((prediction - y) ** 2).mean(1)
     finite = torch.isfinite(hidden).flatten(1).all(1) & torch.isfinite(outer).all(1)
     loss = torch.where(finite & torch.isfinite(loss), loss, torch.inf)
-    return {"hidden": hidden, "outer": outer, "loss": loss}
+    average = total / average_last if average_last else hidden.clone()
+    return {"hidden": hidden, "outer": outer, "loss": loss, "hidden_average": average}
 
 
 def _float_matrix(matrix) -> torch.Tensor:
