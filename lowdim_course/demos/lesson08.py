@@ -32,11 +32,18 @@ from ..literature.pruning import (
     ridge_oracle,
     training_sets,
 )
+from ..literature.pruning_regimes import (
+    mean_and_error,
+    paired_verdict,
+    per_set_risks,
+    pruning_boundary,
+)
 from ..plots import demo_figure, show_figure
 from ..threads import small_work
 
 DEMO_SEEDS = 50
 TABLE_SEEDS = 200
+BOUNDARY_KEEPS = (60, 62, 64, 66, 68, 70)  # the scan for where pruning starts to beat best-s
 
 
 def best_k_oracle(keep: int = KEEP) -> tuple[int, float]:
@@ -45,6 +52,13 @@ def best_k_oracle(keep: int = KEEP) -> tuple[int, float]:
     risks = {k: expected_least_squares_risk(k) for k in range(1, keep + 1)}
     k = min(risks, key=risks.get)
     return k, risks[k]
+
+
+@functools.lru_cache(maxsize=16)
+def _oracles(keep: int, seeds: int) -> dict:
+    """Per-set risks of the best-s, best-k and ridge oracles (the lesson's sets, seed 0)."""
+    with small_work():
+        return per_set_risks(keep, keep, seeds=seeds, retrained=False)
 
 
 @functools.lru_cache(maxsize=16)
@@ -120,42 +134,61 @@ def risk_table(seeds: int = TABLE_SEEDS) -> dict:
         "best-90 oracle": expected_least_squares_risk(KEEP),
     }
     k, best = best_k_oracle(KEEP)
+    oracles = _oracles(KEEP, seeds)
+    rows["best-k oracle"] = mean_and_error(oracles["best_k"])[0]
+    exact["best-k oracle"] = best
     print(f"{'':>15} {'average of ' + str(seeds):>14} {'closed form':>12}")
     for key, value in rows.items():
         name = f"pruned, p={key}" if isinstance(key, int) else key
         closed = f"{exact[key]:.3g}" if key in exact else "-"
-        print(f"{name:>15} {value:>14.3g} {closed:>12}")
-    print(f"{'best-k oracle':>15} {'-':>14} {best:>12.3g}   (k = {k} of the {KEEP} best features)")
+        print(f"{name:>15} {value:>14.3g} {closed:>12}"
+              + (f"   (k = {oracles['k']} chosen on these sets, k = {k} by the closed form)"
+                 if key == "best-k oracle" else ""))  # fmt: skip
     penalty, ridge_risk = _ridge(KEEP, seeds)
     print(f"{'ridge oracle':>15} {ridge_risk:>14.3g} {'-':>12}   (the {KEEP} best features, "
           f"lambda = {penalty:.3g} chosen on these training sets)")  # fmt: skip
     peak_p, peak = curve.peak
     print(f"peak of the average {peak:.3g} at p = {peak_p}")
     return {"risks": rows, "closed_form": exact, "peak_p": peak_p, "peak": peak,
-            "best_k": k, "best_k_risk": best, "ridge_risk": ridge_risk,
+            "best_k": k, "best_k_risk": best, "best_k_sets": oracles["k"], "ridge_risk": ridge_risk,
             "ridge_penalty": penalty}  # fmt: skip
 
 
+def _cell(values) -> str:
+    mean, error = mean_and_error(values)
+    return f"{mean:.2f}±{error:.2f}"
+
+
 @small_work()
-def regime_table(p: int = 300, keeps=(10, 30, 60, 90), seeds: int = DEMO_SEEDS) -> dict:
-    """At model size ``p``, for each number ``keep`` of kept weights: pruned, retrained, the
-    best-s oracle, ridge on the best s with its best penalty (averages over ``seeds`` training
-    sets) and the best-k oracle (closed form)."""
+def regime_table(
+    p: int = 300, keeps=(10, 30, 60, 90), seeds: int = DEMO_SEEDS, boundary=BOUNDARY_KEEPS
+) -> dict:
+    """At model size ``p``, for each number ``keep`` of kept weights: pruned, retrained and the
+    three oracles (best-s, best-k with k chosen on these sets, ridge on the best s), every one a
+    mean over the same ``seeds`` training sets ± its standard error; the verdict of pruned
+    against best-s is paired, set by set (:func:`paired_verdict`). Then the scan over
+    ``boundary`` values of s for where pruning starts to beat best-s (:func:`pruning_boundary`).
+    """
     table = {}
-    print(f"p = {p}, n = 100: {'s':>3} {'pruned':>7} {'retrained':>10} {'best-s':>7} "
-          f"{'best-k':>7} {'ridge-s':>8}  pruning beats")  # fmt: skip
+    print(f"p = {p}, n = 100, mean ± standard error over the same {seeds} training sets")
+    print(f"{'s':>3} {'pruned':>11} {'retrained':>11} {'best-s':>11} {'best-k':>16} "
+          f"{'ridge-s':>11}  pruned vs best-s (paired)")  # fmt: skip
     for keep in keeps:
-        plain = cached_risk_curve((p,), keep, NOISE, 0.0, False, seeds)
-        again = cached_risk_curve((p,), keep, NOISE, 0.0, True, seeds)
-        best = best_k_oracle(keep)[1]
-        row = {"pruned": plain.pruned[0], "retrained": again.pruned[0], "best_s": plain.oracle,
-               "best_k": best, "ridge_s": _ridge(keep, seeds)[1]}  # fmt: skip
-        beaten = [name for name in ("best_s", "best_k", "ridge_s") if row["pruned"] < row[name]]
-        table[keep] = row | {"beats": beaten}
-        print(f"{'':>16}{keep:>3} {row['pruned']:>7.3g} {row['retrained']:>10.3g} "
-              f"{row['best_s']:>7.3g} {best:>7.3g} {row['ridge_s']:>8.3g}  "
-              f"{' and '.join(n.replace('_', '-') for n in beaten) or 'neither'}")  # fmt: skip
-    return table
+        risks = per_set_risks(p, keep, seeds=seeds)
+        verdict, mean, error = paired_verdict(risks["pruned"], risks["best_s"])
+        said = {"first": "pruning wins", "second": "best-s wins"}.get(verdict, "within noise")
+        row = {name: mean_and_error(risks[name])[0]
+               for name in ("pruned", "retrained", "best_s", "best_k", "ridge_s")}  # fmt: skip
+        table[keep] = row | {"k": risks["k"], "verdict": verdict, "difference": (mean, error)}
+        print(f"{keep:>3} {_cell(risks['pruned']):>11} {_cell(risks['retrained']):>11} "
+              f"{_cell(risks['best_s']):>11} {_cell(risks['best_k']):>11} (k={risks['k']:>2}) "
+              f"{_cell(risks['ridge_s']):>11}  {mean:+.2f}±{error:.2f}: {said}")  # fmt: skip
+    scan = pruning_boundary(p, boundary, seeds=seeds)
+    print(f"scan s = {', '.join(str(s) for s in scan['rows'])} (pruned minus best-s, paired): "
+          + ", ".join(f"{m:+.2f}±{e:.2f}" for _, m, e in scan["rows"].values()))  # fmt: skip
+    print(f"best-s wins (by 2 standard errors) up to s = {scan['oracle_wins_up_to']}, "
+          f"pruning wins from s = {scan['pruning_wins_from']} on")  # fmt: skip
+    return {"rows": table, "boundary": scan}
 
 
 @small_work()
@@ -183,6 +216,7 @@ def retraining_table(p: int = 300, correlations=(0.0, 0.7)) -> dict:
 CAPSTONE_P, CAPSTONE_KEEPS = 300, (10, 30, 60, 90)
 RETRAIN_LR, RETRAIN_STEPS = 0.2, 100
 STEP_COUNTS = (10, 100, 1000)
+EARLY = STEP_COUNTS[0]  # the weights are compared here: a wrong start fades by 100 steps
 AGREEMENT = 1e-6  # largest relative difference between two risks that still counts as equal
 
 
@@ -198,29 +232,34 @@ def _mean_risk(weights, beta) -> float:
     return float(population_risk(weights, beta, NOISE).mean())
 
 
+def _course_weights(p, keep, lr, steps, seeds) -> torch.Tensor:
+    features, labels, _, fits = _large_models(p, seeds)
+    return retrain_by_gradient_descent(features, labels, fits, keep, lr, steps)
+
+
 @small_work()
 def _course_retrained(p, keeps, lr, steps, seeds) -> dict:
-    features, labels, beta, fits = _large_models(p, seeds)
-    return {
-        keep: _mean_risk(retrain_by_gradient_descent(features, labels, fits, keep, lr, steps), beta)
-        for keep in keeps
-    }
+    beta = _large_models(p, seeds)[2]
+    return {keep: _mean_risk(_course_weights(p, keep, lr, steps, seeds), beta) for keep in keeps}
 
 
 @small_work()
-def _student_retrained(student, p, keeps, lr, steps, seeds) -> dict:
-    """The student's function on every training set, one at a time; its mean risk per s."""
-    features, labels, beta, fits = _large_models(p, seeds)
-    risks = {}
-    for keep in keeps:
-        retrained = []
-        for x, y, w in zip(features, labels, fits, strict=True):
-            out = torch.as_tensor(student(x.clone(), y.clone(), w.clone(), keep, lr, steps))
-            if tuple(out.shape) != (p,):
-                raise ValueError(f"returned shape {tuple(out.shape)}, expected ({p},)")
-            retrained.append(out.detach().to("cpu", torch.float64))
-        risks[keep] = _mean_risk(torch.stack(retrained), beta)
-    return risks
+def _student_weights(student, p, keep, lr, steps, seeds) -> torch.Tensor:
+    """The student's function on every training set, one at a time: ``(seeds, p)`` weights."""
+    features, labels, _, fits = _large_models(p, seeds)
+    retrained = []
+    for x, y, w in zip(features, labels, fits, strict=True):
+        out = torch.as_tensor(student(x.clone(), y.clone(), w.clone(), keep, lr, steps))
+        if tuple(out.shape) != (p,):
+            raise ValueError(f"returned shape {tuple(out.shape)}, expected ({p},)")
+        retrained.append(out.detach().to("cpu", torch.float64))
+    return torch.stack(retrained)
+
+
+def _weight_distance(yours: torch.Tensor, course: torch.Tensor) -> float:
+    """Largest ``||w_yours - w_course|| / ||w_course||`` over the training sets."""
+    gap = torch.linalg.vector_norm(yours - course, dim=-1)
+    return float((gap / torch.linalg.vector_norm(course, dim=-1)).max())
 
 
 @small_work()
@@ -258,28 +297,47 @@ def retraining_capstone(
     ``run_student_code``: a stub or a bug prints one line and the figure shows the course's
     curves only). Drawn against s: pruning alone, the course's retraining by gradient descent
     (:func:`retrain_by_gradient_descent`), the student's, the least-squares refit on the kept
-    features (the limit of many steps), the best-k oracle (closed form) and ridge on the best s.
+    features (the limit of many steps), the best-k oracle and ridge on the best s (means over
+    the same training sets, like every curve here).
     Then the course's retraining at s = 90 after 10, 100 and 1000 steps.
     """
     keeps = tuple(int(k) for k in keeps)
     course = _course_retrained(p, keeps, lr, steps, seeds)
-    student = run_student_code(
-        lambda: _student_retrained(prune_and_retrain, p, keeps, lr, steps, seeds),
-        name="prune_and_retrain",
-    )
+    top = max(keeps)
+
+    def students_run():
+        beta = _large_models(p, seeds)[2]
+        risks = {k: _mean_risk(_student_weights(prune_and_retrain, p, k, lr, steps, seeds), beta)
+                 for k in keeps}  # fmt: skip
+        weights = {count: _student_weights(prune_and_retrain, p, top, lr, count, seeds)
+                   for count in STEP_COUNTS}  # fmt: skip
+        return risks, {count: _mean_risk(w, beta) for count, w in weights.items()}, weights[EARLY]
+
+    student = run_student_code(students_run, name="prune_and_retrain")
+    yours, your_steps, your_weights = student.value if student.ok else (None, None, None)
+    course_weights = _course_weights(p, top, lr, EARLY, seeds)
     pruned = {k: cached_risk_curve((p,), k, NOISE, 0.0, False, seeds).pruned[0] for k in keeps}
     refit = {k: cached_risk_curve((p,), k, NOISE, 0.0, True, seeds).pruned[0] for k in keeps}
-    best_k = {k: best_k_oracle(k)[1] for k in keeps}
+    best_k = {k: mean_and_error(_oracles(k, seeds)["best_k"])[0] for k in keeps}
     ridge_s = {k: _ridge(k, seeds)[1] for k in keeps}
 
-    figure, (ax,) = demo_figure(1, 7, 3.8)
+    figure, (ax, right) = demo_figure(2, 12, 3.8)
+    kept = course_weights != 0
+    right.plot(course_weights[kept], course_weights[kept], "-", color="k", lw=1)
+    if student.ok:
+        right.plot(course_weights.flatten(), your_weights.flatten(), "x", color="tab:red", ms=3,
+                   label="yours (all p weights of every set)")  # fmt: skip
+        right.legend(fontsize=8)
+    right.set(xlabel=f"course's weight, s = {top}, after {EARLY} steps", ylabel="your weight",
+              title="weight by weight: on the line where they agree")  # fmt: skip
+    right.grid(True, alpha=0.3)
     ax.plot(keeps, [pruned[k] for k in keeps], "o--", color="0.5", label="pruned, no retraining")
     ax.plot(keeps, [refit[k] for k in keeps], "s-", color="tab:purple", ms=4,
             label="least squares on the kept features (steps → ∞)")  # fmt: skip
     ax.plot(keeps, [course[k] for k in keeps], "-", color="k", lw=2,
             label=f"course: {steps} steps of lr {lr:g}")  # fmt: skip
     if student.ok:
-        ax.plot(keeps, [student.value[k] for k in keeps], "x", color="tab:red", ms=10, mew=2,
+        ax.plot(keeps, [yours[k] for k in keeps], "x", color="tab:red", ms=10, mew=2,
                 label="your prune_and_retrain")  # fmt: skip
     ax.plot(keeps, [best_k[k] for k in keeps], ":", color="tab:green", label="best-k oracle")
     ax.plot(keeps, [ridge_s[k] for k in keeps], "-.", color="tab:green", label="ridge on best s")
@@ -291,7 +349,7 @@ def retraining_capstone(
 
     columns = {"pruned": pruned}
     if student.ok:
-        columns["yours"] = student.value
+        columns["yours"] = yours
     columns |= {"course": course, "refit": refit, "best-k": best_k, "ridge-s": ridge_s}
     print(f"p = {p}, n = 100, {seeds} training sets; retraining: {steps} steps of lr {lr:g}")
     print(f"{'s':>4}" + "".join(f"{name:>9}" for name in columns))
@@ -299,20 +357,26 @@ def retraining_capstone(
         print(f"{k:>4}" + "".join(f"{values[k]:>9.2f}" for values in columns.values()))
     agree = None
     if student.ok:
-        gaps = {k: abs(student.value[k] - course[k]) / course[k] for k in keeps}
+        gaps = {k: abs(yours[k] - course[k]) / course[k] for k in keeps}
         worst = max(gaps, key=gaps.get)
         agree = gaps[worst] <= AGREEMENT
         if agree:
             print(f"your retrained risks agree with the course's at every s (to {AGREEMENT:g})")
         else:
             print(f"your retrained risks differ from the course's: at s = {worst} yours "
-                  f"{student.value[worst]:.4g}, the course's {course[worst]:.4g}")  # fmt: skip
-    top = max(keeps)
+                  f"{yours[worst]:.4g}, the course's {course[worst]:.4g}")  # fmt: skip
     by_steps = {count: _course_retrained(p, (top,), lr, count, seeds)[top] for count in STEP_COUNTS}
     print(f"the course's retraining at s = {top} after "
           + ", ".join(f"{c}" for c in STEP_COUNTS) + " steps: "
           + ", ".join(f"{by_steps[c]:.3g}" for c in STEP_COUNTS)
           + f"; least squares on the kept features (steps → ∞): {refit[top]:.3g}")  # fmt: skip
+    distance = None
+    if student.ok:
+        print(f"yours at s = {top} after the same steps: "
+              + ", ".join(f"{your_steps[c]:.3g}" for c in STEP_COUNTS))  # fmt: skip
+        distance = _weight_distance(your_weights, course_weights)
+        print(f"your weights at s = {top} after {EARLY} steps against the course's: largest "
+              f"relative distance over the {seeds} sets {distance:.2g}")  # fmt: skip
     low, high = _kept_spectrum(p, top, seeds)
     print(
         f"at s = {top}, eigenvalues of X_S^T X_S / n over the {seeds} sets: smallest "
@@ -320,7 +384,9 @@ def retraining_capstone(
     )
     return {
         "course": course,
-        "student": student.value,
+        "student": yours,
+        "student_by_steps": your_steps,
+        "weight_distance": distance,
         "smallest_eigenvalues": low,
         "largest_eigenvalues": high,
         "message": student.message,
