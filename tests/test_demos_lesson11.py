@@ -163,3 +163,15 @@ def test_each_named_mistake_shows_in_the_capstone_figure(mistake, capsys):
     assert sum(wrong.values()) <= sum(correct.values()) - 1
     printed = capsys.readouterr().out
     assert printed.count("tolerances") >= 2
+
+
+def test_the_lessons_sliders_are_the_tested_ranges():
+    """The lesson's slider calls use the ranges the tests above check (KEEP_MAX, DEPTH_RANGE,
+    EPS_RANGE)."""
+    from pathlib import Path
+
+    (source,) = (Path(__file__).resolve().parents[1] / "lessons" / "src").glob("11_*.md")
+    text = source.read_text(encoding="utf-8")
+    assert f"float_slider(0.2, 0.1, {KEEP_MAX:g}, step={KEEP_STEP:g}," in text
+    assert f"int_slider(3, {DEPTH_RANGE[0]}, {DEPTH_RANGE[1]}," in text
+    assert f"log_slider(0.01, {EPS_RANGE[0]:g}, {EPS_RANGE[1]:g}," in text
