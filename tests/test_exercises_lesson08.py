@@ -73,7 +73,7 @@ def test_wrong_risks_are_named(student, words, capsys):
 
 
 # ---------------------------------------------------------------------------------------------
-# Capstone 08.prune_and_retrain and self-check 08.why_more_steps_hurt
+# Capstone 08.prune_and_retrain and self-check 08.retraining_with_more_samples
 # ---------------------------------------------------------------------------------------------
 
 
@@ -153,13 +153,57 @@ def _smallest(X, y, weights, keep, lr, steps):
 
 @pytest.mark.parametrize("answer", ["b", "B", "(b)", " b "])
 def test_self_check_right_letter_passes(answer, capsys):
-    assert check("08.why_more_steps_hurt", lambda: answer).passed
+    assert check("08.retraining_with_more_samples", lambda: answer).passed
 
 
 @pytest.mark.parametrize(
     ("letter", "words"),
-    [("a", "training loss falls at every step"), ("c", "mask is fixed"), ("d", "convex")],
+    [("a", "no direction is starved"), ("c", "2 / lambda_max"), ("d", "210 weights")],
 )
 def test_self_check_wrong_letters_explain(letter, words, capsys):
-    result = check("08.why_more_steps_hurt", lambda: letter)
+    result = check("08.retraining_with_more_samples", lambda: letter)
     assert not result.passed and f"not ({letter})" in result.message and words in result.message
+
+
+@pytest.mark.slow
+def test_self_check_numbers_are_the_lessons_runs():
+    """The explanations' numbers, on the lesson's 50 sets at p = 300, s = 90, step 0.2: at
+    n = 100 retraining rises towards a bad refit; at n = 200 it falls to a good one and stays."""
+    from lowdim_course.threads import small_work
+
+    printed = {
+        100: (4.02, 8.58, (4.14, 4.84, 7.05), (0.0017, 0.0081), 4.0),
+        200: (4.00, 3.67, (3.66, 3.66, 3.67), (0.097, 0.13), 3.0),
+    }
+    for n, (pruned, refit, steps, smallest, largest) in printed.items():
+        with small_work():  # one thread, as the lesson computes them
+            _check_retraining(n, pruned, refit, steps, smallest, largest)
+
+
+def _check_retraining(n, pruned, refit, steps, smallest, largest):
+    from lowdim_course.literature.pruning import (
+        magnitude_prune,
+        min_norm_least_squares,
+        population_risk,
+        retrain_by_gradient_descent,
+        retrain_on_support,
+        training_sets,
+    )
+
+    x, y, beta = training_sets(300, n=n, seeds=50)
+    fits = min_norm_least_squares(x, y)
+
+    def risk(w, beta=beta):
+        return float(population_risk(w, beta, 1.0).mean())
+
+    kept = magnitude_prune(fits, 90)
+    assert round(risk(kept), 2) == pruned
+    assert round(risk(retrain_on_support(x, y, kept != 0)), 2) == refit
+    for count, value in zip((10, 100, 1000), steps, strict=True):
+        assert round(risk(retrain_by_gradient_descent(x, y, fits, 90, 0.2, count)), 2) == value
+    chosen = torch.gather(x, -1, torch.topk(fits.abs(), 90).indices[:, None, :].expand(-1, n, -1))
+    values = torch.linalg.eigvalsh(chosen.transpose(-1, -2) @ chosen / n)
+    low = values[:, 0]
+    assert float(low.min()) == pytest.approx(smallest[0], rel=0.05)
+    assert float(low.max()) == pytest.approx(smallest[1], rel=0.05)
+    assert float(values[:, -1].max()) == pytest.approx(largest, rel=0.05)

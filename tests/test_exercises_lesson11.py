@@ -57,6 +57,41 @@ def _flat(x):
     return np.asarray(x, dtype=float).ravel()
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_hoyer_check_passes_a_right_answer_under_another_processors_rounding(seed, capsys):
+    """Under the course's 1e-12 rounding model (a torch answer: its sums are perturbed too)
+    the check passes; with a fixed atol of 1e-12 it failed on the flat vector, where H = 0."""
+    from lowdim_course.rounding import RoundingPerturbation
+
+    def torch_answer(x):
+        x = x.flatten()
+        root = x.numel() ** 0.5
+        return float((root - x.abs().sum() / x.norm()) / (root - 1))
+
+    with RoundingPerturbation(seed=seed) as mode:
+        result = check("11.hoyer_sparsity", torch_answer)
+    assert mode.count > 0 and result.passed, result.message
+
+
+@pytest.mark.parametrize(("error", "passes"), [(1e-11, True), (1e-7, False)])
+def test_hoyer_tolerance_is_relative_on_the_norm_ratio(error, passes, capsys):
+    """An answer whose ratio ||x||_1 / ||x||_2 is off by ``error`` (relative): 1e-11 is
+    rounding and passes, 1e-7 is not and fails, on every case (the flat one included)."""
+    from lowdim_course.exercises.lesson11 import RATIO_RTOL, hoyer_tolerance
+
+    def off(x):
+        x = _flat(x)
+        root = math.sqrt(x.size)
+        return (root - (1 + error) * np.abs(x).sum() / np.linalg.norm(x)) / (root - 1)
+
+    assert check("11.hoyer_sparsity", off).passed is passes
+    flat = np.array(
+        [2.0, -2.0, 2.0]
+    )  # R = sqrt(3): the tolerance is RATIO_RTOL sqrt(3) / (sqrt(3) - 1)
+    expected = RATIO_RTOL * math.sqrt(3) / (math.sqrt(3) - 1)
+    assert hoyer_tolerance(torch.tensor(flat)) == pytest.approx(expected, rel=1e-12)
+
+
 @pytest.mark.parametrize(
     ("student", "words"),
     [

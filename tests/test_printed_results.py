@@ -156,6 +156,7 @@ QUICK = [
     Demo("08", "lesson08", "risk_table", {"seeds": 20}),
     Demo("08", "lesson08", "regime_table", {"p": 300, "keeps": (10, 30, 60, 90), "seeds": 10}),
     Demo("08", "lesson08", "retraining_table", {"p": 300}),
+    Demo("08", "lesson08", "kept_spectrum_table", {"samples": (100, 200), "seeds": 10}),
     Demo(
         "08",
         "lesson08",
@@ -220,6 +221,7 @@ SLOW = [
     Demo("10", "lesson10", "twa_over_seeds", {"checkpoints": 10, "lr": 0.5}),
     Demo("10", "lesson10", "your_twa", capstone="10.train_twa"),
     Demo("11", "lesson11", "erank_staircase_demo", {"depth": 3, "eps": 0.01}),
+    Demo("11", "lesson11", "erank_staircase_demo", {"depth": 4, "eps": 0.1}, label="-depth4"),
     Demo("11", "lesson11", "your_rank_for_error", {"rel_error": 0.1}, capstone="11.rank_for_error"),
     Demo("11", "lesson11", "flat_tail_example", {}),  # a 500 x 500 SVD
 ]

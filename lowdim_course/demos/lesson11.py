@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 
@@ -35,6 +36,29 @@ from ..problems import course_learning_rate, make_problem
 from ..theory.rank_measures import effective_rank, stable_rank
 from ..threads import small_work
 from ..training import train
+
+SIZE = 30  # the family's matrices are SIZE x SIZE
+KEEP_STEP = 0.1  # the keep slider's step
+
+
+def largest_keep(size: int = SIZE, step: float = KEEP_STEP) -> float:
+    """The largest ``keep`` (a multiple of ``step``) whose k-sparse budget still drops entries.
+
+    The rank-k compression of an ``m x n`` matrix stores ``k (m + n)`` numbers; the k-sparse one
+    keeps as many entries. Below ``k (m + n) < m n``, i.e. ``k < m n / (m + n)`` (``size / 2``
+    for a square matrix), some entry is dropped; at ``k >= m n / (m + n)`` every entry is kept,
+    every k-sparse error is 0 and its Spearman correlations are meaningless. With
+    ``k = round(keep * size)``: for 30 x 30, ``k <= 14`` and, on a 0.1 grid, ``keep <= 0.4``.
+    """
+    k_max = math.ceil(size * size / (2 * size)) - 1  # the largest k with k (m + n) < m n
+    grid = [round(i * step, 6) for i in range(1, round(1 / step) + 1)]
+    return max(keep for keep in grid if round(keep * size) <= k_max)
+
+
+KEEP_MAX = round(largest_keep(), 6)
+DEPTH_RANGE = (2, 3)  # depth 4 learns nothing in STEPS at eps = 0.01 (first mode near 60,000)
+EPS_RANGE = (0.01, 0.1)  # every corner of depth x eps learns all five modes in STEPS
+STEPS = 3000
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,6 +79,11 @@ def measures_vs_errors(keep: float = 0.2):
     one keeps as many entries as that factorization has numbers, ``k (30 + 30)``.
     """
     keep = round(keep, 4)
+    if not 0 < keep <= KEEP_MAX:
+        raise ValueError(
+            f"keep must be in (0, {KEEP_MAX:g}]: from k = {SIZE // 2} on, the k-sparse budget "
+            f"k (30 + 30) keeps all {SIZE * SIZE} entries; got {keep}"
+        )
     table = _table(keep)
     labels = _family()[1]
     colors = ["tab:blue" if item["kind"] == "decaying spectrum" else "tab:red" for item in labels]
@@ -108,7 +137,7 @@ def rank_surrogates(seeds=(0, 1, 2, 3, 4), keeps=(0.1, 0.2, 0.3)) -> dict:
 
 
 @functools.lru_cache(maxsize=8)
-def _run(depth: int, eps: float, d: int = 50, r: int = 5, steps: int = 3000):
+def _run(depth: int, eps: float, d: int = 50, r: int = 5, steps: int = STEPS):
     problem = make_problem("mf", d=d, r=r, seed=0)
     network = original_network(d, depth, eps, seed=0)
     history = train(
@@ -157,6 +186,10 @@ def erank_staircase_demo(depth: int = 3, eps: float = 0.01):
 
 
 CAPSTONE_EVERY = 2  # every second log of the run (every 20 iterations)
+# The trained W_{3:1} at every tolerance from "keep nothing" (1: k = 0, the error of the empty
+# approximation is exactly 1) down to below its noise floor; the first two catch a search that
+# never returns 0 or compares with < instead of <=.
+TOLERANCES = (1.0, 0.5, 0.3, 0.1, 0.03, 0.01, 0.003)
 
 
 def _end_to_end(layers) -> torch.Tensor:
@@ -196,6 +229,8 @@ def your_rank_for_error(rank_for_error_function, rel_error: float = 0.1) -> dict
     course_curve = [rank_for_error(w, rel_error) for w in products]
     course_family = [rank_for_error(w, rel_error) for w in family]
     course_final = {name: rank_for_error(w, rel_error) for name, w in final.items()}
+    end = final["W_{3:1}"]
+    course_sweep = [rank_for_error(end, tolerance) for tolerance in TOLERANCES]
     erank_curve = [effective_rank(w) for w in products]
     erank_family = [effective_rank(w) for w in family]
 
@@ -209,19 +244,24 @@ def your_rank_for_error(rank_for_error_function, rel_error: float = 0.1) -> dict
                 [k_of(w) for w in products],
                 [k_of(w) for w in family],
                 {name: k_of(w) for name, w in final.items()},
+                [int(rank_for_error_function(end.clone(), t)) for t in TOLERANCES],
             )
 
     student = run_student_code(students_run, name="rank_for_error")
-    figure, (left, right) = demo_figure(2, 10, 3.6)
+    figure, (left, right, sweep) = demo_figure(3, 14, 3.6)
+    sweep.semilogx(TOLERANCES, course_sweep, "o-", color="tab:green", label="course's k")
+    sweep.set(xlabel="tolerance (relative error)", ylabel="k", title="$W_{3:1}$ at the end")
     left.semilogy(iterations, erank_curve, color="tab:purple", lw=1, label="effective rank")
     left.semilogy(iterations, [max(k, 0.5) for k in course_curve], color="tab:green",
                   label=f"course's k at error {rel_error:g}")  # fmt: skip
     right.scatter(erank_family, course_family, s=30, facecolors="none", edgecolors="tab:green",
                   label="course's k")  # fmt: skip
     result = {"course_curve": course_curve, "course_family": course_family,
-              "course_final": course_final, "student": None, "agree": None}  # fmt: skip
+              "course_final": course_final, "course_sweep": course_sweep, "student": None,
+              "agree": None}  # fmt: skip
     if student.ok:
-        mine_curve, mine_family, mine_final = student.value
+        mine_curve, mine_family, mine_final, mine_sweep = student.value
+        sweep.semilogx(TOLERANCES, mine_sweep, "x", color="k", ms=8, label="your k")
         left.semilogy(iterations[::5], [max(k, 0.5) for k in mine_curve[::5]], "s", ms=3,
                       color="k", label="your k")  # fmt: skip
         right.scatter(erank_family, mine_family, s=10, marker="x", color="k", label="your k")
@@ -229,14 +269,15 @@ def your_rank_for_error(rank_for_error_function, rel_error: float = 0.1) -> dict
             "curve": sum(a == b for a, b in zip(mine_curve, course_curve, strict=True)),
             "family": sum(a == b for a, b in zip(mine_family, course_family, strict=True)),
             "final": sum(mine_final[name] == course_final[name] for name in final),
+            "tolerances": sum(a == b for a, b in zip(mine_sweep, course_sweep, strict=True)),
         }
-        result.update(student={"curve": mine_curve, "family": mine_family, "final": mine_final},
-                      agree=agree)  # fmt: skip
+        result.update(student={"curve": mine_curve, "family": mine_family, "final": mine_final,
+                               "tolerances": mine_sweep}, agree=agree)  # fmt: skip
     left.set(xlabel="iteration", ylabel="rank",
              title="deep factorization d=50, r=5, L=3: $W_{3:1}$ over training")  # fmt: skip
     right.set(xlabel="effective rank", ylabel=f"k for error {rel_error:g}",
               title="the 40 matrices of Section 3")  # fmt: skip
-    for ax in (left, right):
+    for ax in (left, right, sweep):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     show_figure(figure)
@@ -260,13 +301,21 @@ def your_rank_for_error(rank_for_error_function, rel_error: float = 0.1) -> dict
                       zip(range(course_curve[lowest] + 1, course_curve[-1] + 1), climbs,
                           strict=True) if t is not None)
           + f"; end {course_curve[-1]}")  # fmt: skip
+    print(
+        "W_{3:1} at the end, k for tolerance "
+        + ", ".join(f"{t:g}" for t in TOLERANCES)
+        + ": course's "
+        + ", ".join(str(k) for k in course_sweep)
+        + ("; yours " + ", ".join(str(k) for k in student.value[3]) if student.ok else "")
+    )
     rho = spearman(erank_family, course_family)
     print(f"40 matrices: Spearman(effective rank, course's k) = {rho:.2f}")
     if student.ok:
         agree = result["agree"]
         print(f"your k equals the course's at {agree['curve']} of {len(course_curve)} moments "
-              f"of training, on {agree['family']} of {len(family)} matrices and on "
-              f"{agree['final']} of {len(final)} trained weights")  # fmt: skip
+              f"of training, on {agree['family']} of {len(family)} matrices, on "
+              f"{agree['final']} of {len(final)} trained weights and at {agree['tolerances']} of "
+              f"{len(TOLERANCES)} tolerances")  # fmt: skip
     return result
 
 
