@@ -132,7 +132,7 @@ def _add_grade(subparsers):
         type=float,
         default=300.0,
         help="seconds for all the cells of one notebook together (default 300; the kernel's "
-        "start-up and the grader's checks have allowances of their own: 60 s and 120 s)",
+        "start-up and the grader's checks have allowances of their own: 60 s and 180 s)",
     )
     parser.add_argument(
         "--jobs",

@@ -26,8 +26,8 @@ import torch
 
 # The wall-clock backstop is this many times the CPU limit: 20 s for the usual 5 s. A correct
 # answer uses a fraction f of its limit, so it reaches the backstop only with less than f/4 of a
-# core; a waiting answer always does. Not longer: five answers that wait (the most exercises a
-# lesson has) must still fit the grader's 120 s for its checks (grading.CHECK_TIMEOUT).
+# core; a waiting answer always does. Not longer: six answers that wait (the most exercises a
+# lesson has, Lesson 05) must still fit the grader's 180 s for its checks (grading.CHECK_TIMEOUT).
 WAIT_FACTOR = 4.0
 _POLL_SECONDS = 0.01  # how often the watcher thread reads the clocks (off the main thread)
 

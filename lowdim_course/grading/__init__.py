@@ -42,7 +42,7 @@ from .worker import new_entry, sign, skeleton, total
 
 DEFAULT_TIMEOUT = 300.0
 STARTUP_TIMEOUT = 60.0
-CHECK_TIMEOUT = 120.0
+CHECK_TIMEOUT = 180.0
 _MARGIN = 30.0  # for the worker's own start and clean-up
 
 
