@@ -146,7 +146,15 @@ def _add_grade(subparsers):
 
 def _run_grade(args) -> int:
     _require_course_extra("grade")
-    from .grading import format_csv, format_entry, format_report, grade_notebooks, notebook_paths
+    from .grading import (
+        format_csv,
+        format_entry,
+        format_json,
+        format_report,
+        grade_notebooks,
+        notebook_paths,
+        printable,
+    )
     from .validation import check_positive
 
     paths = notebook_paths(args.notebooks)
@@ -157,7 +165,7 @@ def _run_grade(args) -> int:
     def progress(done, total, entry):
         if not args.quiet:
             print(
-                f"graded {done}/{total}: {entry['notebook']} "
+                f"graded {done}/{total}: {printable(entry['notebook'], one_line=True)} "
                 f"{entry['score']:g}/{entry['max_score']:g} ({entry['seconds']:.1f} s)",
                 file=sys.stderr,
                 flush=True,
@@ -175,7 +183,7 @@ def _run_grade(args) -> int:
     print(format_report(entries).splitlines()[-1])
     # Written after every notebook's processes are gone, by this process only.
     if args.json:
-        write_atomically(args.json, json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
+        write_atomically(args.json, format_json(entries))
         print(f"wrote {args.json}")
     if args.csv:
         write_atomically(args.csv, format_csv(entries))

@@ -16,8 +16,10 @@
 
 An entry is ``{"notebook", "lesson", "score", "max_score", "exercises": [{"id", "passed",
 "score", "max_score", "message"}], "error", "flags", "notes", "cell_errors", "seconds"}``.
-``format_report`` and ``format_csv`` turn a list of them into the gradebook. The grader is not
-a sandbox: a notebook runs with the grader's user rights (README, "Teaching with it").
+``format_report``, ``format_csv`` and ``format_json`` turn a list of them into the gradebook
+(``report``: no text of a notebook can repaint the printed report or run in a spreadsheet).
+The grader is not a sandbox: a notebook runs with the grader's user rights (README, "Teaching
+with it").
 """
 
 from __future__ import annotations
@@ -37,7 +39,15 @@ from pathlib import Path
 from ..validation import check_positive
 from . import processes
 from .judging import NOT_RUN, unscored
-from .report import CSV_COLUMNS, TOTAL, format_csv, format_entry, format_report
+from .report import (
+    CSV_COLUMNS,
+    TOTAL,
+    format_csv,
+    format_entry,
+    format_json,
+    format_report,
+    printable,
+)
 from .worker import new_entry, sign, skeleton, total
 
 DEFAULT_TIMEOUT = 300.0
@@ -273,8 +283,10 @@ __all__ = [
     "default_jobs",
     "format_csv",
     "format_entry",
+    "format_json",
     "format_report",
     "grade_notebook",
     "grade_notebooks",
     "notebook_paths",
+    "printable",
 ]
