@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -171,11 +172,13 @@ class HeadlessKernel:
 
         ``deadline`` is a ``time.monotonic()`` value: past it, ``DeadlineReached``. When
         ``outputs`` is a list, the cell's outputs are appended to it as nbformat output nodes.
+        A lone surrogate in ``code`` (no Unicode character: UTF-8 cannot carry it, so sending
+        it would raise) is sent as U+FFFD.
         """
         import zmq
 
         msg_id = self.client.execute(
-            code,
+            re.sub(r"[\ud800-\udfff]", "\ufffd", code),
             store_history=True,
             allow_stdin=False,
             stop_on_error=False,

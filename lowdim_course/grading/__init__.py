@@ -38,6 +38,7 @@ from pathlib import Path
 
 from ..validation import check_positive
 from . import processes
+from .inspection import decode_notebook
 from .judging import NOT_RUN, unscored
 from .report import (
     CSV_COLUMNS,
@@ -90,7 +91,8 @@ def grade_notebooks(
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
     paths = [Path(path) for path in paths]
-    texts = [_read_text(path) for path in paths]  # all of them before any notebook runs
+    read = [_read_text(path) for path in paths]  # all of them before any notebook runs
+    texts, decoded = [text for text, _ in read], [note for _, note in read]
     secret = secrets.token_hex(32)
     # One thread per kernel: parallel kernels must not fight over the cores, and two threads on a
     # busy machine spin (lesson 05 ran in 7-36 s instead of 3 s with one other busy process; one
@@ -111,6 +113,8 @@ def grade_notebooks(
         except Exception as exc:  # the grader's own bug: this notebook's error, not the run's end
             entry = new_entry(job["label"])
             entry["error"] = f"internal grader error: {type(exc).__name__}: {exc}"
+        if decoded[index] and decoded[index] not in entry["notes"]:
+            entry["notes"].insert(0, decoded[index])
         if alone or not (entry.get("retry") and jobs > 1):
             with lock:
                 done[0] += 1
@@ -140,11 +144,12 @@ def grade_notebooks(
     return entries
 
 
-def _read_text(path: Path) -> str | None:
+def _read_text(path: Path) -> tuple[str | None, str | None]:
+    """The file's text (None when it cannot be read) and how it was decoded, if not as UTF-8."""
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
+        return decode_notebook(path.read_bytes())
+    except OSError:
+        return None, None
 
 
 _live_workers: set[int] = set()

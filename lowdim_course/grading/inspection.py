@@ -59,23 +59,69 @@ class Reading:
     error: str | None = None
 
 
-def parse_notebook(text: str) -> dict:
+def decode_notebook(data: bytes) -> tuple[str, str | None]:
+    """The file's text and, when it is not UTF-8 (what Jupyter writes), a note saying how it was
+    read: as Windows-1252, else as Latin-1 (each byte one character; never fails). An editor on
+    Windows that re-saves a notebook writes ``é`` as the byte 0xE9, not UTF-8's 0xC3 0xA9."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        where = f"byte 0x{data[exc.start]:02X} at offset {exc.start}"
+    for encoding, name in (("cp1252", "Windows-1252"), ("latin-1", "Latin-1")):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return text, f"the file is not UTF-8 ({where}): read as {name}; Jupyter saves UTF-8"
+    raise AssertionError("Latin-1 decodes every byte")  # pragma: no cover
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def parse_notebook(text: str, notes: list | None = None) -> dict:
     """The notebook's JSON as a dict whose code cells' ``source`` is one string.
 
     Plain ``json`` rather than nbformat, whose import (a JSON-schema validator) costs a worker
-    seconds per notebook. ValueError says what is wrong with a file that is not a notebook.
+    seconds per notebook; only a notebook of an older format (nbformat 1-3: IPython 0.12-2.x,
+    cells inside ``worksheets``, code in ``input``) goes through ``nbformat.reads(text,
+    as_version=4)``. A lone surrogate in a code cell (``"\\ud800"`` in the JSON: no Unicode
+    character, so Python cannot compile it nor a Jupyter client send it) becomes U+FFFD. Both
+    say so in ``notes`` when a list is given. ValueError says what is wrong with a file that is
+    not a notebook.
     """
     notebook = json.loads(text)
-    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+    if not isinstance(notebook, dict):
+        raise ValueError("it is not a JSON object")
+    version = notebook.get("nbformat")
+    if version in (1, 2, 3):
+        import nbformat
+
+        notebook = json.loads(json.dumps(nbformat.reads(text, as_version=4)))
+        _add(notes, f"an nbformat {version} notebook: converted to nbformat 4 before grading")
+    elif version != 4:
+        raise ValueError(f"it is not a version-4 notebook (nbformat {version!r})")
+    if not isinstance(notebook.get("cells"), list):
         raise ValueError("it has no list of cells")
-    if notebook.get("nbformat") != 4:
-        raise ValueError(f"it is not a version-4 notebook (nbformat {notebook.get('nbformat')!r})")
-    for cell in notebook["cells"]:
+    for index, cell in enumerate(notebook["cells"], start=1):
         if not isinstance(cell, dict):
             raise ValueError("a cell is not a JSON object")
         source = cell.get("source", "")
         cell["source"] = "".join(source) if isinstance(source, list) else str(source)
+        found = _SURROGATE.search(cell["source"])
+        if found and cell.get("cell_type") == "code":
+            cell["source"] = _SURROGATE.sub("\ufffd", cell["source"])
+            _add(
+                notes,
+                f"cell {index} holds U+{ord(found.group()):04X}, a lone surrogate (no Unicode "
+                "character, Python cannot run it): it ran with U+FFFD in its place",
+            )
     return notebook
+
+
+def _add(notes: list | None, note: str) -> None:
+    if notes is not None:
+        notes.append(note)
 
 
 def function_name(exercise_id: str) -> str:

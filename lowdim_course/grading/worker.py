@@ -70,16 +70,17 @@ def skeleton(label: str, text: str | None):
     are then None. The grader builds the same skeleton on its side, so that a worker's entry can
     be checked against it and a worker that dies still leaves a full entry.
     """
-    entry = new_entry(label)
+    entry, notes = new_entry(label), []
     try:
         if text is None:
-            raise ValueError("not a readable UTF-8 file")
-        notebook = parse_notebook(text)
+            raise ValueError("not a readable file")
+        notebook = parse_notebook(text, notes)
     except Exception as exc:
         message = f"could not read the notebook: {type(exc).__name__}: {one_line(exc, 200)}"
         return _unreadable(entry, label, message), None, None
     reading = read_notebook(label, notebook)
-    entry["lesson"], entry["notes"], entry["flags"] = reading.lesson, reading.notes, reading.flags
+    entry["lesson"], entry["flags"] = reading.lesson, reading.flags
+    entry["notes"] = notes + reading.notes
     if reading.error is not None:
         entry["error"] = reading.error
         return entry, None, None
@@ -91,7 +92,12 @@ def grade(job: dict) -> dict:
     started = time.monotonic()
     entry, reading, notebook = skeleton(job["label"], job["text"])
     if reading is not None:
-        _grade(entry, reading, notebook, job)
+        try:
+            _grade(entry, reading, notebook, job)
+        except Exception as exc:  # the grader's own bug: said for every exercise, not hidden
+            error = f"internal grader error: {type(exc).__name__}: {one_line(exc, 200)}"
+            entry["error"] = error
+            entry["exercises"] = [unscored(i, error) for i in reading.answer_names]
     total(entry)
     entry["seconds"] = round(time.monotonic() - started, 2)
     return entry
