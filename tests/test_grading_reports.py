@@ -103,3 +103,24 @@ def test_the_json_keeps_every_string_exactly():
     text = format_json(odd)
     text.encode("utf-8")  # a lone surrogate is written as an escape, which UTF-8 can hold
     assert json.loads(text) == odd
+
+
+def test_cli_grade_escapes_a_formula_file_name_in_the_csv_and_not_in_the_json(
+    tmp_path, monkeypatch, capsys
+):
+    from lowdim_course.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    names = ["=1+2+HYPERLINK(0).ipynb", "00_\x1b[2J\x1b[Hwiped.ipynb"]
+    for name in names:
+        (tmp_path / name).write_text("not a notebook")  # nothing to run: no kernel starts
+    code = main([*["grade", *names], "--csv", "out.csv", "--json", "out.json", "--jobs", "1"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "\x1b" not in captured.out + captured.err
+    assert (
+        "00_[2J[Hwiped.ipynb" not in captured.out and "00_wiped.ipynb (lesson 00)" in captured.out
+    )
+    rows = list(csv.reader(io.StringIO((tmp_path / "out.csv").read_text())))
+    assert {row[0] for row in rows[1:-1]} == {"'" + names[0], "00_wiped.ipynb"}
+    assert [entry["notebook"] for entry in json.loads((tmp_path / "out.json").read_text())] == names
