@@ -160,7 +160,8 @@ def test_an_answer_raising_escape_codes_prints_its_real_score(graded):
     report = format_report([entry])
     assert "\x1b" not in report and "\r" not in report  # ... the printed report does not obey it
     lines = report.split("\n")
-    assert lines[0] == "00_eve.ipynb (lesson 00): 1/2" and len(lines) == 4
+    assert lines[0] == f"{entry['notebook']} (lesson 00): 1/2" and len(lines) == 4
+    assert lines[0].endswith("/00_eve.ipynb (lesson 00): 1/2")
     assert lines[1].startswith("  ✅ 00.end_to_end") and lines[2].startswith("  ❌ 00.recovery")
 
 
