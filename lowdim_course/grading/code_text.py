@@ -125,8 +125,8 @@ def names_solutions(text: str) -> bool:
     that mentions the solutions is not a path."""
     if text.strip().strip("/\\") == "solutions":
         return True
-    for word in text.split():
-        parts = re.split(r"[/\\]+", word.strip("\"'`,;()[]"))
+    for word in re.split(r"[\s\"'`,;()\[\]{}=<>|]+", text):
+        parts = re.split(r"[/\\]+", word)
         if len(parts) > 1 and "solutions" in parts:
             return True
     return False
