@@ -259,3 +259,28 @@ def test_the_course_behind_a_wrapper_is_still_flagged(kind, kernel):
         run(source)
         item = collect("04.spectral_init", "spectral_init")
     assert not item["passed"] and item["message"].startswith("flagged"), item
+
+
+# A right answer compiled from a string (as if read from the course's solutions), made to look
+# like a cell's function by a wrapper that names a decoy defined in a cell.
+EXECD = (
+    "source = " + repr(answers.SPECTRAL_INIT) + "\nexec(source)\n"
+    "def decoy(surrogate, r_hat, depth, eps):\n    return []\n"
+)
+OUTSIDE_BEHIND_A_LIE = {
+    "wraps": "spectral_init = functools.wraps(decoy)(spectral_init)",
+    "__wrapped__": "spectral_init.__wrapped__ = decoy",
+    "partial subclass": (
+        "class Partial(functools.partial):\n    func = property(lambda self: decoy)\n"
+        "spectral_init = Partial(spectral_init)"
+    ),
+    "no lie": "pass",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(OUTSIDE_BEHIND_A_LIE))
+def test_code_from_outside_the_cells_is_flagged_behind_a_lying_wrapper(kind, kernel):
+    run, collect = kernel
+    run(EXECD + OUTSIDE_BEHIND_A_LIE[kind])
+    item = collect("04.spectral_init", "spectral_init")
+    assert not item["passed"] and "not defined in one of this notebook's cells" in item["message"]

@@ -16,6 +16,7 @@ the exercise.
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import math
 import os
@@ -37,9 +38,8 @@ _WATCHED_BUILTINS = {
     ("_posixsubprocess", "fork_exec"): "started a process (subprocess)",
 }
 _DEFAULT_HOOK_MODULES = ("IPython", "ipykernel", "matplotlib", "matplotlib_inline", "ipywidgets")
-# Where IPython compiles a cell that starts with ``%%time`` (the cell's own code, run by the
-# magic), and where this module compiles the argument of a ``check`` call that is not a name
-# (``lambda L: end_to_end(L)``): both are the notebook's own text.
+# Where IPython compiles a ``%%time`` cell's code, and where ``_answer`` compiles a ``check``
+# argument that is not a name (``lambda L: end_to_end(L)``): the notebook's own text, both.
 _CELL_FILENAMES = ("<timed exec>", "<check argument>")
 _MAX_WRAPPERS = 16  # decorators followed through __wrapped__ / partial.func
 
@@ -55,13 +55,14 @@ def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
     from lowdim_course.threads import small_work
 
     namespace = _user_namespace()
-    report = {"nonce": nonce, "exercises": {}, "flags": _hook_flags()}
+    answers = {exercise_id: _answer(namespace, name) for exercise_id, name in wanted}
+    report = {"nonce": nonce, "exercises": {}, "flags": _hook_flags()}  # after any evaluation
     core_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cell_dir = _cell_directory()
     for exercise_id, name in wanted:
         record: dict = {"name": name}
         report["exercises"][exercise_id] = record
-        function = _answer(namespace, name)
+        function = answers[exercise_id]
         if function is None:
             record["missing"] = True
             continue
@@ -76,13 +77,11 @@ def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
         seconds = exercise.time_limit if time_limit is None else time_limit
         allowed = set(getattr(exercise, "allowed_core_calls", ()))
         watch = _Watch(core_dir, cell_dir, _entry_points(calling), allowed)
-        outcomes = []
+        outcomes, answer = [], functools.partial(_call_answer, function)
         with small_work(), watch:  # one thread, as in the student's own check
             for case in exercise.make_cases():
                 outcome = framework.call_with_time_limit(
-                    functools.partial(_call_answer, function),
-                    framework.fresh_copy(case.args),
-                    seconds,
+                    answer, framework.fresh_copy(case.args), seconds
                 )
                 outcomes.append(_encode_outcome(outcome))
                 if outcome.timed_out or outcome.exception is not None:
@@ -94,21 +93,19 @@ def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
 
 
 def _call_answer(function, *args):
-    """The one frame from which the answer is called: course code entered straight from here
-    (through a C wrapper such as ``functools.partial`` or ``lru_cache``) is the course's own
-    function answering, whatever the wrapper's ``__wrapped__`` says (``_Watch.hook``)."""
+    """The frame that calls the answer: course code entered straight from here (through a C
+    wrapper: ``partial``, ``lru_cache``) is the course's own function answering (``_Watch``)."""
     return function(*args)
 
 
 def _answer(namespace: dict, name: str):
-    """The object that answers: ``namespace[name]``, or, where the ``check`` call passed an
-    expression (``lambda L: end_to_end(L)``, ``partial(f, ...)``), that expression evaluated in
-    the notebook's namespace (None if it raises)."""
+    """``namespace[name]``, or the expression that the ``check`` call passed (``lambda L:
+    end_to_end(L)``, ``partial(f, ...)``) evaluated in the notebook (None if it raises)."""
     if name.isidentifier():
         return namespace.get(name)
     try:
         return eval(compile(name, "<check argument>", "eval"), namespace)
-    except Exception:
+    except (Exception, SystemExit):
         return None
 
 
@@ -135,25 +132,30 @@ def _cell_directory() -> str | None:
 
 
 def _origin(function, core_dir: str, cell_dir: str | None) -> dict:
-    """Where ``function`` comes from: ``{"kind": "cell" | "course" | "elsewhere", ...}``.
-
-    Decorators are looked through: ``functools.partial`` (its ``func``) and any wrapper that
-    is neither the course's nor a cell's (``torch.no_grad()``, ``functools.lru_cache``, a
-    library's ``functools.wraps`` wrapper) to the ``__wrapped__`` function inside. A
-    ``__wrapped__`` can be set by hand; if it lies, the course code the wrapper really calls is
-    still seen by the watch (``_call_answer``).
-    """
+    """Where ``function`` comes from: ``{"kind": "cell" | "course" | "elsewhere", ...}``,
+    looking through ``functools.partial`` and through wrappers that are neither the course's
+    nor a cell's (``torch.no_grad()``, ``lru_cache``, a library's ``functools.wraps``) to the
+    ``__wrapped__`` they really hold (``_holds``). The watch sees what a wrapper calls."""
     target = function
     for _ in range(_MAX_WRAPPERS):
-        if isinstance(target, functools.partial):
+        if type(target) is functools.partial:  # exactly: a subclass may redefine .func
             target = target.func
             continue
         kind = _code_origin(target, core_dir, cell_dir)
         inner = getattr(target, "__wrapped__", None) if kind["kind"] == "elsewhere" else None
-        if inner is None or not callable(inner):
+        if inner is None or not _holds(target, inner):
             return kind
         target = inner
     return {"kind": "elsewhere", "what": "too many nested wrappers"}
+
+
+def _holds(wrapper, inner) -> bool:
+    """Whether ``wrapper`` really holds ``inner`` (a ``__wrapped__`` set by hand does not
+    count): in its closure (a Python decorator), or among the objects a C wrapper references."""
+    if not isinstance(wrapper, types.FunctionType):
+        return any(referent is inner for referent in gc.get_referents(wrapper))
+    cells = wrapper.__closure__ or ()  # a cell's referent is its contents (none when empty)
+    return any(held is inner for cell in cells for held in gc.get_referents(cell))
 
 
 def _code_origin(function, core_dir: str, cell_dir: str | None) -> dict:
@@ -167,9 +169,9 @@ def _code_origin(function, core_dir: str, cell_dir: str | None) -> dict:
     module = str(getattr(function, "__module__", "") or "")
     if module.startswith("lowdim_course") or filename.startswith(core_dir + os.sep):
         return {"kind": "course", "what": f"{module}.{getattr(function, '__qualname__', '?')}"}
-    if cell_dir and filename.startswith(cell_dir + os.sep):
-        return {"kind": "cell"}
-    if target.__code__.co_filename in _CELL_FILENAMES:
+    if (cell_dir and filename.startswith(cell_dir + os.sep)) or (
+        target.__code__.co_filename in _CELL_FILENAMES
+    ):
         return {"kind": "cell"}
     return {"kind": "elsewhere", "what": target.__code__.co_filename}
 
