@@ -32,6 +32,9 @@ HONEST = {
         'notes.write_text("x")\nnotes.unlink()\nPath("out").rmdir()'
     ),
     "a scratch folder": 'import shutil\nshutil.rmtree("runs/tmp", ignore_errors=True)',
+    "a scratch file under getcwd()": (
+        'import os\npath = os.path.join(os.getcwd(), "scratch.txt")\nos.unlink(path)'
+    ),
     "a shell rm of a scratch file": "!rm -f scratch.txt results/*.npy",
     "list.remove": "items = [1, 2, 3]\nitems.remove(2)\nseen = {1}\nseen.remove(1)",
     "%%time on a def cell": "%%time\ndef end_to_end(layers):\n    return layers[0]",
@@ -47,6 +50,7 @@ HOSTILE = {
     "deletes an absolute path": 'import shutil\nshutil.rmtree("/tmp/lowdim-grade-x")',
     "deletes what it does not name": "import os\nfor name in os.listdir('.'):\n    os.remove(name)",
     "deletes the working directory": 'import shutil\nshutil.rmtree(".")',
+    "deletes the working directory by getcwd()": "import os, shutil\nshutil.rmtree(os.getcwd())",
     "deletes by shell outside": "!rm -rf ../submissions",
     "deletes by os.system": 'import os\nos.system("rm -rf ~/notebooks")',
     "kills by shell": "!pkill -f grading.worker",

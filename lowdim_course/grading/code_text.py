@@ -191,7 +191,7 @@ def literal_paths(trees) -> dict[str, str]:
 
 def spelled_path(node, known: dict[str, str]) -> str | None:
     """The path ``node`` spells out (a literal, ``Path(...)``, ``a / b``, ``os.path.join``,
-    a name in ``known``), or None."""
+    the working directory ``os.getcwd()`` as ``.``, a name in ``known``), or None."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.Name):
@@ -199,10 +199,12 @@ def spelled_path(node, known: dict[str, str]) -> str | None:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
         left, right = spelled_path(node.left, known), spelled_path(node.right, known)
         return None if left is None or right is None else os.path.join(left, right)
-    if isinstance(node, ast.Call) and not node.keywords and node.args:
+    if isinstance(node, ast.Call) and not node.keywords:
         function = node.func
         name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
-        if name in _PATH_MAKERS:
+        if name in ("getcwd", "cwd") and not node.args:  # os.getcwd(), Path.cwd()
+            return "."
+        if name in _PATH_MAKERS and node.args:
             parts = [spelled_path(arg, known) for arg in node.args]
             return None if None in parts else os.path.join(*parts)
     return None
