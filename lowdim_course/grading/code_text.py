@@ -43,7 +43,7 @@ class CellText:
 
 def split_cell(source: str) -> CellText:
     """``source`` taken apart into code, strings and shell commands (see the module doc)."""
-    lines = source.splitlines()
+    lines = source.replace("\r\n", "\n").split("\n")  # as Python reads lines (no \x0c split)
     shell: list[str] = []
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None and lines[first].lstrip().startswith("%%"):
@@ -88,7 +88,7 @@ def _blank_strings(text: str) -> tuple[str, list[str]]:
     """The code with each string literal replaced by ``""`` (an f-string by its fields'
     expressions) and comments removed, and the text of each literal."""
     starts = [0]
-    for line in text.splitlines(keepends=True):
+    for line in io.StringIO(text).readlines():  # the lines tokenize reads
         starts.append(starts[-1] + len(line))
     pieces, strings, position = [], [], 0
     for token in tokenize.generate_tokens(io.StringIO(text).readline):
