@@ -32,26 +32,33 @@ from .code_text import (
 
 _CHECK_CALL = re.compile(r"""check\(\s*["'](\d\d\.\w+)["']\s*,\s*([A-Za-z_]\w*)""")
 
+_REGISTRY = "reads the exercise registry"
+_EXERCISE_MODULES = "imports the course's exercise modules (they hold the answers)"
+_CHANNEL = "writes to the grader's channel"
+_STACK = "reads the call stack"
+_HOOK = "installs a profile or trace hook"
+_KILLS = "kills processes"
+_DELETES = "deletes files outside its working directory (or does not say which)"
+_SOLUTIONS = "reads the course's solutions/"
+_PROC = "reads other processes through /proc"
+
 # (pattern, what it means): searched in the notebook's code with its strings and comments
 # blanked out (``code_text.py``), so that prose and printouts never match.
 _FORGERY_PATTERNS = [
     (r"\.reference\b", "reads an exercise's reference answer (.reference)"),
     (r"\bmake_cases\b", "reads the hidden cases (make_cases)"),
-    (r"\bget_exercise\b|\bREGISTRY\b", "reads the exercise registry"),
+    (r"\bget_exercise\b|\bREGISTRY\b", _REGISTRY),
     (r"lowdim_course\s*\.\s*exercises\s*\.\s*(?!check\b)\w+"
-     r"|from\s+lowdim_course\.exercises\.",
-     "imports the course's exercise modules (they hold the answers)"),
+     r"|from\s+lowdim_course\.exercises\.", _EXERCISE_MODULES),
     (r"\bjudge\s*\(|\bcompare_arrays\b|\bcompare_integers\b",
      "calls the checker's comparison"),
-    (r"LOWDIM_COURSE_GRADE", "writes to the grader's channel"),
+    (r"LOWDIM_COURSE_GRADE", _CHANNEL),
     (r"_getframe|inspect\.(stack|currentframe|getouterframes|trace)|\bf_back\b|\btb_frame\b"
-     r"|\bf_locals\b",
-     "reads the call stack"),
-    (r"\bset(profile|trace)\b", "installs a profile or trace hook"),
+     r"|\bf_locals\b", _STACK),
+    (r"\bset(profile|trace)\b", _HOOK),
     (r"\.events\.register\b|ast_transformers|input_transformers",
      "changes how IPython runs cells"),
-    (r"\bos\.kill\b|\bkillpg\b|\bsignal\.SIGKILL\b",
-     "kills processes"),
+    (r"\bos\.kill\b|\bkillpg\b|\bsignal\.SIGKILL\b", _KILLS),
 ]  # fmt: skip
 _COMPILED = [(re.compile(pattern), what) for pattern, what in _FORGERY_PATTERNS]
 
@@ -224,24 +231,15 @@ def static_flags(sources: list[str]) -> list[str]:
     return flags
 
 
-_DELETES = "deletes files outside its working directory (or does not say which)"
 _RAW_DELETION = re.compile(r"\bshutil\.rmtree\b|\bos\.(remove|unlink|rmdir)\b|\.unlink\(")
-_CHANNEL, _EXERCISE_MODULES = _FORGERY_PATTERNS[5][1], _FORGERY_PATTERNS[3][1]
 # A string that is exactly one of these names is the attribute spelled as a string (getattr).
 _MACHINERY_NAMES = {
-    "make_cases": _FORGERY_PATTERNS[1][1],
-    "get_exercise": _FORGERY_PATTERNS[2][1],
-    "REGISTRY": _FORGERY_PATTERNS[2][1],
-    "_getframe": _FORGERY_PATTERNS[6][1],
-    "f_back": _FORGERY_PATTERNS[6][1],
-    "f_locals": _FORGERY_PATTERNS[6][1],
-    "tb_frame": _FORGERY_PATTERNS[6][1],
-    "setprofile": _FORGERY_PATTERNS[7][1],
-    "settrace": _FORGERY_PATTERNS[7][1],
+    "make_cases": "reads the hidden cases (make_cases)",
+    "get_exercise": _REGISTRY,
+    "REGISTRY": _REGISTRY,
+    **dict.fromkeys(("_getframe", "f_back", "f_locals", "tb_frame"), _STACK),
+    **dict.fromkeys(("setprofile", "settrace"), _HOOK),
 }
-_SOLUTIONS = "reads the course's solutions/"
-_PROC = "reads other processes through /proc"
-_KILLS = _FORGERY_PATTERNS[9][1]
 _PROC_PATH = re.compile(r"(?<![\w.])/proc(/|\b)")
 _EXERCISE_MODULE_NAME = re.compile(r"lowdim_course\.exercises\.(?!check\b)\w+")
 
