@@ -29,7 +29,7 @@ HONEST = {
     ),
     "a pathlib scratch file": (
         'from pathlib import Path\nnotes = Path("out") / "notes.txt"\nnotes.parent.mkdir()\n'
-        'notes.write_text("x")\nnotes.unlink()\nPath("out").rmdir()'
+        'notes.write_text("x")\nnotes.unlink()\nnotes.parent.rmdir()'
     ),
     "a scratch folder": 'import shutil\nshutil.rmtree("runs/tmp", ignore_errors=True)',
     "a scratch file under getcwd()": (
@@ -50,6 +50,9 @@ HOSTILE = {
     "deletes an absolute path": 'import shutil\nshutil.rmtree("/tmp/lowdim-grade-x")',
     "deletes what it does not name": "import os\nfor name in os.listdir('.'):\n    os.remove(name)",
     "deletes the working directory": 'import shutil\nshutil.rmtree(".")',
+    "deletes the working directory as a parent": (
+        'from pathlib import Path\nPath("notes.txt").parent.rmdir()'
+    ),
     "deletes the working directory by getcwd()": "import os, shutil\nshutil.rmtree(os.getcwd())",
     "deletes by shell outside": "!rm -rf ../submissions",
     "deletes by os.system": 'import os\nos.system("rm -rf ~/notebooks")',

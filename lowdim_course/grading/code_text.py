@@ -191,11 +191,15 @@ def literal_paths(trees) -> dict[str, str]:
 
 def spelled_path(node, known: dict[str, str]) -> str | None:
     """The path ``node`` spells out (a literal, ``Path(...)``, ``a / b``, ``os.path.join``,
-    the working directory ``os.getcwd()`` as ``.``, a name in ``known``), or None."""
+    ``.parent``, the working directory ``os.getcwd()`` as ``.``, a name in ``known``), or
+    None."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.Name):
         return known.get(node.id)
+    if isinstance(node, ast.Attribute) and node.attr == "parent":  # a Path's folder
+        inner = spelled_path(node.value, known)
+        return None if inner is None else os.path.dirname(os.path.normpath(inner))
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
         left, right = spelled_path(node.left, known), spelled_path(node.right, known)
         return None if left is None or right is None else os.path.join(left, right)
