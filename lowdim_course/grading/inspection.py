@@ -12,38 +12,53 @@ machinery (the reference answers, the hidden cases, the call stack, the course's
 
 from __future__ import annotations
 
+import ast
 import json
+import keyword
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..exercises import REGISTRY, exercise_ids, normalize_lesson
+from .code_text import (
+    inside_working_directory,
+    literal_paths,
+    names_solutions,
+    shell_commands,
+    split_cell,
+    unsafe_deletions,
+)
 
 _CHECK_CALL = re.compile(r"""check\(\s*["'](\d\d\.\w+)["']\s*,\s*([A-Za-z_]\w*)""")
 
-# (pattern, what it means): anywhere in the notebook's code.
+_REGISTRY = "reads the exercise registry"
+_EXERCISE_MODULES = "imports the course's exercise modules (they hold the answers)"
+_CHANNEL = "writes to the grader's channel"
+_STACK = "reads the call stack"
+_HOOK = "installs a profile or trace hook"
+_KILLS = "kills processes"
+_DELETES = "deletes files outside its working directory (or does not say which)"
+_SOLUTIONS = "reads the course's solutions/"
+_PROC = "reads other processes through /proc"
+
+# (pattern, what it means): searched in the notebook's code with its strings and comments
+# blanked out (``code_text.py``), so that prose and printouts never match.
 _FORGERY_PATTERNS = [
     (r"\.reference\b", "reads an exercise's reference answer (.reference)"),
     (r"\bmake_cases\b", "reads the hidden cases (make_cases)"),
-    (r"\bget_exercise\b|\bREGISTRY\b", "reads the exercise registry"),
-    (r"lowdim_course\.exercises\.(?!check\b)\w+|from\s+lowdim_course\.exercises\.",
-     "imports the course's exercise modules (they hold the answers)"),
+    (r"\bget_exercise\b|\bREGISTRY\b", _REGISTRY),
+    (r"lowdim_course\s*\.\s*exercises\s*\.\s*(?!check\b)\w+"
+     r"|from\s+lowdim_course\.exercises\.", _EXERCISE_MODULES),
     (r"\bjudge\s*\(|\bcompare_arrays\b|\bcompare_integers\b",
      "calls the checker's comparison"),
-    (r"LOWDIM_COURSE_GRADE", "writes to the grader's channel"),
+    (r"LOWDIM_COURSE_GRADE", _CHANNEL),
     (r"_getframe|inspect\.(stack|currentframe|getouterframes|trace)|\bf_back\b|\btb_frame\b"
-     r"|\bf_locals\b",
-     "reads the call stack"),
-    (r"\bset(profile|trace)\b", "installs a profile or trace hook"),
-    (r"solutions[/\\\"']|solutions\b.*\.ipynb", "reads the course's solutions/"),
+     r"|\bf_locals\b", _STACK),
+    (r"\bset(profile|trace)\b", _HOOK),
     (r"\.events\.register\b|ast_transformers|input_transformers",
      "changes how IPython runs cells"),
-    (r"\bos\.kill\b|\bkillpg\b|\bsignal\.SIGKILL\b|\bpkill\b|\bkillall\b",
-     "kills processes"),
-    (r"/proc\b", "reads other processes through /proc"),
-    (r"\bshutil\.rmtree\b|\bos\.(remove|unlink|rmdir)\b|\.unlink\(|\brm\s+-",
-     "deletes files"),
+    (r"\bos\.kill\b|\bkillpg\b|\bsignal\.SIGKILL\b", _KILLS),
 ]  # fmt: skip
 _COMPILED = [(re.compile(pattern), what) for pattern, what in _FORGERY_PATTERNS]
 
@@ -206,21 +221,116 @@ def read_notebook(path, notebook) -> Reading:
 
 
 def _answer_names(lesson: str, sources: list[str]) -> dict[str, str]:
-    """Each exercise's function: the one its ``check`` call names (last wins), else the
-    signature's name."""
+    """Each exercise's answer: what its ``check`` call passes (last wins), else the signature's
+    name. A name, or the expression's text (``lambda L: end_to_end(L)``,
+    ``partial(rates, alpha=2)``), which the grader's cell evaluates in the notebook."""
     names = {exercise_id: function_name(exercise_id) for exercise_id in exercise_ids(lesson)}
     for source in sources:
-        for exercise_id, name in _CHECK_CALL.findall(source):
-            if exercise_id in names:
-                names[exercise_id] = name
+        tree = split_cell(source).tree
+        if tree is None:  # not Python that parses: read the calls by their look
+            for exercise_id, name in _CHECK_CALL.findall(source):
+                if exercise_id in names and not keyword.iskeyword(name):
+                    names[exercise_id] = name
+            continue
+        for node in ast.walk(tree):
+            exercise_id, answer = _check_call(node)
+            if exercise_id in names and answer is not None:
+                names[exercise_id] = answer
     return names
 
 
+def _check_call(node) -> tuple[str | None, str | None]:
+    """``(exercise id, answer text)`` of a call ``check("NN.name", answer, ...)``."""
+    if not (isinstance(node, ast.Call) and len(node.args) >= 2):
+        return None, None
+    function = node.func
+    called = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+    first, answer = node.args[0], node.args[1]
+    if called != "check" or not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+        return None, None
+    if isinstance(answer, ast.Name):
+        return first.value, answer.id
+    if isinstance(answer, ast.Lambda | ast.Call | ast.Attribute | ast.Subscript):
+        return first.value, ast.unparse(answer)
+    return first.value, None
+
+
 def static_flags(sources: list[str]) -> list[str]:
-    """What the notebook's code does that no answer needs, one line each: ``cell N: ...``."""
+    """What the notebook's code does that no answer needs, one line each: ``cell N: ...``.
+
+    Code patterns are searched in the code alone (strings and comments blanked: a printout or
+    a sentence never matches); strings and shell commands are searched for what only they can
+    say (``code_text``). Deleting a file the code names inside the working directory is fine.
+    """
+    cells = [split_cell(source) for source in sources]
+    known = literal_paths(cell.tree for cell in cells if cell.tree is not None)
     flags = []
-    for index, source in enumerate(sources, start=1):
-        for pattern, what in _COMPILED:
-            if pattern.search(source):
-                flags.append(f"code cell {index} {what}")
+    for index, cell in enumerate(cells, start=1):
+        found = [what for pattern, what in _COMPILED if pattern.search(cell.code)]
+        found += _string_flags(cell.strings) + _shell_flags(cell.shell)
+        if cell.tree is not None:
+            if unsafe_deletions(cell.tree, known):
+                found.append(_DELETES)
+        elif _RAW_DELETION.search(cell.code):
+            found.append(_DELETES)
+        flags += [f"code cell {index} {what}" for what in dict.fromkeys(found)]
     return flags
+
+
+_RAW_DELETION = re.compile(r"\bshutil\.rmtree\b|\bos\.(remove|unlink|rmdir)\b|\.unlink\(")
+# A string that is exactly one of these names is the attribute spelled as a string (getattr).
+_MACHINERY_NAMES = {
+    "make_cases": "reads the hidden cases (make_cases)",
+    "get_exercise": _REGISTRY,
+    "REGISTRY": _REGISTRY,
+    **dict.fromkeys(("_getframe", "f_back", "f_locals", "tb_frame"), _STACK),
+    **dict.fromkeys(("setprofile", "settrace"), _HOOK),
+}
+_PROC_PATH = re.compile(r"(?<![\w.])/proc(/|\b)")
+_EXERCISE_MODULE_NAME = re.compile(r"lowdim_course\.exercises\.(?!check\b)\w+")
+
+
+def _string_flags(strings: list[str]) -> list[str]:
+    found = []
+    for text in strings:
+        found += _text_flags(text)
+        words = text.split()
+        if words and words[0] in ("rm", "pkill", "killall", "kill"):  # a command for a shell
+            found += _command_flags(text)
+    return found
+
+
+def _shell_flags(lines: list[str]) -> list[str]:
+    found = []
+    for line in lines:
+        for word in line.split():
+            found += _text_flags(word)
+        found += _command_flags(line)
+    return found
+
+
+def _text_flags(text: str) -> list[str]:
+    found = []
+    if "LOWDIM_COURSE_GRADE" in text:
+        found.append(_CHANNEL)
+    if _EXERCISE_MODULE_NAME.search(text):
+        found.append(_EXERCISE_MODULES)
+    if text.strip() in _MACHINERY_NAMES:
+        found.append(_MACHINERY_NAMES[text.strip()])
+    if names_solutions(text):
+        found.append(_SOLUTIONS)
+    if _PROC_PATH.search(text):
+        found.append(_PROC)
+    return found
+
+
+def _command_flags(line: str) -> list[str]:
+    found = []
+    for words in shell_commands(line):
+        if words[0] in ("kill", "pkill", "killall"):
+            found.append(_KILLS)
+        elif words[0] in ("rm", "rmdir", "unlink", "shred"):
+            targets = [word for word in words[1:] if not word.startswith("-")]
+            if not targets or not all(inside_working_directory(t) for t in targets):
+                found.append(_DELETES)
+    return found

@@ -79,12 +79,19 @@ def _decode_module(data) -> nn.Module:
             layer.weight = nn.Parameter(weight)
             if bias is not None:
                 layer.bias = nn.Parameter(torch.as_tensor(bias))
+        # what a subclass of nn.Linear added stays, so that counting parameters sees it
+        for name, value in own.items():
+            if name not in ("weight", "bias") and isinstance(value, torch.Tensor):
+                layer.register_parameter(name, nn.Parameter(value))
+        for name, child in children:
+            layer.add_module(name, child)
         return layer
-    if kind == "Sequential" and not own:
-        return nn.Sequential(*(child for _, child in children))
-    if kind == "ModuleList" and not own:
-        return nn.ModuleList(child for _, child in children)
-    module = _stand_in(kind, nn.Module)()
+    if kind == "Sequential":
+        module = nn.Sequential()
+    elif kind == "ModuleList":
+        module = nn.ModuleList()
+    else:
+        module = _stand_in(kind, nn.Module)()
     for name, value in own.items():
         if isinstance(value, torch.Tensor):
             module.register_parameter(name, nn.Parameter(value))

@@ -15,6 +15,8 @@ the exercise.
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 import math
 import os
@@ -36,6 +38,10 @@ _WATCHED_BUILTINS = {
     ("_posixsubprocess", "fork_exec"): "started a process (subprocess)",
 }
 _DEFAULT_HOOK_MODULES = ("IPython", "ipykernel", "matplotlib", "matplotlib_inline", "ipywidgets")
+# Where IPython compiles a ``%%time`` cell's code, and where ``_answer`` compiles a ``check``
+# argument that is not a name (``lambda L: end_to_end(L)``): the notebook's own text, both.
+_CELL_FILENAMES = ("<timed exec>", "<check argument>")
+_MAX_WRAPPERS = 16  # decorators followed through __wrapped__ / partial.func
 
 
 def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
@@ -49,13 +55,14 @@ def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
     from lowdim_course.threads import small_work
 
     namespace = _user_namespace()
-    report = {"nonce": nonce, "exercises": {}, "flags": _hook_flags()}
+    answers = {exercise_id: _answer(namespace, name) for exercise_id, name in wanted}
+    report = {"nonce": nonce, "exercises": {}, "flags": _hook_flags()}  # after any evaluation
     core_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cell_dir = _cell_directory()
     for exercise_id, name in wanted:
         record: dict = {"name": name}
         report["exercises"][exercise_id] = record
-        function = namespace.get(name)
+        function = answers[exercise_id]
         if function is None:
             record["missing"] = True
             continue
@@ -70,11 +77,11 @@ def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
         seconds = exercise.time_limit if time_limit is None else time_limit
         allowed = set(getattr(exercise, "allowed_core_calls", ()))
         watch = _Watch(core_dir, cell_dir, _entry_points(calling), allowed)
-        outcomes = []
+        outcomes, answer = [], functools.partial(_call_answer, function)
         with small_work(), watch:  # one thread, as in the student's own check
             for case in exercise.make_cases():
                 outcome = framework.call_with_time_limit(
-                    function, framework.fresh_copy(case.args), seconds
+                    answer, framework.fresh_copy(case.args), seconds
                 )
                 outcomes.append(_encode_outcome(outcome))
                 if outcome.timed_out or outcome.exception is not None:
@@ -83,6 +90,23 @@ def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
         record["core_calls"] = sorted(watch.core_calls)
         record["suspicious"] = sorted(watch.suspicious)
     return json.dumps(report, allow_nan=True)
+
+
+def _call_answer(function, *args):
+    """The frame that calls the answer: course code entered straight from here (through a C
+    wrapper: ``partial``, ``lru_cache``) is the course's own function answering (``_Watch``)."""
+    return function(*args)
+
+
+def _answer(namespace: dict, name: str):
+    """``namespace[name]``, or the expression that the ``check`` call passed (``lambda L:
+    end_to_end(L)``, ``partial(f, ...)``) evaluated in the notebook (None if it raises)."""
+    if name.isidentifier():
+        return namespace.get(name)
+    try:
+        return eval(compile(name, "<check argument>", "eval"), namespace)
+    except (Exception, SystemExit):
+        return None
 
 
 def _user_namespace() -> dict:
@@ -108,7 +132,33 @@ def _cell_directory() -> str | None:
 
 
 def _origin(function, core_dir: str, cell_dir: str | None) -> dict:
-    """Where ``function`` comes from: ``{"kind": "cell" | "course" | "elsewhere", ...}``."""
+    """Where ``function`` comes from: ``{"kind": "cell" | "course" | "elsewhere", ...}``,
+    looking through ``functools.partial`` and through wrappers that are neither the course's
+    nor a cell's (``torch.no_grad()``, ``lru_cache``, a library's ``functools.wraps``) to the
+    ``__wrapped__`` they really hold (``_holds``). The watch sees what a wrapper calls."""
+    target = function
+    for _ in range(_MAX_WRAPPERS):
+        if type(target) is functools.partial:  # exactly: a subclass may redefine .func
+            target = target.func
+            continue
+        kind = _code_origin(target, core_dir, cell_dir)
+        inner = getattr(target, "__wrapped__", None) if kind["kind"] == "elsewhere" else None
+        if inner is None or not _holds(target, inner):
+            return kind
+        target = inner
+    return {"kind": "elsewhere", "what": "too many nested wrappers"}
+
+
+def _holds(wrapper, inner) -> bool:
+    """Whether ``wrapper`` really holds ``inner`` (a ``__wrapped__`` set by hand does not
+    count): in its closure (a Python decorator), or among the objects a C wrapper references."""
+    if not isinstance(wrapper, types.FunctionType):
+        return any(referent is inner for referent in gc.get_referents(wrapper))
+    cells = wrapper.__closure__ or ()  # a cell's referent is its contents (none when empty)
+    return any(held is inner for cell in cells for held in gc.get_referents(cell))
+
+
+def _code_origin(function, core_dir: str, cell_dir: str | None) -> dict:
     target = function
     if not isinstance(target, types.FunctionType):
         call = getattr(type(target), "__call__", None)  # noqa: B004 (a callable object)
@@ -119,7 +169,9 @@ def _origin(function, core_dir: str, cell_dir: str | None) -> dict:
     module = str(getattr(function, "__module__", "") or "")
     if module.startswith("lowdim_course") or filename.startswith(core_dir + os.sep):
         return {"kind": "course", "what": f"{module}.{getattr(function, '__qualname__', '?')}"}
-    if cell_dir and filename.startswith(cell_dir + os.sep):
+    if (cell_dir and filename.startswith(cell_dir + os.sep)) or (
+        target.__code__.co_filename in _CELL_FILENAMES
+    ):
         return {"kind": "cell"}
     return {"kind": "elsewhere", "what": target.__code__.co_filename}
 
@@ -170,6 +222,7 @@ class _Watch:
         self.allowed = set(allowed)
         self.core_prefix = core_dir + os.sep
         self.here = os.path.abspath(__file__)
+        self.answer_call = _call_answer.__code__
         self.cell_dir = cell_dir
         self.core_calls: set[str] = set()
         self.suspicious: set[str] = set()
@@ -219,7 +272,11 @@ class _Watch:
             ):
                 return
             caller = frame.f_back
-            if caller is None or not caller.f_code.co_filename.startswith(self.core_prefix):
+            if (
+                caller is None
+                or caller.f_code is self.answer_call
+                or not caller.f_code.co_filename.startswith(self.core_prefix)
+            ):
                 name = f"{frame.f_globals.get('__name__', 'lowdim_course')}.{code.co_name}"
                 if name not in self.allowed:
                     self.core_calls.add(name)
@@ -323,7 +380,18 @@ def _encode_module(module, depth: int) -> dict:
     ]
     if depth > _MAX_DEPTH:
         raise ValueError("the module is nested too deeply")
-    return {"kind": "module", "type": type(module).__name__, "own": own, "children": children}
+    return {"kind": "module", "type": _torch_type(module), "own": own, "children": children}
+
+
+def _torch_type(module) -> str:
+    """The name of the nearest ``torch.nn`` class ``module`` is an instance of (``Linear`` for a
+    subclass of ``nn.Linear``): what the comparisons test with ``isinstance``, so the grader
+    rebuilds the module as that class, as the student's ``check`` sees it. A class of the
+    student's own on ``nn.Module`` keeps its name."""
+    for cls in type.mro(type(module)):
+        if str(getattr(cls, "__module__", "")).startswith("torch.nn.") and cls.__name__ != "Module":
+            return str(cls.__name__)
+    return str(type(module).__name__)
 
 
 def _number(x: float):
