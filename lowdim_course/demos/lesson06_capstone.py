@@ -16,9 +16,9 @@ import copy
 import functools
 
 import torch
-from torch import nn
 
 from ..exercises.capstone import run_student_code
+from ..exercises.lesson06_capstone import linear_block
 from ..nonlinear import (
     DEFAULTS,
     block_surrogate,
@@ -61,16 +61,6 @@ def _split(seed: int):
     return data, features, model.output, surrogate
 
 
-def _block(weights) -> nn.Sequential:
-    layers = []
-    for weight in weights:
-        layer = nn.Linear(weight.shape[1], weight.shape[0], bias=False, dtype=weight.dtype)
-        with torch.no_grad():
-            layer.weight.copy_(weight)
-        layers.append(layer)
-    return nn.Sequential(*layers)
-
-
 def _random_start(width: int, r_hat: int, depth: int, eps: float, seed: int):
     """``W_1 = eps Q_1^T``, ``W_l = eps I``, ``W_L = eps Q_2``: orthonormal but random columns."""
     generator = make_generator(1000 + seed)
@@ -97,7 +87,7 @@ def _course_run(name: str, seed: int):
         weights = compressed_block_layers(surrogate, CAPSTONE_R_HAT, depth, eps)
     else:
         weights = _random_start(surrogate.shape[0], CAPSTONE_R_HAT, depth, eps, seed)
-    block, head = _block(weights), copy.deepcopy(head)
+    block, head = linear_block(weights), copy.deepcopy(head)
     with small_work():
         losses = train_block_on_features(
             block, head, train_features, data.y_train,

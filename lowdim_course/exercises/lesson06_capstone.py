@@ -52,7 +52,7 @@ def _restart(head: nn.Module) -> nn.Module:
     return head
 
 
-def _layers(weights) -> nn.Sequential:
+def linear_block(weights) -> nn.Sequential:
     """Bias-free ``nn.Linear`` layers holding ``weights`` (out x in each), input side first."""
     layers = []
     for weight in weights:
@@ -81,7 +81,7 @@ def _variant(block_factors, head_factor=1.0, *, swap=False, smallest=False, opti
 
     def compute(surrogate, features, labels, head, r_hat, depth, eps, lr, alpha, steps):
         head = _restart(head)
-        block = _layers(_spectral_weights(surrogate, r_hat, depth, eps, swap=swap,
+        block = linear_block(_spectral_weights(surrogate, r_hat, depth, eps, swap=swap,
                                           smallest=smallest))  # fmt: skip
 
         def rate(factor):

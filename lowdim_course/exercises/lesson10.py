@@ -37,6 +37,7 @@ from .framework import (
 # the capstone lives in its own module: importing it registers it
 from .lesson10_capstone import (  # noqa: F401
     TRAIN_TWA,
+    descent_checkpoints,
     reference_train_twa,
 )
 from .self_check import choice_question
@@ -57,20 +58,10 @@ def gradient_descent_checkpoints(count: int = 12, seed: int = 3) -> torch.Tensor
     K = 20), where one pass of classical Gram-Schmidt leaves ``||P P^T - I||`` near 1e-6 (a bound
     of order ``eps kappa^2``; Giraud et al. 2005) and a second pass brings it to 1e-15.
     """
-    from ..literature.weight_averaging import (
-        gradient_oracle,
-        init_weights,
-        make_classification_data,
+    checkpoints, _ = descent_checkpoints(
+        dim=4, hidden=3, classes=3, n_train=40, count=count, steps_between=5, seed=seed
     )
-
-    data = make_classification_data(n_train=40, n_test=1, dim=4, classes=3, seed=seed)
-    oracle = gradient_oracle(data.x_train, data.y_train, 3, 3)
-    weights, saved = init_weights(4, 3, 3, seed=seed), []
-    for _ in range(count):
-        for _ in range(5):
-            weights = weights - 0.3 * oracle(weights)[1]
-        saved.append(weights)
-    return torch.stack(saved)
+    return checkpoints
 
 
 def _basis_cases() -> list[Case]:

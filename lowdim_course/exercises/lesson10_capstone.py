@@ -31,24 +31,32 @@ def reference_train_twa(checkpoints, loss_and_grad, lr, steps, start):
     return train_in_span(checkpoints, loss_and_grad, lr=lr, steps=steps, start=start)
 
 
-def _twa_cases() -> list[Case]:
+def descent_checkpoints(*, dim, hidden, classes, n_train, count, steps_between, seed):
+    """The course's network on ``n_train`` generated examples, trained by full-batch gradient
+    steps (lr 0.3), saved every ``steps_between`` steps: ``(checkpoints as rows, oracle)``."""
     from ..literature.weight_averaging import (
         gradient_oracle,
         init_weights,
         make_classification_data,
     )
 
+    data = make_classification_data(n_train=n_train, n_test=1, dim=dim, classes=classes, seed=seed)
+    oracle = gradient_oracle(data.x_train, data.y_train, hidden, classes)
+    weights, saved = init_weights(dim, hidden, classes, seed=seed), []
+    for _ in range(count):
+        for _ in range(steps_between):
+            weights = weights - 0.3 * oracle(weights)[1]
+        saved.append(weights)
+    return torch.stack(saved), oracle
+
+
+def _twa_cases() -> list[Case]:
     def task(seed, epochs):
         """The course's network with 2 inputs, 2 hidden units, 2 classes (D = 12 weights) and
         the weights after each of ``epochs`` runs of 4 full-batch gradient steps (lr 0.3)."""
-        data = make_classification_data(n_train=24, n_test=1, dim=2, classes=2, seed=seed)
-        oracle = gradient_oracle(data.x_train, data.y_train, 2, 2)
-        weights, saved = init_weights(2, 2, 2, seed=seed), []
-        for _ in range(epochs):
-            for _ in range(4):
-                weights = weights - 0.3 * oracle(weights)[1]
-            saved.append(weights)
-        return torch.stack(saved), oracle
+        return descent_checkpoints(
+            dim=2, hidden=2, classes=2, n_train=24, count=epochs, steps_between=4, seed=seed
+        )
 
     generator = seeded_generator(10200)
     square = 0.5 * random_matrix(12, 12, generator)
