@@ -17,23 +17,12 @@ import torch
 
 from ..comparison import compare
 from ..plots import plot_error_curves, show_figure
-from ..problems import spread_spectrum_target
+from ..problems import course_learning_rate, spread_spectrum_target
+from ..theory.invariant_subspace import mode_step_stability
 from ..threads import small_work
 from ..validation import check_float, check_int
 
 STEP_CHECK_LIMIT = 1.8
-
-
-def course_rate(d: int) -> float:
-    """The course's rate on the mean loss at size d: ``50 (d/100)^(4/3)`` (50 at d = 100)."""
-    d = check_int("d", d, low=2)
-    return 50.0 * (d / 100) ** (4 / 3)
-
-
-def step_check(lr: float, depth: int, d: int, top: float) -> float:
-    """``eta L s_1^(2-2/L)`` with ``eta = lr / d^2``: below 2, the end point of the top mode is
-    stable (Lesson 04, from the mode recursion of Lesson 02)."""
-    return lr / d**2 * depth * top ** (2 - 2 / depth)
 
 
 def demo_rate(depth: int, d: int, r: int, seed: int = 0) -> dict:
@@ -42,16 +31,16 @@ def demo_rate(depth: int, d: int, r: int, seed: int = 0) -> dict:
     Returns ``course_lr`` and its ``course_check``, and ``lr`` and its ``check``: the course's
     rate where its check is at most ``STEP_CHECK_LIMIT``, else the rate whose check equals it.
     """
-    depth = check_int("depth", depth, low=1)
+    depth = check_int("depth", depth, low=2)
     top = float(torch.linalg.svdvals(spread_spectrum_target(d, r, seed=seed))[0])
-    course_lr = course_rate(d)
-    course_check = step_check(course_lr, depth, d, top)
+    course_lr = course_learning_rate(d)
+    course_check = mode_step_stability(top, course_lr / d**2, depth)
     lr = course_lr * min(1.0, STEP_CHECK_LIMIT / course_check)
     return {
         "course_lr": course_lr,
         "course_check": course_check,
         "lr": lr,
-        "check": step_check(lr, depth, d, top),
+        "check": mode_step_stability(top, lr / d**2, depth),
         "top": top,
     }
 
