@@ -18,11 +18,11 @@ import torch
 from ..comparison import compare
 from ..plots import plot_error_curves, show_figure
 from ..problems import course_learning_rate, spread_spectrum_target
-from ..theory.invariant_subspace import mode_step_stability
+from ..theory.invariant_subspace import EDGE_MARGIN, STEP_EDGE, mode_step_stability
 from ..threads import small_work
 from ..validation import check_float, check_int
 
-STEP_CHECK_LIMIT = 1.8
+STEP_CHECK_LIMIT = STEP_EDGE - EDGE_MARGIN  # 1.8, the margin Lessons 03 and 04 keep
 
 
 def demo_rate(depth: int, d: int, r: int, seed: int = 0) -> dict:

@@ -20,6 +20,8 @@ from ..plots import demo_figure, show_figure
 from ..problems import course_learning_rate, make_problem
 from ..random_matrices import gaussian, make_generator
 from ..theory.invariant_subspace import (
+    EDGE_MARGIN,
+    STEP_EDGE,
     mode_step_stability,
     moved_part,
     principal_angles,
@@ -41,7 +43,6 @@ ANGLE_FOUND = 0.1
 # can decide the outcome. With the course's lr = 50 (d/100)^(4/3) the number is 0.21-0.25 at
 # L = 2, 0.71-0.80 at L = 3, 1.38-1.66 at L = 4 and 2.15-2.71 at L = 5 over the sliders' widths
 # d = 20-60 and ranks r = 1-8 (:func:`step_checks` prints r = 3): the depth slider stops at 4.
-STEP_EDGE, EDGE_MARGIN = 2.0, 0.2
 
 
 _TOO_EARLY = (

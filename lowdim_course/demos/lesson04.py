@@ -36,7 +36,12 @@ from ..networks import (
 )
 from ..plots import STYLE, demo_figure, plot_error_curves, show_figure
 from ..problems import course_learning_rate, make_problem
-from ..theory.invariant_subspace import mode_step_stability, scalar_mode_trajectory
+from ..theory.invariant_subspace import (
+    EDGE_MARGIN,
+    STEP_EDGE,
+    mode_step_stability,
+    scalar_mode_trajectory,
+)
 from ..threads import small_work
 from ..training import DivergenceError, train
 from .lesson04_alpha import _mean_sd, alpha_over_seeds, discrepant_rate, width_over_seeds
@@ -72,7 +77,6 @@ RACE_REGIMES = ((3, 0.03, 1.0, 1000), (4, 0.1, 1.0, 2000), (5, 0.3, 1.0, 1000), 
 # repels, the mode oscillates, often chaotically, and a last-bit difference between two
 # processors' products decides the outcome (measured at depth 5, eps = 0.2: a 1e-12 relative
 # change of every product changes which seeds hold and which diverge).
-STEP_EDGE, EDGE_MARGIN = 2.0, 0.2
 
 
 @small_work()

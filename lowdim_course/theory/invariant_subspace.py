@@ -199,6 +199,12 @@ def scalar_mode_trajectory(
     )
 
 
+# The edge of mode_step_stability's number (the top mode settles only below it) and the margin
+# the lessons keep from it: within EDGE_MARGIN of the edge the mode still rings at the end of a
+# run, |1 - number| per step is near 1, and rounding can decide the outcome (Lessons 00, 03, 04).
+STEP_EDGE, EDGE_MARGIN = 2.0, 0.2
+
+
 def mode_step_stability(singular_value, eta, depth) -> float:
     """``eta L s^(2 - 2/L)``: the top mode's recursion settles at ``s^(1/L)`` only when this is < 2.
 
