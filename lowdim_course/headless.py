@@ -76,6 +76,12 @@ class HeadlessKernel:
     ``env`` replaces the kernel's environment (default: ours). The kernel's stdin, stdout and
     stderr go to /dev/null, so it holds no pipe of ours. Use as a context manager: the kernel is
     shut down (killed) on exit.
+
+    The grader starts its kernels differently (``grading.worker``): ``argv`` is the command,
+    with ``{connection_file}`` in it (no kernelspec is looked up, so none a notebook planted is
+    used); ``connection_file`` puts that file, and Unix sockets beside it instead of TCP ports,
+    in a folder of the caller's (``connection_file_owner`` then owns the file); ``launch``
+    holds more ``subprocess.Popen`` arguments (a sandbox's descriptors and uid).
     """
 
     def __init__(
@@ -85,8 +91,16 @@ class HeadlessKernel:
         env: dict | None = None,
         kernel_name: str = "python3",
         startup_timeout: float = STARTUP_TIMEOUT,
+        argv: list[str] | None = None,
+        connection_file=None,
+        connection_file_owner: int | None = None,
+        launch: dict | None = None,
     ):
         self.cwd = str(Path(cwd).resolve())
+        self.argv = argv
+        self.connection_file = connection_file
+        self.connection_file_owner = connection_file_owner
+        self.launch = dict(launch or {})
         self.env = dict(os.environ if env is None else env)
         self.kernel_name = kernel_name
         self.startup_timeout = startup_timeout
@@ -105,9 +119,9 @@ class HeadlessKernel:
         self.shutdown()
 
     def start(self) -> None:
-        from jupyter_client.manager import KernelManager
-
-        self.manager = KernelManager(kernel_name=self.kernel_name)
+        self.manager = _manager(
+            self.kernel_name, self.argv, self.connection_file, self.connection_file_owner
+        )
         try:
             self.manager.start_kernel(
                 cwd=self.cwd,
@@ -115,6 +129,7 @@ class HeadlessKernel:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                **self.launch,
             )
             self.client = self.manager.client()
             self.client.start_channels()
@@ -216,6 +231,29 @@ class HeadlessKernel:
         if isinstance(count, int):
             self.execution_count = count
         return reply
+
+
+def _manager(kernel_name: str, argv, connection_file, owner):
+    """A jupyter_client ``KernelManager``: the named kernelspec's, or ``argv`` over Unix
+    sockets beside ``connection_file`` (chowned to ``owner`` once written, when given)."""
+    from jupyter_client.kernelspec import KernelSpec
+    from jupyter_client.manager import KernelManager
+
+    class _OwnedConnectionFile(KernelManager):
+        def write_connection_file(self, **kwargs):
+            super().write_connection_file(**kwargs)
+            if owner is not None:
+                os.chown(self.connection_file, owner, owner)
+
+    manager = _OwnedConnectionFile(kernel_name=kernel_name)
+    if argv is not None:
+        manager._kernel_spec = KernelSpec(
+            argv=list(argv), display_name="Python 3", language="python"
+        )
+    if connection_file is not None:
+        manager.transport = "ipc"
+        manager.connection_file = str(connection_file)
+    return manager
 
 
 def _drain(channel, collector) -> None:

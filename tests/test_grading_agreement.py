@@ -21,7 +21,7 @@ from torch import nn
 
 from lowdim_course.exercises import REGISTRY, check, get_exercise
 from lowdim_course.exercises.framework import call_with_time_limit, fresh_copy
-from lowdim_course.grading import kernel_side
+from lowdim_course.grading import kernel_results, kernel_side
 from lowdim_course.grading.judging import score_exercise
 
 # ---------------------------------------------------------------------------------------------
@@ -41,7 +41,7 @@ def grader_verdict(exercise_id: str, function) -> dict:
     outcomes = []
     for case in exercise.make_cases():
         outcome = call_with_time_limit(function, fresh_copy(case.args), exercise.time_limit)
-        outcomes.append(kernel_side._encode_outcome(outcome))
+        outcomes.append(kernel_results.encode_outcome(outcome))
         if outcome.timed_out or outcome.exception is not None:
             break
     record = {"name": "f", "origin": {"kind": "cell"}, "outcomes": outcomes}

@@ -11,7 +11,7 @@ from lowdim_course.exercises.capstone import run_student_code
 from lowdim_course.exercises.framework import call_with_time_limit, judge
 from lowdim_course.exercises.self_check import choice_question, number_question
 from lowdim_course.grading.judging import decode
-from lowdim_course.grading.kernel_side import encode
+from lowdim_course.grading.kernel_results import encode
 from lowdim_course.lesson_frame import (
     EXERCISE_MINUTES,
     READING_WORDS_PER_MINUTE,

@@ -175,7 +175,7 @@ def test_the_grader_tells_a_waiting_answer_from_an_endless_loop(waited, words):
     from lowdim_course.exercises.calling import Outcome
     from lowdim_course.exercises.framework import judge
     from lowdim_course.grading.judging import _outcome
-    from lowdim_course.grading.kernel_side import _encode_outcome
+    from lowdim_course.grading.kernel_results import encode_outcome as _encode_outcome
 
     sent = _encode_outcome(Outcome(timed_out=True, waited=waited))
     exercise = REGISTRY["00.end_to_end"]

@@ -18,8 +18,9 @@ An entry is ``{"notebook", "lesson", "score", "max_score", "exercises": [{"id", 
 "score", "max_score", "message"}], "error", "flags", "notes", "cell_errors", "seconds"}``.
 ``format_report``, ``format_csv`` and ``format_json`` turn a list of them into the gradebook
 (``report``: no text of a notebook can repaint the printed report or run in a spreadsheet).
-The grader is not a sandbox: a notebook runs with the grader's user rights (README, "Teaching
-with it").
+Each kernel runs in a bubblewrap sandbox where one can be made (``sandbox``), and the judge's
+code is read once, before any notebook runs (``sealed``); docs/grading.md says what that
+prevents and what it does not.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from pathlib import Path
 
 from ..validation import check_positive
 from . import processes
+from . import sandbox as _sandbox
+from . import sealed as _sealed
 from .inspection import decode_notebook
 from .judging import NOT_RUN, unscored
 from .report import (
@@ -77,12 +80,17 @@ def grade_notebooks(
     jobs: int | None = None,
     startup_timeout: float = STARTUP_TIMEOUT,
     check_timeout: float = CHECK_TIMEOUT,
+    sandbox: bool | None = None,
     progress=None,
 ) -> list[dict]:
     """One entry per path, in order; ``jobs`` notebooks at a time (default: the CPU count).
 
-    ``progress(done, total, entry)`` is called as each notebook finishes. Never raises for a bad
-    notebook: its entry carries score 0 and the reason in ``error``.
+    Each kernel runs in a bubblewrap sandbox (``sandbox.py``) when one can be made here;
+    ``sandbox=False`` grades without (``True`` requires one: ValueError where there is none).
+    Without a sandbox, notebooks are graded one at a time and every entry says so in its
+    ``notes`` (``sandbox_status`` gives the line to print first). ``progress(done, total,
+    entry)`` is called as each notebook finishes. Never raises for a bad notebook: its entry
+    carries score 0 and the reason in ``error``.
     """
     timeout = check_positive("timeout", timeout)
     startup_timeout = check_positive("startup_timeout", startup_timeout)
@@ -90,8 +98,15 @@ def grade_notebooks(
     jobs = default_jobs() if jobs is None else jobs
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    found = _sandbox.probe() if sandbox is not False else None
+    if sandbox and not found.works:
+        raise ValueError(f"sandbox=True, but no sandbox can be made here: {found.reason}")
+    without = _without_line(found)
+    if without is not None:
+        jobs = 1  # notebooks that share a user and a /tmp must not run side by side
     paths = [Path(path) for path in paths]
     read = [_read_text(path) for path in paths]  # all of them before any notebook runs
+    sealed_code = _sealed.snapshot()  # the judge, read before any notebook runs (sealed.py)
     texts, decoded = [text for text, _ in read], [note for _, note in read]
     secret = secrets.token_hex(32)
     # One thread per kernel: parallel kernels must not fight over the cores, and two threads on a
@@ -102,6 +117,8 @@ def grade_notebooks(
         "startup_timeout": float(startup_timeout),
         "check_timeout": float(check_timeout),
         "threads": 1,
+        "sandbox": None if without else _sandbox_job(found),
+        "sealed": sealed_code,
     }
     done, lock = [0], threading.Lock()
     before = _children()  # other code's subprocesses: never touched
@@ -115,6 +132,8 @@ def grade_notebooks(
             entry["error"] = f"internal grader error: {type(exc).__name__}: {exc}"
         if decoded[index] and decoded[index] not in entry["notes"]:
             entry["notes"].insert(0, decoded[index])
+        if without is not None:
+            entry["notes"].insert(0, without)
         if alone or not (entry.get("retry") and jobs > 1):
             with lock:
                 done[0] += 1
@@ -144,6 +163,27 @@ def grade_notebooks(
     return entries
 
 
+def sandbox_status(sandbox: bool | None = None) -> str | None:
+    """None when ``grade_notebooks(..., sandbox=sandbox)`` runs its kernels in a sandbox here;
+    else the line that says they run without one, and why (printed first, kept in each entry)."""
+    return _without_line(_sandbox.probe() if sandbox is not False else None)
+
+
+def _without_line(found: _sandbox.Probe | None) -> str | None:
+    if found is not None and found.works:
+        return None
+    reason = found.reason if found is not None else "asked for: --no-sandbox"
+    return (
+        f"graded WITHOUT a sandbox ({reason}): one notebook at a time, each with a private "
+        "HOME, but with the grader's user rights (docs/grading.md, 'Without a sandbox')"
+    )
+
+
+def _sandbox_job(found: _sandbox.Probe) -> dict:
+    return {"works": True, "program": found.program, "version": found.version,
+            "flags": list(found.flags)}  # fmt: skip
+
+
 def _read_text(path: Path) -> tuple[str | None, str | None]:
     """The file's text (None when it cannot be read) and how it was decoded, if not as UTF-8."""
     try:
@@ -167,7 +207,7 @@ def _grade_in_worker(job: dict, before: set[int]) -> dict:
     budget = job["timeout"] + job["startup_timeout"] + job["check_timeout"] + _MARGIN
     with _workers_lock:  # no orphan hunt may see this worker before it is known
         worker = subprocess.Popen(
-            [sys.executable, "-m", "lowdim_course.grading.worker"],
+            [sys.executable, "-c", _sealed.BOOTSTRAP],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -294,4 +334,5 @@ __all__ = [
     "grade_notebooks",
     "notebook_paths",
     "printable",
+    "sandbox_status",
 ]

@@ -1,11 +1,13 @@
 """The grader's own cell, run in the student's kernel after the student's cells.
 
-The grader loads this file afresh (not through ``sys.modules``, which the notebook may have
-changed) and calls :func:`collect`. For every exercise of the lesson it finds the student's
-function in the notebook's namespace, calls it on each hidden case, and sends back what the
-function *returned*, as plain data (numbers and nested lists, never Python objects). Whether that
-is right is decided by the grader, in its own process: nothing here knows the expected answers,
-so nothing the notebook does to this kernel can make a wrong answer pass.
+The grader's cell carries this file's text (and ``kernel_results``'s), runs it in a namespace of
+its own (never through ``sys.modules`` or ``importlib``, which the notebook may have changed),
+calls :func:`collect` and sends its JSON down the worker's pipe (``kernel_results.send``). For
+every exercise of the lesson it finds the student's function in the notebook's namespace, calls
+it on each hidden case, and sends back what the function *returned*, as plain data (numbers and
+nested lists, never Python objects). Whether that is right is decided by the grader, in its own
+process: nothing here knows the expected answers, so nothing the notebook does to this kernel
+can make a wrong answer pass.
 
 While the student's functions run, a profile hook watches for what an honest answer never does:
 calling the course's own code (``lowdim_course``: the reference implementations), reading the
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import functools
 import gc
-import json
-import math
 import os
 import sys
 import threading
 import types
+
+if __name__.startswith("lowdim_course."):  # imported, not run by the grader's cell (tests)
+    from lowdim_course.grading.kernel_results import encode_outcome, json_text
+# Run by the grader's cell, this file follows kernel_results.py in one namespace (worker.py).
 
 # What an honest answer never calls: (module, name) of builtins, resolved when collecting.
 _WATCHED_BUILTINS = {
@@ -83,13 +87,13 @@ def collect(nonce: str, wanted: list, time_limit: float | None = None) -> str:
                 outcome = framework.call_with_time_limit(
                     answer, framework.fresh_copy(case.args), seconds
                 )
-                outcomes.append(_encode_outcome(outcome))
+                outcomes.append(encode_outcome(outcome))
                 if outcome.timed_out or outcome.exception is not None:
                     break
         record["outcomes"] = outcomes
         record["core_calls"] = sorted(watch.core_calls)
         record["suspicious"] = sorted(watch.suspicious)
-    return json.dumps(report, allow_nan=True)
+    return json_text(report)
 
 
 def _call_answer(function, *args):
@@ -294,105 +298,3 @@ class _Watch:
             self.suspicious.add("the profile hook was switched off while the answer ran")
         sys.setprofile(None)
         threading.setprofile(None)
-
-
-# ---------------------------------------------------------------------------------------------
-# Results as plain data
-# ---------------------------------------------------------------------------------------------
-
-_MAX_DEPTH = 8
-_MAX_STRING = 200  # characters of a returned string the grader reads
-
-
-def _encode_outcome(outcome) -> dict:
-    if outcome.timed_out:
-        return {"timed_out": True, "waited": bool(outcome.waited)}
-    if outcome.exception is not None:
-        return {"raised": outcome.exception_name, "message": outcome.exception_text}
-    try:
-        return {"value": encode(outcome.value)}
-    except Exception as exc:  # a result that cannot be read (a failing __array__, ...)
-        return {"unreadable": f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"}
-
-
-def encode(value, depth: int = 0):
-    """``value`` as JSON-ready data: tensors and arrays become flat lists of numbers.
-
-    Tensor subclasses are read through the base class's methods, so an override of ``norm``,
-    ``__sub__`` or ``__torch_function__`` changes nothing: only the numbers travel.
-    """
-    import numpy as np
-    import torch
-    from torch import nn
-
-    if depth > _MAX_DEPTH:
-        raise ValueError("the result is nested too deeply")
-    if value is None:
-        return {"kind": "none"}
-    if value is Ellipsis:
-        return {"kind": "ellipsis"}
-    if isinstance(value, bool | np.bool_):
-        return {"kind": "bool", "value": bool(value)}
-    if isinstance(value, int | np.integer):
-        return {"kind": "int", "value": int(value)}
-    if isinstance(value, float | np.floating):
-        return {"kind": "float", "value": _number(float(value))}
-    if isinstance(value, str):  # a self-check answer such as "b"; only a short plain copy travels
-        return {"kind": "str", "value": str.__str__(value)[:_MAX_STRING]}
-    if isinstance(value, torch.Tensor):
-        with torch._C.DisableTorchFunction():
-            plain = torch.Tensor.detach(value).cpu()
-            dtype = str(plain.dtype).removeprefix("torch.")
-            if plain.is_complex():
-                return {"kind": "complex", "type": "Tensor"}
-            numbers = [_number(x) for x in plain.reshape(-1).to(torch.float64).tolist()]
-            shape = list(plain.shape)
-        return {"kind": "tensor", "dtype": dtype, "shape": shape, "data": numbers}
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "iufb":
-            return {"kind": "object", "type": f"ndarray of {value.dtype}"}
-        flat = np.asarray(value, dtype=np.float64).reshape(-1)
-        return {
-            "kind": "ndarray",
-            "dtype": str(value.dtype),
-            "shape": list(value.shape),
-            "data": [_number(x) for x in flat.tolist()],
-        }
-    if isinstance(value, nn.Module):
-        return _encode_module(value, depth)
-    if isinstance(value, list | tuple):
-        kind = "list" if isinstance(value, list) else "tuple"
-        return {"kind": kind, "items": [encode(item, depth + 1) for item in list(value)]}
-    return {"kind": "object", "type": type(value).__name__}
-
-
-def _encode_module(module, depth: int) -> dict:
-    from torch import nn
-
-    own = {
-        name: encode(parameter.data if parameter is not None else None, depth + 1)
-        for name, parameter in nn.Module.named_parameters(module, recurse=False)
-    }
-    if isinstance(module, nn.Linear):
-        own.setdefault("bias", {"kind": "none"})
-    children = [
-        [name, _encode_module(child, depth + 1)] for name, child in nn.Module.named_children(module)
-    ]
-    if depth > _MAX_DEPTH:
-        raise ValueError("the module is nested too deeply")
-    return {"kind": "module", "type": _torch_type(module), "own": own, "children": children}
-
-
-def _torch_type(module) -> str:
-    """The name of the nearest ``torch.nn`` class ``module`` is an instance of (``Linear`` for a
-    subclass of ``nn.Linear``): what the comparisons test with ``isinstance``, so the grader
-    rebuilds the module as that class, as the student's ``check`` sees it. A class of the
-    student's own on ``nn.Module`` keeps its name."""
-    for cls in type.mro(type(module)):
-        if str(getattr(cls, "__module__", "")).startswith("torch.nn.") and cls.__name__ != "Module":
-            return str(cls.__name__)
-    return str(type(module).__name__)
-
-
-def _number(x: float):
-    return x if math.isfinite(x) else str(x)  # 'nan', 'inf', '-inf' survive strict JSON

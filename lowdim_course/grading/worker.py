@@ -20,7 +20,7 @@ grader, which then reports it. Any error of the worker itself becomes the entry'
 
 from __future__ import annotations
 
-import ast
+import contextlib
 import hashlib
 import hmac
 import json
@@ -33,12 +33,10 @@ import time
 from pathlib import Path
 
 from ..exercises.framework import one_line
-from . import processes
+from . import processes, sandbox, sealed
+from .channel import ResultsPipe
 from .inspection import parse_notebook, read_notebook
 from .judging import NOT_RUN, score_exercise, unscored
-
-KERNEL_SIDE = Path(__file__).with_name("kernel_side.py")
-_INHERITED_OUT = ("LOWDIM_COURSE_GRADE_LOG", "JPY_PARENT_PID", "PYTEST_CURRENT_TEST")
 
 
 def sign(secret: str, entry: dict) -> str:
@@ -115,7 +113,7 @@ def _grade(entry: dict, reading, notebook, job: dict) -> None:
         records, error = _run(notebook, reading, job, folder, token, entry)
     finally:
         processes.end_processes(token=token, root=os.getpid())
-        shutil.rmtree(folder, ignore_errors=True)
+        _remove(folder)
     if error is not None:
         entry["error"] = error
         entry["exercises"] = [unscored(i, error) for i in reading.answer_names]
@@ -125,6 +123,18 @@ def _grade(entry: dict, reading, notebook, job: dict) -> None:
             score_exercise(i, records["exercises"].get(i), entry["flags"])
             for i in reading.answer_names
         ]
+
+
+def _remove(folder: Path) -> None:
+    """Delete the notebook's folder, also where it took away its own write permissions."""
+
+    def writable_again(function, path, _):
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(path), 0o700)
+            os.chmod(path, 0o700)
+            function(path)
+
+    shutil.rmtree(folder, onerror=writable_again)
 
 
 def _unreadable(entry: dict, label: str, message: str) -> dict:
@@ -142,12 +152,35 @@ def _unreadable(entry: dict, label: str, message: str) -> dict:
     return entry
 
 
-def _kernel_environment(folder: Path, token: str, threads: int | None) -> dict:
-    env = {key: value for key, value in os.environ.items() if key not in _INHERITED_OUT}
+# What the kernel keeps of the worker's environment: the rest (the grader's own variables, a
+# token of the instructor's) is not the notebook's to read.
+_KEPT_VARIABLES = ("PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "PYTHONHASHSEED")
+_KEPT_PREFIXES = ("LC_", "LOWDIM_COURSE_")
+
+
+def _kernel_environment(kernel_folder: Path, token: str, threads: int | None) -> dict:
+    """A private HOME, IPython, Jupyter, matplotlib and temporary folder, all in
+    ``kernel_folder`` (a startup file or kernelspec a notebook plants lands there and dies with
+    it), the per-notebook token, and the thread count."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key in _KEPT_VARIABLES or key.startswith(_KEPT_PREFIXES)
+    }
+    env.pop("LOWDIM_COURSE_GRADE_LOG", None)
+    home = kernel_folder / "home"
     env.update(
         {
+            "HOME": str(home),
+            "IPYTHONDIR": str(home / ".ipython"),
+            "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
+            "JUPYTER_DATA_DIR": str(home / ".local" / "share" / "jupyter"),
+            "JUPYTER_RUNTIME_DIR": str(kernel_folder / "run"),
+            "MPLCONFIGDIR": str(home / ".config" / "matplotlib"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "TMPDIR": str(kernel_folder / "tmp"),
             "MPLBACKEND": "Agg",
-            "IPYTHONDIR": str(folder / "ipython"),  # no startup file of another notebook
             processes.TOKEN_VARIABLE: token,
             "PYTHONDONTWRITEBYTECODE": "1",
         }
@@ -158,20 +191,46 @@ def _kernel_environment(folder: Path, token: str, threads: int | None) -> dict:
     return env
 
 
-def _run(notebook, reading, job, folder: Path, token: str, entry: dict):
-    """Run the cells and the grader's cell; return (the kernel's records, error or None)."""
-    from ..headless import DeadlineReached, HeadlessKernel, KernelDied, KernelStartError
+def _start_kernel(job: dict, folder: Path, token: str, pipe):
+    """A started ``HeadlessKernel`` whose one writable folder is ``folder / "kernel"``: in a
+    bubblewrap sandbox when the job says one works here (``sandbox``), else a plain process."""
+    from ..headless import HeadlessKernel
 
-    work = folder / "work"
-    work.mkdir()
+    kernel_folder = folder / "kernel"
+    for name in ("work", "home", "run", "tmp"):
+        (kernel_folder / name).mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    options, owner, box = {"pass_fds": (pipe.write_fd,)}, None, None
+    if job.get("sandbox"):
+        box = sandbox.KernelSandbox(kernel_folder, sandbox.Probe(**job["sandbox"]))
+        argv = box.wrap(argv, cwd=kernel_folder / "work")
+        options = {"pass_fds": (pipe.write_fd,)}
+        owner = box.owner
     kernel = HeadlessKernel(
-        cwd=work,
-        env=_kernel_environment(folder, token, job.get("threads")),
+        cwd=kernel_folder / "work",
+        env=_kernel_environment(kernel_folder, token, job.get("threads")),
         startup_timeout=job["startup_timeout"],
+        argv=argv,
+        connection_file=kernel_folder / "run" / "kernel.json",
+        connection_file_owner=owner,
+        launch=options,
     )
     try:
         kernel.start()
+    finally:
+        pipe.kernel_started()
+    return kernel
+
+
+def _run(notebook, reading, job, folder: Path, token: str, entry: dict):
+    """Run the cells and the grader's cell; return (the kernel's records, error or None)."""
+    from ..headless import DeadlineReached, KernelDied, KernelStartError
+
+    pipe = ResultsPipe()
+    try:
+        kernel = _start_kernel(job, folder, token, pipe)
     except KernelStartError as exc:
+        pipe.close()
         entry["retry"] = True  # perhaps not the notebook's fault: the grader tries it again alone
         return None, str(exc)
     try:
@@ -194,31 +253,38 @@ def _run(notebook, reading, job, folder: Path, token: str, entry: dict):
         except KernelDied:
             entry["retry"] = True
             return None, f"the kernel died while running cell {index}"
-        return _collect(kernel, reading, job, entry)
+        return _collect(kernel, reading, job, entry, pipe)
     finally:
         kernel.shutdown()
+        pipe.close()
 
 
-def _collect(kernel, reading, job, entry):
+def grader_cell(job: dict, nonce: str, wanted: list, fd: int) -> str:
+    """The grader's own cell: ``kernel_results`` and ``kernel_side`` from the sealed copy, run
+    in a namespace of their own, then ``collect`` sent down the pipe ``fd``."""
+    namespace = f"_lowdim_grader_{nonce}"
+    lines = [f"{namespace} = {{'__name__': 'lowdim_grader_{nonce}'}}"]
+    for module in ("kernel_results", "kernel_side"):
+        path, text = sealed.source(job, f"lowdim_course.grading.{module}")
+        lines.append(f"{namespace}['__file__'] = {path!r}")
+        lines.append(f"exec(compile({text!r}, {path!r}, 'exec'), {namespace})")
+    lines.append(
+        f"{namespace}['send']({fd}, {nonce!r}, {namespace}['collect']({nonce!r}, {wanted!r}))"
+    )
+    lines.append(f"del {namespace}")
+    return "\n".join(lines) + "\n"
+
+
+def _collect(kernel, reading, job, entry, pipe):
     from ..headless import DeadlineReached, KernelDied
 
     nonce = secrets.token_hex(8)
-    variable = f"_lowdim_grader_{nonce}"
     wanted = [[exercise_id, name] for exercise_id, name in reading.answer_names.items()]
-    code = (
-        "import importlib.util as _lowdim_u\n"
-        f"_lowdim_s = _lowdim_u.spec_from_file_location('lowdim_grader_{nonce}', "
-        f"{str(KERNEL_SIDE)!r})\n"
-        "_lowdim_m = _lowdim_u.module_from_spec(_lowdim_s)\n"
-        "_lowdim_s.loader.exec_module(_lowdim_m)\n"
-        f"{variable} = _lowdim_m.collect({nonce!r}, {json.dumps(wanted)})\n"
-        "del _lowdim_u, _lowdim_s, _lowdim_m\n"
-    )
+    pipe.listen()
     try:
         reply = kernel.run(
-            code,
+            grader_cell(job, nonce, wanted, pipe.kernel_fd),
             deadline=time.monotonic() + job["check_timeout"],
-            user_expressions={"result": variable},
         )
     except DeadlineReached:
         return None, f"{NOT_RUN}: the grader's checks ran over {job['check_timeout']:g} s"
@@ -228,22 +294,26 @@ def _collect(kernel, reading, job, entry):
     try:
         if reply.get("status") != "ok":
             raise ValueError(f"{reply.get('ename')}: {reply.get('evalue')}")
-        shown = reply["user_expressions"]["result"]
-        if shown.get("status") != "ok":
-            raise ValueError(f"{shown.get('ename')}: {shown.get('evalue')}")
-        records = json.loads(ast.literal_eval(shown["data"]["text/plain"]))
-        if records.get("nonce") != nonce or not isinstance(records.get("exercises"), dict):
+        payload = pipe.frame(nonce)
+        if payload is None:
+            raise ValueError("no result came back on the grader's channel")
+        records = json.loads(payload.decode("ascii"))
+        if not isinstance(records, dict) or records.get("nonce") != nonce:
+            raise ValueError("the answer did not come from the grader's cell")
+        if not isinstance(records.get("exercises"), dict):
             raise ValueError("the answer did not come from the grader's cell")
     except Exception as exc:
         return None, f"{NOT_RUN}: the grader's checks failed in the kernel ({one_line(exc, 200)})"
     return records, None
 
 
-def main() -> int:
+def main(job: dict | None = None) -> int:
+    """Grade the job (read from stdin when not given: ``sealed.BOOTSTRAP`` passes it)."""
     processes.become_subreaper()
     processes.protect_memory()  # the kernel may not read our secret or write to our stdout
-    job = json.loads(sys.stdin.read())
-    sys.stdin.close()
+    if job is None:
+        job = json.loads(sys.stdin.read())
+        sys.stdin.close()
     try:
         entry = grade(job)
     except Exception as exc:  # the grader's own bug: this notebook's error, not the run's end
