@@ -1,13 +1,16 @@
 """Hostile submissions: notebooks that attack the grader instead of answering the exercises.
 
 Each route of attack is one notebook, built here with nbformat. The notebooks are graded together
-once per module, by ``lowdim-course grade`` on one folder (``grade_notebooks`` with ``jobs=2``
+once per module, by ``lowdim-course grade`` on one folder (``grade_notebooks`` with ``jobs=2``,
 behind it), next to honest notebooks: every forged exercise must score 0 (or be flagged, with a
 message that says so), and the honest notebooks graded in the same run must keep full marks.
 Starting a kernel costs a few seconds per notebook, so only the time limit and the attacks on a
 notebook graded at the same time have runs of their own.
 
-What the grader cannot prevent is listed in docs/grading.md ("What the grader is not").
+The module's run is made with ``--no-sandbox``: these are the defences that still hold where
+bubblewrap is missing (the notebooks here write probe files on the host, which a sandbox would
+stop). What the sandbox adds is tested in test_grading_sandbox.py; what the grader cannot
+prevent is listed in docs/grading.md ("What the grader is not").
 """
 
 from __future__ import annotations
@@ -476,6 +479,7 @@ def run(tmp_path_factory):
     grade_log = probe / "grade_log.jsonl"
     arguments = ["grade", str(folder), "--json", str(gradebook["json"])]
     arguments += ["--csv", str(gradebook["csv"]), "--timeout", str(TIMEOUT), "--jobs", "2"]
+    arguments += ["--no-sandbox"]  # the defences that hold without one (test_grading_sandbox)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LOWDIM_COURSE_GRADE_LOG", str(grade_log))
         code = main([*arguments, "--quiet"])
@@ -792,7 +796,8 @@ def test_a_worker_keeps_its_secret_from_a_kernel_without_ptrace_rights(tmp_path)
     book = tmp_path / "book.json"
     run = subprocess.run(
         ["setpriv", "--bounding-set=-sys_ptrace", sys.executable, "-m", "lowdim_course.cli",
-         "grade", str(folder), "--json", str(book), "--quiet", "--timeout", str(TIMEOUT)],
+         "grade", str(folder), "--json", str(book), "--quiet", "--timeout", str(TIMEOUT),
+         "--no-sandbox"],
         capture_output=True, text=True, timeout=600, check=False, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
