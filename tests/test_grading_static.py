@@ -40,6 +40,8 @@ HONEST = {
     "%%time on a def cell": "%%time\ndef end_to_end(layers):\n    return layers[0]",
     "%time on a line": "%time x = sum(range(10))",
     "a percent format on a line of its own": 'text = ("%d items"\n        % 3)',
+    "the word as a label": 'label = "solutions"\ntitle = {"solutions": 3}\nprint("solutions")',
+    "an environment variable": 'import os\nos.environ["OMP_NUM_THREADS"] = "1"\nok = os.sep == "/"',
 }
 
 HOSTILE = {
@@ -62,6 +64,11 @@ HOSTILE = {
     "a module name in a string": 'importlib.import_module("lowdim_course.exercises.lesson04")',
     "%%time around the call stack": "%%time\nimport sys\nframe = sys._getframe(1)",
     "%%bash rm": "%%bash\nrm -rf /tmp/other",
+    "a path built with /": 'from pathlib import Path\ntext = (Path("..") / "solutions").iterdir()',
+    "a path built with glob": 'import glob\nfiles = glob.glob("../*/" + "solutions")',
+    "replaces exec": "import builtins\nbuiltins.exec = lambda *a, **k: None",
+    "replaces os.write": "import os\nsetattr(os, 'write', lambda fd, data: len(data))",
+    "replaces a builtin by its dict": "__builtins__['compile'] = None",
 }
 
 
@@ -132,7 +139,7 @@ def test_inside_the_working_directory(path, inside):
 @pytest.mark.parametrize(
     ("text", "path"),
     [
-        ("solutions", True),
+        ("solutions", False),  # a label; where the code puts it decides (below)
         ("../solutions/04_x.ipynb", True),
         ("C:\\course\\solutions\\04.ipynb", True),
         ("compare with the solutions", False),

@@ -26,6 +26,7 @@ LAYER = {
     "rounding": 1,
     "divergence": 1,
     "headless": 1,
+    "notebook_outputs": 1,
     "jupyter_wakeup": 1,
     "lesson_skeleton": 7,
     "links": 1,

@@ -120,15 +120,42 @@ def _blank_strings(text: str) -> tuple[str, list[str]]:
 
 
 def names_solutions(text: str) -> bool:
-    """A path into the course's ``solutions/``: the whole string is ``solutions`` (a part of a
-    path being built), or a word of it is a path with a ``solutions`` folder in it. A sentence
-    that mentions the solutions is not a path."""
-    if text.strip().strip("/\\") == "solutions":
-        return True
+    """A path into the course's ``solutions/``: a word of the string is a path with a
+    ``solutions`` folder in it. A sentence that mentions the solutions is not a path, nor is the
+    word alone (a label, a title: ``solutions_in_a_path`` reads where the code puts it)."""
     for word in re.split(r"[\s\"'`,;()\[\]{}=<>|]+", text):
         parts = re.split(r"[/\\]+", word)
         if len(parts) > 1 and "solutions" in parts:
             return True
+    return False
+
+
+# Calls whose string arguments are parts of a path.
+_PATH_CALLS = {"join", "joinpath", "Path", "PurePath", "PosixPath", "open", "listdir", "scandir",
+               "glob", "iglob", "walk", "chdir", "exists", "isdir", "isfile"}  # fmt: skip
+
+
+def solutions_in_a_path(tree: ast.AST) -> bool:
+    """The string ``"solutions"`` used as a part of a path: an argument of ``os.path.join``,
+    ``Path``, ``open``, ``glob``... (also added to another string first) or a side of ``/``
+    (``root / "solutions"``)."""
+    parents = {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            continue
+        if node.value.strip().strip("/\\") != "solutions":
+            continue
+        child, parent = node, parents.get(id(node))
+        while isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Add):  # "../" + it
+            child, parent = parent, parents.get(id(parent))
+        if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Div):
+            return True
+        if isinstance(parent, ast.Call) and child is not parent.func:
+            function = parent.func
+            name = function.attr if isinstance(function, ast.Attribute) else None
+            name = name or (function.id if isinstance(function, ast.Name) else "")
+            if name in _PATH_CALLS:
+                return True
     return False
 
 

@@ -26,6 +26,7 @@ from .code_text import (
     literal_paths,
     names_solutions,
     shell_commands,
+    solutions_in_a_path,
     split_cell,
     unsafe_deletions,
 )
@@ -59,6 +60,11 @@ _FORGERY_PATTERNS = [
     (r"\.events\.register\b|ast_transformers|input_transformers",
      "changes how IPython runs cells"),
     (r"\bos\.kill\b|\bkillpg\b|\bsignal\.SIGKILL\b", _KILLS),
+    # The grader's cell uses built-ins and os functions (kernel_results): not the notebook's to
+    # replace. An environment variable (os.environ["X"] = ...) is not a replacement.
+    (r"\b(builtins|__builtins__|os|posix)\s*\.\s*\w+\s*=(?!=)|__builtins__\s*\["
+     r"|\bsetattr\s*\(\s*(builtins|__builtins__|os|posix)\b",
+     "replaces a built-in or os function (what the grader's cell runs with)"),
 ]  # fmt: skip
 _COMPILED = [(re.compile(pattern), what) for pattern, what in _FORGERY_PATTERNS]
 
@@ -268,6 +274,8 @@ def static_flags(sources: list[str]) -> list[str]:
     for index, cell in enumerate(cells, start=1):
         found = [what for pattern, what in _COMPILED if pattern.search(cell.code)]
         found += _string_flags(cell.strings) + _shell_flags(cell.shell)
+        if cell.tree is not None and solutions_in_a_path(cell.tree):
+            found.append(_SOLUTIONS)
         if cell.tree is not None:
             if unsafe_deletions(cell.tree, known):
                 found.append(_DELETES)

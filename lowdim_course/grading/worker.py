@@ -108,7 +108,7 @@ def total(entry: dict) -> None:
 
 def _grade(entry: dict, reading, notebook, job: dict) -> None:
     token = secrets.token_hex(16)
-    folder = Path(tempfile.mkdtemp(prefix="lowdim-grade-"))
+    folder = _grading_folder()
     try:
         records, error = _run(notebook, reading, job, folder, token, entry)
     finally:
@@ -123,6 +123,19 @@ def _grade(entry: dict, reading, notebook, job: dict) -> None:
             score_exercise(i, records["exercises"].get(i), entry["flags"])
             for i in reading.answer_names
         ]
+
+
+_SOCKET_PATH_MAX = 107  # bytes of a Unix socket's path (Linux), the kernel's run/k-N included
+
+
+def _grading_folder() -> Path:
+    """A new private folder in the temporary directory, or in /tmp where TMPDIR is so deep that
+    the kernel's socket paths in it would be too long for a Unix socket."""
+    folder = Path(tempfile.mkdtemp(prefix="lowdim-grade-"))
+    if len(os.fsencode(folder / "kernel" / "run" / "k-99")) > _SOCKET_PATH_MAX:
+        folder.rmdir()
+        folder = Path(tempfile.mkdtemp(prefix="lowdim-grade-", dir="/tmp"))
+    return folder
 
 
 def _remove(folder: Path) -> None:
@@ -211,7 +224,7 @@ def _start_kernel(job: dict, folder: Path, token: str, pipe):
         env=_kernel_environment(kernel_folder, token, job.get("threads")),
         startup_timeout=job["startup_timeout"],
         argv=argv,
-        connection_file=kernel_folder / "run" / "kernel.json",
+        connection_file=kernel_folder / "run" / "k.json",  # sockets k-1 ... k-5 beside it
         connection_file_owner=owner,
         launch=options,
     )
