@@ -26,7 +26,10 @@ from pathlib import Path
 
 import nbformat
 
-from lowdim_course.grading import default_jobs
+from lowdim_course.grading import default_jobs, sandbox_status
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_benchmarks import cpu_model
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -102,6 +105,8 @@ def main(argv=None) -> int:
         "notebooks": len(entries),
         "jobs": jobs,
         "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "sandbox": sandbox_status() or "each notebook in a bubblewrap sandbox",
         "seconds": seconds,
         "seconds_per_notebook": seconds / len(entries),
         "median_notebook_seconds": per_notebook[len(per_notebook) // 2],
@@ -110,9 +115,10 @@ def main(argv=None) -> int:
         "errors": errors,
     }
     table = (
-        f"Measured {result['date']} on {result['cpus']} CPUs: `lowdim-course grade` on a class "
-        f"of {len(entries)} submissions (every lesson complete, untouched and partly answered, "
-        f"cycled), `--jobs {jobs}`.\n\n"
+        f"Measured {result['date']} on {result['cpus']} CPUs ({result['cpu_model']}): "
+        f"`lowdim-course grade` on a class of {len(entries)} submissions (every lesson "
+        f"complete, untouched and partly answered, cycled), `--jobs {jobs}`; "
+        f"{result['sandbox']}.\n\n"
         "| notebooks | jobs | wall time | per notebook | median notebook | score (expected) "
         "| errors |\n|---|---|---|---|---|---|---|\n"
         f"| {len(entries)} | {jobs} | {seconds / 60:.1f} min | {seconds / len(entries):.1f} s "

@@ -268,3 +268,34 @@ def test_without_bubblewrap_the_grader_says_so_and_grades_one_at_a_time(
     assert entry["notes"][0].startswith("graded WITHOUT a sandbox"), entry
     # a private HOME per kernel even so: nothing written to the grader's
     assert list(Path(os.environ["HOME"]).iterdir()) == []
+
+
+# What the grader's cell used to pass its results through, replaced before it runs; and forged
+# frames written to every pipe the kernel holds (the results pipe among them).
+PATCHED_CHANNELS = """
+import importlib.util, json, os, stat
+real_dumps = json.dumps
+def forging_dumps(obj, *args, **kwargs):  # the kernel's own messages still go through
+    if isinstance(obj, dict) and "exercises" in obj:
+        obj = {**obj, "exercises": {}}
+    return real_dumps(obj, *args, **kwargs)
+json.dumps = forging_dumps
+importlib.util.spec_from_file_location = lambda *args, **kwargs: None
+get_ipython().display_formatter.formatters["text/plain"].for_type(str, lambda s, p, c: p.text("0"))
+for fd in range(3, 256):
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.write(fd, b'lowdim-grader-frame 0123 2\\n{}')
+    except OSError:
+        pass
+"""
+
+
+def test_the_results_channel_ignores_what_the_notebook_patched(tmp_path, private_tmp):
+    right = _write(tmp_path / "right.ipynb", [*LESSON_00, PATCHED_CHANNELS])
+    wrong = _write(tmp_path / "wrong.ipynb", [*WRONG_LESSON_00, PATCHED_CHANNELS])
+    right_entry, wrong_entry = grade_notebooks([right, wrong], timeout=TIMEOUT, jobs=2)
+    _full_marks(right_entry)
+    assert wrong_entry["error"] is None and wrong_entry["score"] == 0.0, wrong_entry
+    for item in wrong_entry["exercises"]:
+        assert "grader's checks" not in item["message"], item  # judged, not lost on the way

@@ -149,3 +149,19 @@ def test_inside_the_working_directory(path, inside):
 )
 def test_a_path_into_solutions_is_not_a_sentence(text, path):
     assert names_solutions(text) is path
+
+
+HARMLESS_IN_A_SANDBOX = sorted(
+    name for name in HOSTILE if name.startswith(("deletes", "kills", "reads /proc", "%%bash rm"))
+)
+
+
+@pytest.mark.parametrize("name", HARMLESS_IN_A_SANDBOX)
+def test_in_a_sandbox_deleting_killing_and_proc_reach_only_the_notebook_s_own(name):
+    assert static_flags([HOSTILE[name]])  # flagged without a sandbox...
+    assert static_flags([HOSTILE[name]], sandboxed=True) == []  # ...harmless inside one
+
+
+@pytest.mark.parametrize("name", sorted(set(HOSTILE) - set(HARMLESS_IN_A_SANDBOX)))
+def test_in_a_sandbox_tampering_with_the_grader_is_still_flagged(name):
+    assert static_flags([HOSTILE[name]], sandboxed=True)

@@ -200,7 +200,7 @@ def _grade_in_worker(job: dict, before: set[int]) -> dict:
     """Run ``worker`` on one job: its signed entry checked against what the grader reads in
     the notebook itself, or that reading with an error saying what went wrong."""
     started = time.monotonic()
-    expected, reading, _ = skeleton(job["label"], job["text"])
+    expected, reading, _ = skeleton(job["label"], job["text"], sandboxed=bool(job.get("sandbox")))
     if reading is None:  # unreadable, or no lesson: nothing to run
         total(expected)
         return expected

@@ -187,8 +187,9 @@ def claimed_lesson(path, notebook) -> str | None:
         return str(claimed)
 
 
-def read_notebook(path, notebook) -> Reading:
-    """Decide the lesson, find each answer function's name, and list static flags."""
+def read_notebook(path, notebook, *, sandboxed: bool = False) -> Reading:
+    """Decide the lesson, find each answer function's name, and list static flags (those of
+    ``static_flags(..., sandboxed=sandboxed)``)."""
     sources = code_cells(notebook)
     votes = lesson_votes(sources)
     claimed = claimed_lesson(path, notebook)
@@ -222,7 +223,7 @@ def read_notebook(path, notebook) -> Reading:
         )
         return reading
     reading.answer_names = _answer_names(reading.lesson, sources)
-    reading.flags = static_flags(sources)
+    reading.flags = static_flags(sources, sandboxed=sandboxed)
     return reading
 
 
@@ -261,12 +262,14 @@ def _check_call(node) -> tuple[str | None, str | None]:
     return first.value, None
 
 
-def static_flags(sources: list[str]) -> list[str]:
+def static_flags(sources: list[str], *, sandboxed: bool = False) -> list[str]:
     """What the notebook's code does that no answer needs, one line each: ``cell N: ...``.
 
     Code patterns are searched in the code alone (strings and comments blanked: a printout or
     a sentence never matches); strings and shell commands are searched for what only they can
     say (``code_text``). Deleting a file the code names inside the working directory is fine.
+    ``sandboxed``: the kernel runs in a sandbox (``sandbox.py``), where deleting files, killing
+    processes and reading ``/proc`` reach nothing but the notebook's own, so none is flagged.
     """
     cells = [split_cell(source) for source in sources]
     known = literal_paths(cell.tree for cell in cells if cell.tree is not None)
@@ -281,10 +284,13 @@ def static_flags(sources: list[str]) -> list[str]:
                 found.append(_DELETES)
         elif _RAW_DELETION.search(cell.code):
             found.append(_DELETES)
+        if sandboxed:
+            found = [what for what in found if what not in _HARMLESS_IN_A_SANDBOX]
         flags += [f"code cell {index} {what}" for what in dict.fromkeys(found)]
     return flags
 
 
+_HARMLESS_IN_A_SANDBOX = (_KILLS, _DELETES, _PROC)
 _RAW_DELETION = re.compile(r"\bshutil\.rmtree\b|\bos\.(remove|unlink|rmdir)\b|\.unlink\(")
 # A string that is exactly one of these names is the attribute spelled as a string (getattr).
 _MACHINERY_NAMES = {

@@ -60,7 +60,7 @@ def new_entry(label: str) -> dict:
     }
 
 
-def skeleton(label: str, text: str | None):
+def skeleton(label: str, text: str | None, *, sandboxed: bool = False):
     """What the notebook's text alone decides: ``(entry, reading, notebook)``.
 
     The entry has the lesson, the notes, the static flags and, when the notebook cannot be
@@ -76,7 +76,7 @@ def skeleton(label: str, text: str | None):
     except Exception as exc:
         message = f"could not read the notebook: {type(exc).__name__}: {one_line(exc, 200)}"
         return _unreadable(entry, label, message), None, None
-    reading = read_notebook(label, notebook)
+    reading = read_notebook(label, notebook, sandboxed=sandboxed)
     entry["lesson"], entry["flags"] = reading.lesson, reading.flags
     entry["notes"] = notes + reading.notes
     if reading.error is not None:
@@ -88,7 +88,9 @@ def skeleton(label: str, text: str | None):
 def grade(job: dict) -> dict:
     """The entry of one notebook (see the module doc); never raises for a bad notebook."""
     started = time.monotonic()
-    entry, reading, notebook = skeleton(job["label"], job["text"])
+    entry, reading, notebook = skeleton(
+        job["label"], job["text"], sandboxed=bool(job.get("sandbox"))
+    )
     if reading is not None:
         try:
             _grade(entry, reading, notebook, job)
