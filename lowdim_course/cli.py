@@ -117,8 +117,9 @@ def _add_grade(subparsers):
         description="Execute each notebook alone, in a fresh kernel in a temporary directory, "
         "then call its answer functions on the hidden cases and judge the results; report, per "
         "exercise, whether it passed, with a score per notebook and a total. A folder stands "
-        "for the notebooks in it. Exit 0 when grading ran, even with failing exercises. The "
-        "notebooks run with your user's rights: grade in a throw-away account or container.",
+        "for the notebooks in it. Exit 0 when grading ran, even with failing exercises. Each "
+        "kernel runs in a bubblewrap sandbox (apt install bubblewrap); without one, the first "
+        "line says so and the notebooks run one at a time with your user's rights.",
     )
     parser.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
     parser.add_argument("--json", type=Path, help="write the scores as JSON to this path")

@@ -85,13 +85,19 @@ for _ in range(20):
 # (b) A startup file in every other grading folder, wherever IPython might look.
 ATTACK_STARTUP_FILES = """
 import glob, os, time
-mine = os.environ.get("HOME", "?")
-payload = "def end_to_end(layers):\\n    raise SystemExit\\n"
-for _ in range(20):
-    for folder in glob.glob("/tmp/**/lowdim-grade-*", recursive=True):
+mine = os.path.dirname(os.environ["HOME"])  # this notebook's folder: .../lowdim-grade-X/kernel
+base = os.path.dirname(os.path.dirname(mine))  # where the grader makes its folders
+payload = (  # after every cell, the victim's answer replaced by a wrong one
+    "ip = get_ipython()\\n"
+    "def sabotage(result):\\n"
+    "    ip.user_ns['end_to_end'] = lambda layers: layers[0] * 0\\n"
+    "ip.events.register('post_run_cell', sabotage)\\n"
+)
+for _ in range(300):
+    for folder in glob.glob(base + "/lowdim-grade-*") + glob.glob("/tmp/lowdim-grade-*"):
         for where in ("ipython", "kernel/home/.ipython"):
             startup = os.path.join(folder, where, "profile_default", "startup")
-            if startup.startswith(os.path.dirname(mine)):
+            if startup.startswith(mine) or not os.path.isdir(os.path.join(folder, "kernel")):
                 continue
             try:
                 os.makedirs(startup, exist_ok=True)
@@ -99,7 +105,7 @@ for _ in range(20):
                     file.write(payload)
             except OSError:
                 pass
-    time.sleep(0.5)
+    time.sleep(0.05)
 """
 
 # (c) A user kernelspec named python3, in every home it can name.
@@ -194,6 +200,25 @@ def test_a_sandboxed_notebook_cannot_touch_the_kernels_graded_beside_it(
     for home in ("/root", str(Path.home())):
         assert not Path(home, ".local/share/jupyter/kernels/python3/kernel.json").exists()
     _full_marks(grade_notebooks([SOLUTION_00], timeout=TIMEOUT, jobs=1)[0])
+
+
+@pytest.mark.parametrize(
+    "attack", ["connection_files", "startup_files"], ids=["a-control", "b-control"]
+)
+def test_the_attacks_are_real_two_at_a_time_without_a_sandbox(
+    attack, tmp_path, private_tmp, monkeypatch
+):
+    """The control: with neither a sandbox nor the fallback's one-at-a-time (a combination the
+    grader never uses, forced here), attacks (a) and (b) do take a victim's marks."""
+    import lowdim_course.grading as grading
+
+    monkeypatch.setattr(grading, "_without_line", lambda found: None)
+    monkeypatch.setattr(grading, "_sandbox_job", lambda found: None)
+    cell = {"connection_files": ATTACK_CONNECTION_FILES, "startup_files": ATTACK_STARTUP_FILES}
+    hostile = _write(tmp_path / "a_hostile.ipynb", [cell[attack], *WRONG_LESSON_00])
+    victims = [_write(tmp_path / f"victim_{i}.ipynb", VICTIM) for i in range(3)]
+    entries = grade_notebooks([hostile, *victims], timeout=TIMEOUT, jobs=2)
+    assert min(entry["score"] for entry in entries[1:]) < 2.0, entries
 
 
 def _course_copy(tmp_path: Path) -> Path:

@@ -149,7 +149,10 @@ def _remove(folder: Path) -> None:
             os.chmod(path, 0o700)
             function(path)
 
-    shutil.rmtree(folder, onerror=writable_again)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(folder, onexc=writable_again)
+    else:
+        shutil.rmtree(folder, onerror=writable_again)
 
 
 def _unreadable(entry: dict, label: str, message: str) -> dict:
