@@ -92,6 +92,11 @@ def grade_notebooks(
     entry)`` is called as each notebook finishes. Never raises for a bad notebook: its entry
     carries score 0 and the reason in ``error``.
     """
+    if os.name != "posix":
+        raise ValueError(
+            "grading needs Linux or macOS (the kernel's Unix sockets and results pipe); on "
+            "Windows, grade in WSL or a Linux container"
+        )
     timeout = check_positive("timeout", timeout)
     startup_timeout = check_positive("startup_timeout", startup_timeout)
     check_timeout = check_positive("check_timeout", check_timeout)
