@@ -15,7 +15,9 @@ compressed network ``optax.multi_transform`` that scales the first and last fact
 Protocol (one JSON object per line on stdout):
 
 * on start it prints ``{"ready": true, "jax": ..., "networks": {...}}`` once every network is
-  compiled and warmed up (compile time is excluded from every timing);
+  compiled and warmed up (compile time is excluded from every timing); each network's entry
+  has ``difference_from_solver_train``: the largest relative difference between 100 steps of
+  the timed loop and one outer loop (100 steps) of ``solver.train`` itself, from the same start;
 * each line ``TASK NAME BLOCKS`` on stdin (e.g. ``mf original 5``) times BLOCKS blocks of 100
   steps of that network, each block ended by ``block_until_ready``, and prints
   ``{"task", "network", "seconds_per_step", "block_seconds", "loss"}``;
@@ -104,6 +106,32 @@ def step_loop(init_weights, loss_fn, step_size: float, dlr):
     return block, (init_weights, tx.init(init_weights)), jax.jit(objective)
 
 
+def difference_from_solver_train(block, carry, init_weights, loss_fn, step_size, dlr) -> float:
+    """Largest relative difference between one block here and one outer loop of solver.train.
+
+    Both start from ``init_weights`` and take 100 steps; a difference near rounding (1e-15)
+    shows that the timed loop is the paper's step.
+    """
+    import jax.numpy as jnp
+    from network import compute_end_to_end
+    from solver import train
+
+    ours = block(carry)[0]
+    theirs = train(
+        init_weights=init_weights,
+        network_fn=compute_end_to_end,
+        loss_fn_dict={"train": loss_fn},
+        n_outer_loops=1,
+        step_size=step_size,
+        dlr=dlr,
+        n_inner_loops=STEPS_PER_BLOCK,
+    )["final_weights"]
+    return max(
+        float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
+        for a, b in zip(ours, theirs, strict=True)
+    )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--paper-code", required=True)
@@ -114,6 +142,7 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup-blocks", type=int, default=3)
     args = parser.parse_args(argv)
     sys.path.insert(0, os.path.abspath(args.paper_code))
+    os.environ.setdefault("TQDM_DISABLE", "1")  # solver.train's progress bar, in the check
 
     import jax
 
@@ -127,6 +156,9 @@ def main(argv=None) -> int:
             task, settings, args.init_scale, args.depth
         ).items():
             block, carry, objective = step_loop(weights, loss_fn, settings["lr"], dlr)
+            check = difference_from_solver_train(
+                block, carry, weights, loss_fn, settings["lr"], dlr
+            )
             for _ in range(args.warmup_blocks):  # compile and warm up, untimed
                 carry = jax.block_until_ready(block(carry))
             runners[task, name] = [block, carry, objective]
@@ -136,6 +168,7 @@ def main(argv=None) -> int:
                 "dtype": str(weights[0].dtype),
                 "lr": settings["lr"],
                 "dlr": dlr,
+                "difference_from_solver_train": check,
             }
     emit(
         {

@@ -158,7 +158,12 @@ def _report(conditions):
         "environment": {
             "date": "2026-01-01 00:00 UTC",
             "cpu": "Some CPU 9000, 2 cores",
-            "paper_side": {"jax": "0.0.1", "xla_flags": "", "os_threads": 5, "networks": {}},
+            "paper_side": {
+                "jax": "0.0.1",
+                "xla_flags": "",
+                "os_threads": 5,
+                "networks": {"mf original": {"difference_from_solver_train": 2.5e-16}},
+            },
             "course_side": {"torch": "9.9", "policy_threads_text": "threads=None; 1 thread"},
         },
         "settings": {"mf": {"d": 100, "r": 10, "lr": 50.0, "alpha": 1.0}},
@@ -188,6 +193,7 @@ def test_the_table_and_the_json_from_a_fake_measurement(tmp_path):
         "mf, quiet: original/compressed per step, paper 4.4x, course 6.0x (compute 5.0x)" in table
     )
     assert "busy_neighbour" in table
+    assert "solver.train by at most (relative) 2.5e-16 (mf original)" in table
     quiet_only = side_by_side.markdown(_report({"quiet": summary}))
     assert "loaded" not in quiet_only
 
@@ -228,7 +234,10 @@ def test_the_script_times_both_sides(tmp_path):
                 assert row["course_over_paper"] > 0
     env = report["environment"]
     assert env["paper_side"]["jax"] and env["course_side"]["torch"]
-    # both sides built the same networks: the same parameter counts
+    # both sides built the same networks: the same parameter counts; the JAX side's timed loop
+    # takes the same steps as the paper's solver.train
     for key, course in env["course_side"]["networks"].items():
-        assert env["paper_side"]["networks"][key]["params"] == course["params"], key
+        paper = env["paper_side"]["networks"][key]
+        assert paper["params"] == course["params"], key
+        assert paper["difference_from_solver_train"] < 1e-12, key
     assert (tmp_path / "paper-side-by-side.md").read_text().count("| m") == 8
