@@ -26,6 +26,7 @@ prevents and what it does not.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -185,8 +186,8 @@ def _without_line(found: _sandbox.Probe | None) -> str | None:
 
 
 def _sandbox_job(found: _sandbox.Probe) -> dict:
-    return {"works": True, "program": found.program, "version": found.version,
-            "flags": list(found.flags)}  # fmt: skip
+    """The probe as the worker rebuilds it (``sandbox.Probe(**job["sandbox"])``)."""
+    return dataclasses.asdict(found)
 
 
 def _read_text(path: Path) -> tuple[str | None, str | None]:

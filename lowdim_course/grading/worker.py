@@ -218,12 +218,10 @@ def _start_kernel(job: dict, folder: Path, token: str, pipe):
     for name in ("work", "home", "run", "tmp"):
         (kernel_folder / name).mkdir(parents=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    options, owner, box = {"pass_fds": (pipe.write_fd,)}, None, None
+    owner = None
     if job.get("sandbox"):
         box = sandbox.KernelSandbox(kernel_folder, sandbox.Probe(**job["sandbox"]))
-        argv = box.wrap(argv, cwd=kernel_folder / "work")
-        options = {"pass_fds": (pipe.write_fd,)}
-        owner = box.owner
+        argv, owner = box.wrap(argv, cwd=kernel_folder / "work"), box.owner
     kernel = HeadlessKernel(
         cwd=kernel_folder / "work",
         env=_kernel_environment(kernel_folder, token, job.get("threads")),
@@ -231,7 +229,7 @@ def _start_kernel(job: dict, folder: Path, token: str, pipe):
         argv=argv,
         connection_file=kernel_folder / "run" / "k.json",  # sockets k-1 ... k-5 beside it
         connection_file_owner=owner,
-        launch=options,
+        launch={"pass_fds": (pipe.write_fd,)},
     )
     try:
         kernel.start()
