@@ -37,13 +37,22 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy
 import torch
+from threadpoolctl import ThreadpoolController
 
 from lowdim_course.threads import available_cpus, threads_for
 from lowdim_course.training import _largest_product_work
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_benchmarks import build, busy_neighbour, cpu_model, seconds_per_step, settings_for
+from run_benchmarks import (
+    TARGET_ERROR,
+    build,
+    busy_neighbour,
+    cpu_model,
+    seconds_per_step,
+    settings_for,
+)
 
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "paper_side_by_side_jax.py"
@@ -223,11 +232,23 @@ class CourseSide:
         }
 
     def time(self, network, budget) -> tuple[float, float]:
-        """(wall, compute) seconds per step of one timed ``train`` run (after a 5-step probe)."""
+        """(wall, compute) seconds per step of one timed ``train`` run (after a 5-step probe).
+
+        The run starts where the course's runs start and ends at the recovery error
+        ``TARGET_ERROR`` (or after its steps): the course's factorization step costs more once
+        the error is below 1.2e-4 (``numpy_step``), so a run that went on for long after its
+        target would time a regime no course run spends its time in.
+        """
         only = lambda: {network: self.networks()[network]}  # noqa: E731
         wall = {}
         compute = seconds_per_step(
-            self.problem, only, self.settings, repeats=1, budget=budget, wall=wall
+            self.problem,
+            only,
+            self.settings,
+            repeats=1,
+            budget=budget,
+            wall=wall,
+            stop_error=TARGET_ERROR,
         )
         return wall[network], compute[network]
 
@@ -303,12 +324,14 @@ def markdown(report: dict) -> str:
         f"Measured {env['date']} on {env['cpu']}: the paper's code (JAX {jax_side['jax']}, "
         f"float64, jit-compiled fori_loop of 100 steps, XLA's default CPU threads"
         f"{', XLA_FLAGS=' + jax_side['xla_flags'] if jax_side['xla_flags'] else ''}; "
-        f"{jax_side['os_threads']} OS threads in its process) and the course's code (torch "
-        f"{course_side['torch']}, float64, the course's default thread policy: "
+        f"{jax_side['os_threads']} OS threads in its process) and the course's code (its CPU "
+        f"step in numpy {course_side.get('numpy', '?')} with {course_side.get('blas', '?')}, "
+        f"torch {course_side['torch']}, float64, the course's default thread policy: "
         f"{course_side['policy_threads_text']}) in one run, rounds interleaved "
-        f"({report['rounds']} rounds; paper: {report['blocks']} x 100 steps a round, after "
-        f"{report['warmup_blocks']} untimed warm-up blocks; course: about "
-        f"{report['budget']:g} s a round after a 5-step probe). Both on the same problem sizes "
+        f"({report['rounds']} rounds; paper: {report['blocks']} x 100 steps a round from the "
+        f"start, after {report['warmup_blocks']} untimed warm-up blocks; course: one run a "
+        f"round from the start to a recovery error of {TARGET_ERROR:g} or at most about "
+        f"{report['budget']:g} s, after a 5-step probe). Both on the same problem sizes "
         "and settings, each side with its own random target (the paper's generate_data, the "
         "course's make_problem). Seconds per step, median [min-max over rounds]. course = "
         "wall clock of the whole train() call / steps, timed as the paper's blocks are (the "
@@ -317,7 +340,7 @@ def markdown(report: dict) -> str:
         "x/paper = ratio of the medians [range of the per-round ratios]; below 1 the course is "
         "faster.",
         "",
-        "| task | network | condition | paper (JAX) | course (torch) | course/paper "
+        "| task | network | condition | paper (JAX) | course | course/paper "
         "| course compute | compute/paper |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -378,6 +401,16 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def numpy_blas_text() -> str:
+    """numpy's BLAS as threadpoolctl names it, e.g. ``openblas 0.3.31 (Haswell kernels)``."""
+    found = [
+        f"{info['internal_api']} {info.get('version') or ''}".strip()
+        + (f" ({info['architecture']} kernels)" if info.get("architecture") else "")
+        for info in ThreadpoolController().select(user_api="blas").info()
+    ]
+    return ", ".join(found) or "an unnamed BLAS"
+
+
 def environment(paper: PaperSide, courses: dict) -> dict:
     facts = dict(paper.facts)
     networks = facts.pop("networks")
@@ -393,6 +426,8 @@ def environment(paper: PaperSide, courses: dict) -> dict:
         "cpu": f"{cpu_model()}, {os.cpu_count()} cores",
         "paper_side": {**facts, "networks": networks},
         "course_side": {
+            "numpy": numpy.__version__,
+            "blas": numpy_blas_text(),
             "torch": torch.__version__,
             "python": platform.python_version(),
             "torch_threads": torch.get_num_threads(),

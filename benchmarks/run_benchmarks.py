@@ -45,16 +45,6 @@ from lowdim_course.training import train
 
 HERE = Path(__file__).resolve().parent
 TARGET_ERROR = 1e-4
-# The paper's own code (JAX, jit-compiled fori_loop, float64) measured by the project on a 2-core
-# CPU at the reference settings (mf: d = 100, r = 10, depth 3, lr = 50), seconds per step: the
-# fastest of its quiet runs (428-526 us and 81-85 us), and with one other busy process.
-REFERENCE_SECONDS_PER_STEP = {
-    ("mf", "original"): 428e-6,
-    ("mf", "compressed"): 81e-6,
-    ("ms", "original"): 0.15,
-    ("ms", "compressed"): 0.15,
-}
-REFERENCE_LOADED_SECONDS_PER_STEP = {("mf", "original"): 673e-6}
 LOADED_LIMIT = 1.5  # loaded / quiet, per network
 SIZES = {"mf": (100, 200, 400), "mc": (100, 200, 400), "ms": (100, 200)}
 QUICK_SIZES = {"mf": (50, 100), "mc": (100,), "ms": (50,)}
@@ -91,13 +81,15 @@ def seconds_per_step(
     budget: float,
     threads: int | None = None,
     wall: dict | None = None,
+    stop_error: float | None = None,
 ) -> dict:
     """Median seconds per step of each network over ``repeats`` interleaved timed runs.
 
     The time is ``History.seconds_per_step``: compute seconds, the clock around the arithmetic
     only. ``threads``: a fixed thread count (None: the course's policy, what users get).
     ``wall``: a dict to fill with the median wall-clock seconds per step of the same runs (the
-    whole ``train`` call: also its per-step bookkeeping, logging and setup).
+    whole ``train`` call: also its per-step bookkeeping, logging and setup). ``stop_error``:
+    each timed run ends there, as the course's runs do (None: it takes all its steps).
     """
     probe = {}
     for name, (network, alpha) in networks().items():
@@ -116,6 +108,7 @@ def seconds_per_step(
                 alpha=alpha,
                 steps=steps[name],
                 threads=threads,
+                stop_error=stop_error,
             )
             wall_samples[name].append((time.perf_counter() - started) / history.steps)
             samples[name].append(history.seconds_per_step)
@@ -222,14 +215,6 @@ def make_row(task, d, device, settings, per_step, loaded, full) -> dict:
                     "params": full[name]["params"],
                 }
             )
-        reference = REFERENCE_SECONDS_PER_STEP.get((task, name))
-        if reference is not None and d == 100 and device == "cpu":
-            side["reference_seconds_per_step"] = reference
-            side["over_reference"] = per_step[name] / reference
-            reference_loaded = REFERENCE_LOADED_SECONDS_PER_STEP.get((task, name))
-            if reference_loaded is not None and loaded is not None:
-                side["reference_seconds_per_step_loaded"] = reference_loaded
-                side["loaded_over_reference"] = loaded[name][0] / reference_loaded
         row[name] = side
     original, compressed = row["original"], row["compressed"]
     key_it, key_s = f"iterations_to_{TARGET_ERROR:.0e}", f"seconds_to_{TARGET_ERROR:.0e}"
@@ -324,31 +309,11 @@ def markdown(rows, environment) -> str:
                     f"{side['loaded_over_one_thread']:.2f}x",
                 ]
             lines.append("| " + " | ".join(cells) + " |")
-    references = []
-    for row in rows:
-        for name in ("original", "compressed"):
-            side = row[name]
-            if "reference_seconds_per_step" not in side:
-                continue
-            text = (
-                f"{row['task']} {name}, quiet: paper's code "
-                f"{side['reference_seconds_per_step'] * 1e6:,.0f} us, here "
-                f"{side['seconds_per_step'] * 1e6:,.0f} us ({side['over_reference']:.2f}x)"
-            )
-            if "reference_seconds_per_step_loaded" in side:
-                text += (
-                    f"; loaded: paper's code {side['reference_seconds_per_step_loaded'] * 1e6:,.0f}"
-                    f" us, here {side['seconds_per_step_loaded'] * 1e6:,.0f} us "
-                    f"({side['loaded_over_reference']:.2f}x)"
-                )
-            references.append(text)
-    if references:
-        lines += [
-            "",
-            "Per-step time against the paper's own code (JAX, jit-compiled, float64; measured on "
-            "a 2-core CPU):",
-        ]
-        lines += [f"- {text}" for text in references]
+    lines += [
+        "",
+        "The paper's own code is timed beside the course's in one run by "
+        "`paper_side_by_side.py` (results/paper-side-by-side.md).",
+    ]
     return "\n".join(lines) + "\n"
 
 

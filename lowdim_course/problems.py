@@ -211,6 +211,15 @@ class MatrixFactorization(RecoveryProblem):
     def surrogate(self):
         return self.target
 
+    _svd: tuple | None = None
+
+    def target_svd(self):
+        """``(U, s, V^T)`` of the target as numpy arrays, computed once (the CPU step's factors)."""
+        if self._svd is None:
+            u, s, vh = torch.linalg.svd(self.target.cpu(), full_matrices=False)
+            self._svd = (u.numpy(), s.numpy(), vh.numpy())
+        return self._svd
+
 
 class MatrixCompletion(RecoveryProblem):
     """Observe exactly ``floor(p d^2)`` entries chosen uniformly at random (the mask Omega).

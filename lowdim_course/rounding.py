@@ -11,9 +11,11 @@ while it is active, every matrix product, reduction and decomposition torch comp
 ``addmm``, ``bmm``, ``mv``, ``dot``, ``sum``, ``mean``, ``svd``, ``qr``, ``eigh``, ... in
 :data:`PERTURBED_OPS`) returns its result multiplied entrywise by ``1 + size * z``, ``z``
 uniform in ``[-1, 1]`` from a seeded generator of its own, ``size = 1e-12`` by default (the
-forward pass, the backward pass and the optimizer alike). Printed text that is the same with and
-without it does not depend on the processor; text that changes names the computation to make
-well defined (an arbitrary null-space basis, a count at a stability edge).
+forward pass, the backward pass and the optimizer alike). The CPU training step multiplies in
+numpy (``numpy_step``), out of torch's sight: it perturbs its own products and dot products
+the same way while a mode is in force (:func:`active_perturbation`). Printed text that is the
+same with and without it does not depend on the processor; text that changes names the
+computation to make well defined (an arbitrary null-space basis, a count at a stability edge).
 
 Two ways in: ``with RoundingPerturbation(): ...`` in a test, or the environment variable
 ``LOWDIM_COURSE_PERTURB_ROUNDING=1e-12`` (read by :func:`perturb_from_environment`, which the
@@ -27,7 +29,7 @@ import math
 import os
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode_stack
 
 from .validation import check_float
 
@@ -89,6 +91,15 @@ class RoundingPerturbation(TorchDispatchMode):
         self.count += 1
         return tensor.mul_(factor)
 
+    def perturb_array(self, array):
+        """The same perturbation on a numpy array, in place (the CPU training step's products,
+        ``numpy_step``, which torch's dispatch never sees); returns it."""
+        if array.size and self.size:
+            noise = torch.rand(array.shape, generator=self.generator, dtype=torch.float64)
+            array *= (1.0 + self.size * (2.0 * noise - 1.0)).numpy()
+            self.count += 1
+        return array
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         result = func(*args, **(kwargs or {}))
         if func.overloadpacket not in PERTURBED_OPS:
@@ -99,6 +110,14 @@ class RoundingPerturbation(TorchDispatchMode):
 
 
 _active: RoundingPerturbation | None = None
+
+
+def active_perturbation() -> RoundingPerturbation | None:
+    """The innermost ``RoundingPerturbation`` in force now (entered or from the environment)."""
+    for mode in reversed(_get_current_dispatch_mode_stack()):
+        if isinstance(mode, RoundingPerturbation):
+            return mode
+    return None
 
 
 def perturb_from_environment(environ=None) -> RoundingPerturbation | None:

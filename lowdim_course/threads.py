@@ -1,4 +1,4 @@
-"""How many CPU threads torch may use: the course's one thread policy.
+"""How many CPU threads torch and numpy's BLAS may use: the course's one thread policy.
 
 Every loop in the course multiplies small matrices. Waking a second thread for each product costs
 a few microseconds, which only pays when a product has enough work (the original network at
@@ -36,6 +36,7 @@ threads beside a simulated busy neighbour and fails on any product computed with
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import time
@@ -43,6 +44,7 @@ from pathlib import Path
 
 import psutil
 import torch
+from threadpoolctl import ThreadpoolController
 
 from .validation import check_float, check_int
 
@@ -101,19 +103,46 @@ def threads_for(product_work: int = 0, data_entries: int = 0) -> int:
     return max(1, min(torch.get_num_threads(), available_cpus()))
 
 
+@functools.cache
+def _numpy_blas_pools() -> tuple:
+    """The thread pools of numpy's BLAS (OpenBLAS in numpy's wheels), found once by threadpoolctl.
+
+    The CPU training step multiplies with numpy (``numpy_step``), so the policy sets these
+    pools along with torch's.
+    """
+    return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
+
+
+def numpy_blas_threads() -> int:
+    """The thread count numpy's BLAS uses now (1 where it reports no pool)."""
+    return max((pool.get_num_threads() or 1 for pool in _numpy_blas_pools()), default=1)
+
+
+def set_threads(count: int) -> None:
+    """Set torch's CPU threads and numpy's BLAS threads to ``count``."""
+    torch.set_num_threads(count)
+    for pool in _numpy_blas_pools():
+        pool.set_num_threads(count)
+
+
 @contextlib.contextmanager
 def cpu_threads(threads: int | None):
-    """Run the body with ``threads`` torch CPU threads (None: unchanged); restored after.
+    """Run the body with ``threads`` CPU threads (None: unchanged); restored after.
 
-    Also a decorator: ``@cpu_threads(1)`` runs the whole function on one thread.
+    The count is torch's and numpy's BLAS's. Also a decorator: ``@cpu_threads(1)`` runs the
+    whole function on one thread.
     """
     previous = torch.get_num_threads()
+    previous_pools = [(pool, pool.get_num_threads()) for pool in _numpy_blas_pools()]
     if threads is not None:
-        torch.set_num_threads(check_int("threads", threads, low=1))
+        set_threads(check_int("threads", threads, low=1))
     try:
         yield
     finally:
         torch.set_num_threads(previous)
+        for pool, count in previous_pools:
+            if count:
+                pool.set_num_threads(count)
 
 
 def small_work():
@@ -182,4 +211,4 @@ class ThreadTuner:
     def _set(self, count: int) -> None:
         if count != self.chosen:
             self.chosen = count
-            torch.set_num_threads(count)
+            set_threads(count)

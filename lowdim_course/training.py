@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from .divergence import DivergenceError, DivergenceGuard
 from .history import History
 from .networks import DeepLinearNetwork
+from .numpy_step import NumpyStep, runs_in_numpy
 from .problems import MatrixCompletion, RecoveryProblem
 from .threads import ThreadTuner, cpu_threads, threads_for
 from .validation import check_choice, check_float, check_int, check_positive
@@ -131,8 +132,12 @@ def train(
         threads = threads_for(_largest_product_work(network), problem.data_entries)
         if threads > 1:  # large products: several threads, but not against a busy neighbour
             tuner = ThreadTuner(threads)
+    if runs_in_numpy(problem, network, optimizer):
+        step = NumpyStep(problem, network, rates, weight_decay)
+    else:
+        step = _TorchStep(problem, network, _Update(rates, weight_decay, optimizer, network))
     loop = _Loop(
-        update=_Update(rates, weight_decay, optimizer, network),
+        step=step,
         stopping=_StoppingRule(steps, tol, stop_error, time_limit),
         logging=_LoggingPlan(log_every, record_layer_singular_values, record_layers),
         guard=DivergenceGuard(divergence_factor, lr, alpha),
@@ -235,9 +240,36 @@ class _Readout:
         return read
 
 
+class _TorchStep:
+    """One step in torch: the prefix products, the problem's gradient, then the update.
+
+    The path for a GPU, for Adam and for sensing; on a CPU, plain gradient descent on
+    factorization and completion runs in numpy (``numpy_step.NumpyStep``, same interface).
+    """
+
+    def __init__(self, problem, network, update: _Update):
+        self.problem, self.network, self.update = problem, network, update
+        self.workspace = network.workspace()
+        self.lower = self.gradient = None
+
+    def parts(self) -> torch.Tensor:
+        """The forward pass; ``parts`` stay on the device (see ``_Readout``)."""
+        self.lower = self.network.lower_products(out=self.workspace)
+        parts, self.gradient = self.problem.parts_and_gradient_of_product(
+            self.network.layers[-1], self.lower[-1], out=self.workspace.prefix[-1]
+        )
+        return parts
+
+    def end_to_end(self) -> torch.Tensor:
+        return self.network.layers[-1] @ self.lower[-1]
+
+    def descend(self) -> None:
+        self.update.apply(self.network, self.lower, self.gradient, self.workspace)
+
+
 @dataclass
 class _Loop:
-    update: _Update
+    step: _TorchStep | NumpyStep
     stopping: _StoppingRule
     logging: _LoggingPlan
     guard: DivergenceGuard
@@ -247,20 +279,16 @@ class _Loop:
 
 def _run(problem, network, history, loop, bar):
     """The loop itself; the clock runs only around the arithmetic, not around logging."""
-    workspace = network.workspace()
     each_step = loop.readout.every == 1
     compute_seconds = 0.0
     for step in range(loop.stopping.steps + 1):
         if loop.tuner is not None:
             loop.tuner.before_step()
         started = time.perf_counter()
-        lower = network.lower_products(out=workspace)
-        parts, gradient = problem.parts_and_gradient_of_product(
-            network.layers[-1], lower[-1], out=workspace.prefix[-1]
-        )
+        parts = loop.step.parts()
         log_now = step % loop.logging.every == 0
-        if each_step:
-            values = parts.tolist()
+        if each_step or isinstance(parts, list):  # a list: floats already on the host
+            values = parts if isinstance(parts, list) else parts.tolist()
             compute_seconds += time.perf_counter() - started
             stop = _record(step, values, problem, history, loop, compute_seconds)
         else:
@@ -275,15 +303,14 @@ def _run(problem, network, history, loop, bar):
                 compute_seconds += time.perf_counter() - started
 
         if log_now or stop is not None:
-            end_to_end = network.layers[-1] @ lower[-1]
-            _log(history, step, end_to_end, problem, network, loop.logging)
+            _log(history, step, loop.step.end_to_end(), problem, network, loop.logging)
             bar.set_postfix(error=f"{history.recovery_error[-1]:.2e}", refresh=False)
         if stop is not None:
             history.stopped_reason = stop
             return
 
         started = time.perf_counter()
-        loop.update.apply(network, lower, gradient, workspace)
+        loop.step.descend()
         compute_seconds += time.perf_counter() - started
         bar.update(1)
 

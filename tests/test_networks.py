@@ -190,15 +190,17 @@ def test_lower_products_are_the_prefix_products_but_the_last():
         torch.testing.assert_close(a, b, rtol=1e-14, atol=1e-14)
 
 
-def test_tall_layers_are_stored_by_column_and_compute_the_same():
+def test_every_layer_is_stored_row_major_whatever_it_was_given():
     surrogate = torch.randn(30, 30, generator=make_generator(3), dtype=torch.float64)
     network = compressed_network(surrogate, 6, depth=3)
-    last = network.layers[-1]
-    assert last.shape == (30, 6) and last.T.is_contiguous()  # column-major: the fast update
-    assert all(w.is_contiguous() for w in network.layers[:-1])
-    row_major = [w.contiguous() for w in network.layers]
-    torch.testing.assert_close(network.end_to_end(), row_major[2] @ row_major[1] @ row_major[0])
-    assert network.clone().layers[-1].T.is_contiguous()
+    assert network.layers[-1].shape == (30, 6)
+    assert all(w.is_contiguous() for w in network.layers)
+    given = [w.T.contiguous().T for w in network.layers]  # column-major copies
+    assert not given[-1].is_contiguous()
+    rebuilt = DeepLinearNetwork(given, "compressed")
+    assert all(w.is_contiguous() for w in rebuilt.layers)
+    torch.testing.assert_close(rebuilt.end_to_end(), network.end_to_end(), rtol=0, atol=0)
+    assert all(w.is_contiguous() for w in network.clone().layers)
 
 
 def test_end_to_end_multiplies_in_layer_order():

@@ -32,6 +32,7 @@ LAYER = {
     "links": 1,
     "problems": 2,
     "networks": 2,
+    "numpy_step": 2,
     "training": 3,
     "comparison": 4,
     "theory": 4,

@@ -1,12 +1,13 @@
 """Every compute path of a lesson under the thread policy (``lowdim_course/threads.py``).
 
-With torch set to two threads and a neighbour process busy on one of two CPUs (simulated: the
-policy's load sample says so), the policy's answer is one thread everywhere. A dispatch mode
-records torch's thread count at every operation that can use more than one thread (matrix
-products and factorizations, and element-wise work above torch's grain size, 32,768 entries);
-each demo a lesson calls, each exercise check and each capstone figure must stay at one.
-A second test reads the lessons' sources: every demo a lesson imports carries
-``@small_work()``, so a new demo cannot escape the policy unseen.
+With torch and numpy's BLAS set to two threads and a neighbour process busy on one of two CPUs
+(simulated: the policy's load sample says so), the policy's answer is one thread everywhere. A
+dispatch mode records torch's thread count at every operation that can use more than one thread
+(matrix products and factorizations, and element-wise work above torch's grain size, 32,768
+entries), and numpy's BLAS threads at every step of the CPU training loop (``numpy_step``); each
+demo a lesson calls, each exercise check and each capstone figure must stay at one. A second
+test reads the lessons' sources: every demo a lesson imports carries ``@small_work()``, so a new
+demo cannot escape the policy unseen.
 """
 
 import ast
@@ -26,7 +27,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from lowdim_course import threads
+from lowdim_course import numpy_step, threads
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAIN_SIZE = 32_768  # at::internal::GRAIN_SIZE: below it an element-wise op runs on one thread
@@ -71,6 +72,20 @@ class ThreadWatch(TorchDispatchMode):
                 self.where = f"{name} in " + " < ".join(frames[:6])
         return func(*args, **kwargs)
 
+    def numpy_step(self, method):
+        """``method`` of ``numpy_step.NumpyStep``, recording numpy's BLAS threads as it runs."""
+
+        @functools.wraps(method)
+        def watched(step, *args):
+            self.operations += 1
+            count = threads.numpy_blas_threads()
+            self.most = max(self.most, count)
+            if count > 1 and not self.where:
+                self.where = f"NumpyStep.{method.__name__} (numpy's BLAS)"
+            return method(step, *args)
+
+        return watched
+
 
 def busy_neighbour_sample():
     """``threads.cpu_usage_sample`` as it reads beside a process that keeps one CPU busy."""
@@ -89,8 +104,12 @@ def loaded(monkeypatch):
         time.sleep(2e-3)
         tuner.before_step()  # the policy's own answer under this load
         assert tuner.chosen == 1
-        torch.set_num_threads(2)
-        yield ThreadWatch()
+        threads.set_threads(2)  # torch and numpy's BLAS
+        watch = ThreadWatch()
+        for name in ("parts", "descend"):  # the CPU training step multiplies in numpy
+            method = getattr(numpy_step.NumpyStep, name)
+            monkeypatch.setattr(numpy_step.NumpyStep, name, watch.numpy_step(method))
+        yield watch
 
 
 def _clear_course_caches() -> None:

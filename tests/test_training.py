@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from lowdim_course import training
 from lowdim_course.networks import DeepLinearNetwork, compressed_network, original_network
 from lowdim_course.problems import make_problem
 from lowdim_course.training import DivergenceError, layer_learning_rates, train
@@ -88,7 +89,7 @@ def test_adam_matches_torch_optim_with_autograd_gradients(kind):
     problem = make_problem("mf", 10, 2, seed=3)
     if kind == "original":
         network = original_network(10, 3, 0.1, seed=3)
-    else:  # its last layer is stored column by column: the gradient must land there too
+    else:
         network = compressed_network(problem.surrogate(), 4, 3, 0.1)
     leaves = [w.clone().requires_grad_(True) for w in network.layers]
     train(problem, network, lr=1e-3, alpha=2.0, optimizer="adam", steps=5)
@@ -178,19 +179,20 @@ def test_completion_logs_the_unobserved_error():
     assert len(history.logged_metrics["unobserved_error"]) == 3
 
 
-def test_interrupt_returns_the_history_so_far(monkeypatch):
-    problem = make_problem("mf", 10, 2, seed=0)
+@pytest.mark.parametrize("task", ["mf", "ms"])  # the numpy step and the torch step
+def test_interrupt_returns_the_history_so_far(task, monkeypatch):
+    problem = make_problem(task, 10, 2, m=40, seed=0)
     calls = {"n": 0}
-    evaluate = problem.parts_and_gradient_of_product
+    record = training._record
 
-    def interrupted_at_step_five(left, right, out=None):
+    def interrupted_at_step_five(*arguments):
         calls["n"] += 1
         if calls["n"] > 5:
             raise KeyboardInterrupt
-        return evaluate(left, right, out=out)
+        return record(*arguments)
 
-    monkeypatch.setattr(problem, "parts_and_gradient_of_product", interrupted_at_step_five)
-    history = train(problem, original_network(10, 3, 1e-2), lr=10, steps=100)
+    monkeypatch.setattr(training, "_record", interrupted_at_step_five)
+    history = train(problem, original_network(10, 3, 1e-2), lr=1e-3, steps=100)
     assert history.stopped_reason == "interrupted" and len(history.train_loss) == 5
 
 
@@ -271,10 +273,17 @@ def test_cuda_run_matches_cpu_run():
     np.testing.assert_allclose(runs[0].recovery_error, runs[1].recovery_error, rtol=1e-6)
 
 
+@pytest.fixture
+def torch_step(monkeypatch):
+    """The torch step on the CPU for every task: reading in chunks is that step's (the GPU's)
+    way; on a CPU, factorization and completion run in numpy and read every step."""
+    monkeypatch.setattr(training, "runs_in_numpy", lambda *arguments: False)
+
+
 @pytest.mark.parametrize(
     ("task", "lr", "alpha"), [("mf", 5.0, 1.0), ("mc", 5.0, 2.0), ("ms", 5.0, 1.0)]
 )
-def test_reading_every_k_steps_records_the_same_run(task, lr, alpha):
+def test_reading_every_k_steps_records_the_same_run(task, lr, alpha, torch_step):
     # The GPU's sync-free loop, run on the CPU: the values of every step are the same, the
     # first step under 1e-4 is the same, and the run overshoots its stop by fewer than k steps.
     problem = make_problem(task, 16, 2, p=0.8, m=300, seed=3)
@@ -297,9 +306,7 @@ def test_reading_every_k_steps_records_the_same_run(task, lr, alpha):
     assert chunked.log_iterations[:-1] == each.log_iterations[:-1]
 
 
-def test_reading_every_k_steps_reads_once_per_chunk_and_at_each_snapshot(monkeypatch):
-    from lowdim_course import training
-
+def test_reading_every_k_steps_reads_once_per_chunk_and_at_each_snapshot(monkeypatch, torch_step):
     reads = []
     real_read = training._Readout.read
     monkeypatch.setattr(training._Readout, "read", lambda self: reads.append(1) or real_read(self))
@@ -309,7 +316,7 @@ def test_reading_every_k_steps_reads_once_per_chunk_and_at_each_snapshot(monkeyp
     assert len(reads) == 11
 
 
-def test_divergence_is_caught_at_the_same_step_when_reading_in_chunks():
+def test_divergence_is_caught_at_the_same_step_when_reading_in_chunks(torch_step):
     problem = make_problem("mf", 20, 2, seed=0)
     messages = []
     for every in (1, 16):
