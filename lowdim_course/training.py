@@ -5,9 +5,12 @@ the first and last layers step with ``alpha * lr``, the middle layers with ``lr`
 
     ``W_l <- W_l - lr_l (grad_{W_l} l + lambda W_l)``,  ``lr_1 = lr_L = alpha lr``, else ``lr``.
 
-Adam is available as an option. The loop stops early when the training loss falls below
-``tol`` or the recovery error below ``stop_error``, and raises ``DivergenceError`` (with the step
-and a hint to lower the learning rate) as soon as the loss is not finite or has exploded.
+Adam is available as an option. On a CPU, gradient descent on factorization and completion runs
+in numpy (``numpy_step.NumpyStep``, ``docs/cpu-step.md``); Adam, sensing and the GPU run the
+torch step (``DeepLinearNetwork.descend``). The loop stops early when the training loss falls
+below ``tol`` or the recovery error below ``stop_error``, and raises ``DivergenceError`` (with
+the step and a hint to lower the learning rate) as soon as the loss is not finite or has
+exploded.
 """
 
 from __future__ import annotations
@@ -82,7 +85,9 @@ def train(
         the CPU, ``DEVICE_READ_EVERY`` on a GPU, where each read makes the host wait for the
         device). The values of every step are kept on the device and all recorded; stopping
         and divergence are decided at each read, so a run may take up to ``read_every - 1``
-        steps past the step that stopped it (they are in the history too).
+        steps past the step that stopped it (they are in the history too). The CPU's numpy
+        step (factorization and completion by gradient descent, ``numpy_step``) has its
+        numbers on the host at once and reads every step.
     threads: CPU threads for the run (None: the course's policy, ``threads.threads_for``: one
         thread when every product is small; else torch's setting, capped by the CPUs this
         process may use, and one thread while other processes keep a CPU busy:
