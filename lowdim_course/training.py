@@ -137,10 +137,11 @@ def train(
         threads = threads_for(_largest_product_work(network), problem.data_entries)
         if threads > 1:  # large products: several threads, but not against a busy neighbour
             tuner = ThreadTuner(threads)
-    if runs_in_numpy(problem, network, optimizer):
-        step = NumpyStep(problem, network, rates, weight_decay)
-    else:
-        step = _TorchStep(problem, network, _Update(rates, weight_decay, optimizer, network))
+    with cpu_threads(threads):  # building the step multiplies too (the target's norm, SVD)
+        if runs_in_numpy(problem, network, optimizer):
+            step = NumpyStep(problem, network, rates, weight_decay)
+        else:
+            step = _TorchStep(problem, network, _Update(rates, weight_decay, optimizer, network))
     loop = _Loop(
         step=step,
         stopping=_StoppingRule(steps, tol, stop_error, time_limit),
