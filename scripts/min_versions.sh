@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prove the dependency floors written in pyproject.toml: install the OLDEST allowed release of
-# every runtime dependency (torch, numpy, matplotlib, tqdm, ipywidgets, psutil) into a fresh
-# virtual environment, then run the quick test tier there.
+# every runtime dependency (torch, numpy, matplotlib, tqdm, ipywidgets, psutil, threadpoolctl)
+# into a fresh virtual environment, then run the quick test tier there.
 #
 #   bash scripts/min_versions.sh                      # every floor as written
 #   bash scripts/min_versions.sh "numpy==2.0.0"       # the floors, but numpy 2 (extra pins win)
@@ -35,7 +35,7 @@ python -m pip install --quiet -c "$constraints" -r "$constraints"
 python -m pip install --quiet -c "$constraints" -e "$root[test,course]"
 python - <<'PY'
 import importlib.metadata as metadata
-for name in ("torch", "numpy", "matplotlib", "tqdm", "ipywidgets", "psutil"):
+for name in ("torch", "numpy", "matplotlib", "tqdm", "ipywidgets", "psutil", "threadpoolctl"):
     print(f"   {name} {metadata.version(name)}")
 PY
 
