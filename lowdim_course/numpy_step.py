@@ -70,7 +70,7 @@ class NumpyStep:
     """
 
     def __init__(self, problem: RecoveryProblem, network, rates, weight_decay: float = 0.0):
-        self.problem, self.network = problem, network
+        self.network = network
         self.matmul, self.inner = _products(active_perturbation())
         self.layers = [layer.detach().numpy() for layer in network.layers]
         self.weight_decay = weight_decay
@@ -87,11 +87,11 @@ class NumpyStep:
             self.n = problem.target.numel()
             self.mask_t = None
         self.rates = [rate / self.n for rate in rates]
-        self.factors = _target_factors(problem, network, dtype)
+        factors = _target_factors(problem, network, dtype)
         self.factored = None
-        if self.factors is not None:
+        if factors is not None:
             self.factored = _FactoredResidual(
-                *self.factors, network.widths[-2], target, self.matmul, self.inner
+                *factors, network.widths[-2], target, self.matmul, self.inner
             )
         # E^T and B_l^T (l = 1 .. L-1), row-major; B_1 itself is kept untransposed: the first
         # layer's update reads it. gradient[l] has layer l's shape.

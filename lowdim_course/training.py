@@ -137,22 +137,22 @@ def train(
         threads = threads_for(_largest_product_work(network), problem.data_entries)
         if threads > 1:  # large products: several threads, but not against a busy neighbour
             tuner = ThreadTuner(threads)
-    with cpu_threads(threads):  # building the step multiplies too (the target's norm, SVD)
-        if runs_in_numpy(problem, network, optimizer):
-            step = NumpyStep(problem, network, rates, weight_decay)
-        else:
-            step = _TorchStep(problem, network, _Update(rates, weight_decay, optimizer, network))
-    loop = _Loop(
-        step=step,
-        stopping=_StoppingRule(steps, tol, stop_error, time_limit),
-        logging=_LoggingPlan(log_every, record_layer_singular_values, record_layers),
-        guard=DivergenceGuard(divergence_factor, lr, alpha),
-        readout=_Readout(read_every),
-        tuner=tuner,
-    )
     bar = tqdm(total=steps, desc=description or network.kind, disable=not progress, leave=False)
     try:
-        with cpu_threads(threads):
+        with cpu_threads(threads):  # building the step multiplies too (the target's norm, SVD)
+            if runs_in_numpy(problem, network, optimizer):
+                step = NumpyStep(problem, network, rates, weight_decay)
+            else:
+                update = _Update(rates, weight_decay, optimizer, network)
+                step = _TorchStep(problem, network, update)
+            loop = _Loop(
+                step=step,
+                stopping=_StoppingRule(steps, tol, stop_error, time_limit),
+                logging=_LoggingPlan(log_every, record_layer_singular_values, record_layers),
+                guard=DivergenceGuard(divergence_factor, lr, alpha),
+                readout=_Readout(read_every),
+                tuner=tuner,
+            )
             _run(problem, network, history, loop, bar)
     except KeyboardInterrupt:
         history.stopped_reason = "interrupted"

@@ -67,7 +67,7 @@ def test_one_step_equals_autograds(task, kind, depth, weight_decay):
     expected, loss = _autograd_step(problem, network, rates, weight_decay)
     step = numpy_step.NumpyStep(problem, network, rates, weight_decay)
     factored = task == "mf" and kind == "compressed"
-    assert (step.factors is not None) == factored
+    assert (step.factored is not None) == factored
     parts = step.parts()
     assert problem.loss_and_error(parts)[0] == pytest.approx(loss, rel=1e-10)
     step.descend()
@@ -140,9 +140,9 @@ def test_the_factored_step_runs_as_the_formed_one_to_1e_4_and_past_it(monkeypatc
 def test_float32_and_wide_networks_form_the_residual():
     problem = make_problem("mf", d=D, r=R, seed=3, dtype=torch.float32)
     network = compressed_network(problem.surrogate(), 2 * R, 3)
-    assert numpy_step.NumpyStep(problem, network, [1.0] * 3).factors is None
+    assert numpy_step.NumpyStep(problem, network, [1.0] * 3).factored is None
     problem = make_problem("mf", d=D, r=R, seed=3)
-    assert numpy_step.NumpyStep(problem, original_network(D, 3), [1.0] * 3).factors is None
+    assert numpy_step.NumpyStep(problem, original_network(D, 3), [1.0] * 3).factored is None
 
 
 def test_a_layer_not_stored_row_major_goes_the_torch_way():
