@@ -1,8 +1,8 @@
 """An answer's time limit counts its CPU time, so a busy machine cannot fail a correct answer.
 
-Each behaviour is checked both ways the limit is kept (``exercises/calling.py``): with the
-interval timers on the main thread (Linux, macOS, a Jupyter kernel) and with a watching thread
-(off the main thread, and on the main thread of a platform without ``ITIMER_PROF``, such as
+Each behaviour is checked both ways the limit is kept (``exercises/calling.py``): with an
+interval timer on the main thread (Linux, macOS, a Jupyter kernel) and with a watching thread
+(off the main thread, and on the main thread of a platform without interval timers, such as
 Windows). Endless answers end themselves when the test is over, so no abandoned thread keeps
 spinning.
 """
@@ -45,19 +45,19 @@ def _in_a_worker_thread(work):
     return results[0]
 
 
-def _without_cpu_timers(work, monkeypatch):
-    monkeypatch.delattr(signal, "ITIMER_PROF")  # as on Windows: the watching thread takes over
+def _without_interval_timers(work, monkeypatch):
+    monkeypatch.delattr(signal, "setitimer")  # as on Windows: the watching thread takes over
     return work()
 
 
-@pytest.fixture(params=["timers", "worker thread", "no ITIMER_PROF"])
+@pytest.fixture(params=["timers", "worker thread", "no interval timers"])
 def run(request, monkeypatch):
     """Runs ``work()`` so that the limit is kept one way or the other."""
     if request.param == "timers":
         return _in_main_thread
     if request.param == "worker thread":
         return _in_a_worker_thread
-    return lambda work: _without_cpu_timers(work, monkeypatch)
+    return lambda work: _without_interval_timers(work, monkeypatch)
 
 
 def _timed(run, work):
@@ -149,24 +149,46 @@ def test_the_backstop_times_the_most_exercises_of_a_lesson_fit_the_graders_check
 
 
 def test_the_timers_and_handlers_are_restored_after_a_stopped_call(stop):
-    handlers = signal.getsignal(signal.SIGPROF), signal.getsignal(signal.SIGALRM)
+    handler = signal.getsignal(signal.SIGALRM)
 
     def endless():
         while not stop.is_set():
             pass
 
     assert call_with_time_limit(endless, (), 0.05).timed_out
-    assert (signal.getsignal(signal.SIGPROF), signal.getsignal(signal.SIGALRM)) == handlers
-    assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) == handler
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     # a timer someone else set is left alone: the call runs in a watched thread instead
-    signal.setitimer(signal.ITIMER_PROF, 100.0)
+    signal.setitimer(signal.ITIMER_REAL, 100.0)
     try:
         outcome = call_with_time_limit(lambda: threading.current_thread().name, (), 1.0)
         assert outcome.value == "lowdim-course-check"
-        assert signal.getitimer(signal.ITIMER_PROF)[0] > 90.0
+        assert signal.getitimer(signal.ITIMER_REAL)[0] > 90.0
     finally:
-        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def test_an_endless_loop_after_multi_threaded_products_stops_at_the_cpu_limit(stop):
+    """After a product on several threads OpenBLAS's helper threads idle by spinning; a CPU
+    timer's signal then went to one of them and the loop ran on to the wall-clock backstop."""
+    np = pytest.importorskip("numpy")
+    from lowdim_course.threads import cpu_threads
+
+    def endless():
+        while not stop.is_set():
+            pass
+
+    late = 0
+    for _ in range(10):
+        with cpu_threads(2):
+            matrix = np.full((300, 300), 1 / 300)
+            for _ in range(5):
+                matrix = matrix @ matrix
+        started = time.monotonic()
+        outcome = call_with_time_limit(endless, (), LIMIT)
+        late += outcome.waited or time.monotonic() - started >= LIMIT * WAIT_FACTOR
+        assert outcome.timed_out
+    assert late == 0, f"{late} of 10 loops ran to the backstop"
 
 
 @pytest.mark.parametrize(("waited", "words"), [(False, "of CPU time"), (True, "used little CPU")])
