@@ -205,7 +205,7 @@ def test_claim_check_reads_the_histories():
         ),
         (lambda d: build_model("cdln", d, eps=0.0), "eps must be > 0"),
         (lambda d: build_model("mlp", d, hidden_layers=0), "hidden_layers must be"),
-        (lambda d: build_model("mlp", "digits"), "data must be Digits"),
+        (lambda d: build_model("mlp", "digits"), "data must be ClassificationData"),
         (lambda d: load_digits_data(1.5), r"test_fraction must be in \(0, 1\)"),
         (lambda d: train_models({"m": build_model("mlp", d, width=8)}, d, lr=-1), "lr must be > 0"),
         (lambda d: train_models({"m": build_model("mlp", d, width=8)}, d, steps=0), "steps must"),

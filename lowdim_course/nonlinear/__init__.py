@@ -56,6 +56,7 @@ the figure and files).
 """
 
 from .data import (
+    ClassificationData,
     Digits,
     load_digits_data,
 )
@@ -67,6 +68,7 @@ from .experiment import (
     run_nonlinear,
     summarize,
 )
+from .mnist1d import STANDARD_DATA_SEED, load_mnist1d_data
 from .model import (
     BlockMLP,
     block_surrogate,
@@ -104,7 +106,9 @@ __all__ = [
     "LABELS",
     "OPTIMIZERS",
     "REPRODUCE_SETTINGS",
+    "STANDARD_DATA_SEED",
     "BlockMLP",
+    "ClassificationData",
     "ClassifierHistory",
     "Digits",
     "block_learning_rates",
@@ -117,6 +121,7 @@ __all__ = [
     "compressed_block_layers",
     "dln_block_param_count",
     "load_digits_data",
+    "load_mnist1d_data",
     "percent_correct",
     "plot_accuracy",
     "reproduce_nonlinear",

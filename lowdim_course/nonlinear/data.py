@@ -1,4 +1,7 @@
-"""The digits data set: scikit-learn's 8 x 8 handwritten digits (shipped with it: no download)."""
+"""The classification data sets: a tensor container, and scikit-learn's 8 x 8 handwritten digits.
+
+The digits ship with scikit-learn (no download); MNIST-1D is generated in :mod:`.mnist1d`.
+"""
 
 from __future__ import annotations
 
@@ -17,27 +20,35 @@ from ..validation import (
 
 
 @dataclass
-class Digits:
-    """Standardized digits split into train and test tensors (labels are int64 class indices)."""
+class ClassificationData:
+    """Standardized features split into train and test tensors (labels: int64 class indices).
+
+    ``x_train`` is n_train x n_features (one sample a row); ``name`` says which data set.
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
     n_classes: int = 10
+    name: str = "digits"
 
     @property
     def n_features(self) -> int:
         return self.x_train.shape[1]
 
-    def to(self, device=None, dtype=None) -> Digits:
-        return Digits(
+    def to(self, device=None, dtype=None) -> ClassificationData:
+        return ClassificationData(
             self.x_train.to(device=device, dtype=dtype),
             self.y_train.to(device=device),
             self.x_test.to(device=device, dtype=dtype),
             self.y_test.to(device=device),
             self.n_classes,
+            self.name,
         )
+
+
+Digits = ClassificationData  # the name this container had while digits was the only data set
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,7 +68,7 @@ def _raw_digits() -> tuple[torch.Tensor, torch.Tensor]:
 
 def load_digits_data(
     test_fraction: float = 0.25, seed: int = 0, device="cpu", dtype=None
-) -> Digits:
+) -> ClassificationData:
     """scikit-learn's digits, a seeded random train/test split, features standardized.
 
     A permutation drawn from ``seed`` puts ``floor(test_fraction n)`` samples in the test set.
@@ -81,4 +92,5 @@ def load_digits_data(
     std = x[train].std(dim=0)
     std[std == 0] = 1.0
     x = (x - mean) / std
-    return Digits(x[train], y[train], x[test], y[test], int(y.max()) + 1).to(device, dtype)
+    data = ClassificationData(x[train], y[train], x[test], y[test], int(y.max()) + 1, "digits")
+    return data.to(device, dtype)

@@ -11,7 +11,7 @@ from ..threads import cpu_threads
 from ..validation import (
     check_choice,
 )
-from .data import Digits, load_digits_data
+from .data import ClassificationData, load_digits_data
 from .model import build_model
 from .settings import CLAIM_POINTS, CLAIM_SPEEDUP, DEFAULTS, KINDS, REPRODUCE_SETTINGS
 from .trainer import ClassifierHistory, train_models
@@ -26,7 +26,7 @@ def _settings(overrides: dict, base: dict) -> dict:
     return {**base, **overrides}
 
 
-def build_models(kinds, data: Digits, settings: dict) -> tuple[dict, dict]:
+def build_models(kinds, data: ClassificationData, settings: dict) -> tuple[dict, dict]:
     """``({kind: model}, {kind: seconds to build it})`` for the given settings."""
     models, setup = {}, {}
     for kind in kinds:

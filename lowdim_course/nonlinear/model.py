@@ -14,7 +14,7 @@ from ..validation import (
     check_int,
     check_positive,
 )
-from .data import Digits
+from .data import ClassificationData
 from .settings import DEFAULTS, KINDS
 
 
@@ -156,7 +156,7 @@ def compressed_block_layers(
 
 def build_model(
     kind: str,
-    data: Digits,
+    data: ClassificationData,
     *,
     width: int = DEFAULTS["width"],
     depth: int = DEFAULTS["depth"],
@@ -174,8 +174,11 @@ def build_model(
     block's layers). ``depth`` is the block's number of layers (>= 2).
     """
     check_choice("kind", kind, KINDS)
-    if not isinstance(data, Digits):
-        raise ValueError(f"data must be Digits (see load_digits_data), got {data!r}")
+    if not isinstance(data, ClassificationData):
+        raise ValueError(
+            "data must be ClassificationData (see load_digits_data, load_mnist1d_data), "
+            f"got {data!r}"
+        )
     width = check_int("width", width, low=1)
     depth = check_int("depth", depth, low=2)
     if kind == "cdln":

@@ -20,7 +20,7 @@ from ..validation import (
     check_int,
     check_positive,
 )
-from .data import Digits
+from .data import ClassificationData
 from .model import BlockMLP
 from .settings import ALPHA_LAYERS, DEFAULTS, LABELS, OPTIMIZERS
 
@@ -231,14 +231,14 @@ def percent_correct(predictions: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def test_accuracy(model: BlockMLP, data: Digits) -> float:
+def test_accuracy(model: BlockMLP, data: ClassificationData) -> float:
     """Percentage of test samples whose largest logit is the true class."""
     return percent_correct(model(data.x_test).argmax(dim=1), data.y_test)
 
 
 def train_models(
     models: dict[str, BlockMLP],
-    data: Digits,
+    data: ClassificationData,
     *,
     lr: float = DEFAULTS["lr"],
     alpha: float = DEFAULTS["alpha"],
