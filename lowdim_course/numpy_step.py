@@ -244,7 +244,7 @@ def _products(mode):
         return mode.perturb_array(np.matmul(a, b, out))
 
     def inner(a, b):
-        return float(mode.perturb_array(np.array([np.vdot(a, b)]))[0])
+        return mode.perturb_value(np.vdot(a, b))
 
     return matmul, inner
 

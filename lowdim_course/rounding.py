@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode_stack
 
@@ -99,6 +100,10 @@ class RoundingPerturbation(TorchDispatchMode):
             array *= (1.0 + self.size * (2.0 * noise - 1.0)).numpy()
             self.count += 1
         return array
+
+    def perturb_value(self, value: float) -> float:
+        """The same perturbation on one number (a sum numpy returns as a scalar)."""
+        return float(self.perturb_array(np.array([value], dtype=np.float64))[0])
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         result = func(*args, **(kwargs or {}))

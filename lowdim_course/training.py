@@ -293,8 +293,9 @@ def _run(problem, network, history, loop, bar):
         started = time.perf_counter()
         parts = loop.step.parts()
         log_now = step % loop.logging.every == 0
-        if each_step or isinstance(parts, list):  # a list: floats already on the host
-            values = parts if isinstance(parts, list) else parts.tolist()
+        on_host = isinstance(parts, list)  # the numpy step's floats: reading them costs nothing
+        if each_step or on_host:
+            values = parts if on_host else parts.tolist()
             compute_seconds += time.perf_counter() - started
             stop = _record(step, values, problem, history, loop, compute_seconds)
         else:

@@ -184,3 +184,14 @@ def test_the_step_perturbs_its_products_under_a_rounding_perturbation():
         assert mode.count >= 50 * 8  # every product and dot product of every step
         assert history.train_loss != reference.train_loss
         np.testing.assert_allclose(history.train_loss, reference.train_loss, rtol=1e-9)
+
+
+def test_one_number_is_perturbed_by_the_promised_relative_size():
+    from lowdim_course.rounding import RoundingPerturbation
+
+    mode = RoundingPerturbation(1e-6, seed=4)
+    values = [mode.perturb_value(3.0) for _ in range(200)]
+    relative = np.abs(np.array(values) / 3.0 - 1.0)
+    assert mode.count == 200 and len(set(values)) == 200
+    assert relative.max() <= 1e-6 and relative.max() > 0.5e-6  # uniform in (-size, size)
+    assert RoundingPerturbation(0.0).perturb_value(3.0) == 3.0

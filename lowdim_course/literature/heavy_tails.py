@@ -167,15 +167,15 @@ def prunable_fraction(weights, rel_error: float = 0.1) -> float:
     rel_error = check_float("rel_error", rel_error, low=0.0, high=1.0)
     # numpy's sort: twice torch's speed at n = 100,000 (lesson 09's slider sorts 60 of these)
     energy = np.sort(w * w)
-    total = np.array([energy.sum()])
-    if total[0] <= 0:
+    total = float(energy.sum())
+    if total <= 0:
         return 1.0
     cumulative = np.cumsum(energy)
     perturbation = active_perturbation()  # numpy's sums, out of its sight otherwise
     if perturbation is not None:
-        perturbation.perturb_array(total)
+        total = perturbation.perturb_value(total)
         perturbation.perturb_array(cumulative)
-    cumulative /= total[0]
+    cumulative /= total
     return int((cumulative <= rel_error**2 * (1 + 1e-12)).sum()) / w.size
 
 
