@@ -88,3 +88,31 @@ def test_a_missing_package_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "mnist1d", None)
     with pytest.raises(ImportError, match=r"pip install 'mnist1d>=0.0.2'"):
         load_mnist1d_data(data_seed=11)
+
+
+def test_a_larger_set_and_a_related_task_are_made_from_the_same_templates(data):
+    larger = load_mnist1d_data(num_samples=1000, data_seed=3)
+    assert larger.x_train.shape == (800, 40) and larger.x_test.shape == (200, 40)
+    sheared = load_mnist1d_data(data_seed=3, num_samples=1000, transforms={"shear_scale": 2.0})
+    # the same seed draws the same labels and templates; only the shear differs
+    assert torch.equal(sheared.y_train, larger.y_train)
+    assert not torch.allclose(sheared.x_train, larger.x_train)
+    unchanged = load_mnist1d_data(data_seed=3, num_samples=1000, transforms={"shear_scale": 0.75})
+    assert torch.equal(unchanged.x_train, larger.x_train)  # 0.75 is the package's default
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"num_samples": 99}, "num_samples must be an integer in [100, 100000]"),
+        ({"num_samples": 1005}, "num_samples must be a multiple of 10"),
+        ({"transforms": {"shear": 2.0}}, "transforms may change"),
+        ({"transforms": {"shear_scale": 9.0}}, "transforms['shear_scale'] must be"),
+        ({"transforms": {"max_translation": 2.5}}, "transforms['max_translation'] must be an int"),
+        ({"transforms": [("shear_scale", 2.0)]}, "transforms must be a dict"),
+    ],
+)
+def test_bad_sizes_and_transforms_are_named(kwargs, words):
+    with pytest.raises(ValueError) as raised:
+        load_mnist1d_data(**kwargs)
+    assert words in str(raised.value)

@@ -20,10 +20,21 @@ import random
 import numpy as np
 import torch
 
-from ..validation import check_int, resolve_device, resolve_dtype
+from ..validation import check_float, check_int, resolve_device, resolve_dtype
 from .data import ClassificationData
 
 STANDARD_DATA_SEED = 42  # the package's default: the data set of the paper's tables
+STANDARD_SAMPLES = 5000
+# The transformations a variant may change (the package's defaults in brackets): how much each
+# signal is scaled (0.4), sheared (0.75), shifted (48 of 84 points) and how strong its
+# correlated (0.25) and white (0.02) noise are. Lesson 13's related task shears more.
+TRANSFORM_LIMITS = {
+    "scale_coeff": (0.0, 1.5),
+    "shear_scale": (0.0, 5.0),
+    "max_translation": (1, 84),
+    "corr_noise_scale": (0.0, 2.0),
+    "iid_noise_scale": (0.0, 1.0),
+}
 
 
 def _mnist1d_module():
@@ -37,12 +48,15 @@ def _mnist1d_module():
     return data
 
 
-@functools.lru_cache(maxsize=4)
-def _generated(data_seed: int) -> tuple[np.ndarray, ...]:
-    """The 4,000 training and 1,000 test signals and labels, generated once per process."""
+@functools.lru_cache(maxsize=8)
+def _generated(data_seed: int, num_samples: int, transforms: tuple) -> tuple[np.ndarray, ...]:
+    """The training (first 80%) and test signals and labels, generated once per process."""
     generator = _mnist1d_module()
     args = generator.get_dataset_args()
     args.seed = data_seed
+    args.num_samples = num_samples
+    for name, value in transforms:
+        setattr(args, name, value)
     # the package draws from the legacy global generator: keep the caller's draws as they were
     numpy_state = np.random.get_state()  # noqa: NPY002
     python_state = random.getstate()
@@ -58,18 +72,32 @@ def _generated(data_seed: int) -> tuple[np.ndarray, ...]:
 
 
 def load_mnist1d_data(
-    data_seed: int = STANDARD_DATA_SEED, device="cpu", dtype=None
+    data_seed: int = STANDARD_DATA_SEED,
+    device="cpu",
+    dtype=None,
+    *,
+    num_samples: int = STANDARD_SAMPLES,
+    transforms: dict | None = None,
 ) -> ClassificationData:
-    """MNIST-1D: 4,000 training and 1,000 test signals of 40 features, ten classes.
+    """MNIST-1D: signals of 40 features, ten classes; 80% for training, 20% for testing.
 
-    ``data_seed`` draws the transformations (42, the default, is the standard data set of
-    Greydanus & Kobak); the features are standardized over the whole set by ``make_dataset``
-    (``x <- (x - mean) / std``, one mean and one std for all 40 positions).
+    ``data_seed`` draws the transformations (42, the default, with 5,000 samples and no
+    ``transforms``, is the standard data set of Greydanus & Kobak: 4,000 training and 1,000
+    test signals); ``num_samples`` (a multiple of 10, 100 to 100,000) makes a larger or smaller
+    set; ``transforms`` changes the package's transformation arguments (``TRANSFORM_LIMITS``
+    names them and their ranges), which makes a related task. The features are standardized
+    over the whole set by ``make_dataset`` (``x <- (x - mean) / std``, one mean and one std
+    for all 40 positions).
     """
     data_seed = check_int("data_seed", data_seed, low=0, high=2**32 - 1)
+    num_samples = check_int("num_samples", num_samples, low=100, high=100_000)
+    if num_samples % 10:
+        raise ValueError(f"num_samples must be a multiple of 10 (ten classes), got {num_samples}")
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
-    x_train, y_train, x_test, y_test = _generated(data_seed)
+    x_train, y_train, x_test, y_test = _generated(
+        data_seed, num_samples, _checked_transforms(transforms)
+    )
     data = ClassificationData(
         torch.tensor(x_train, dtype=torch.float64),
         torch.tensor(y_train, dtype=torch.int64),
@@ -79,3 +107,25 @@ def load_mnist1d_data(
         "mnist1d",
     )
     return data.to(device, dtype)
+
+
+def _checked_transforms(transforms) -> tuple:
+    """``transforms`` as a sorted tuple of (name, value), each checked against its range."""
+    if transforms is None:
+        return ()
+    if not isinstance(transforms, dict):
+        raise ValueError(
+            f"transforms must be a dict of {sorted(TRANSFORM_LIMITS)}, got {transforms!r}"
+        )
+    checked = []
+    for name, value in sorted(transforms.items()):
+        if name not in TRANSFORM_LIMITS:
+            raise ValueError(
+                f"transforms may change {', '.join(sorted(TRANSFORM_LIMITS))}; got {name!r}"
+            )
+        low, high = TRANSFORM_LIMITS[name]
+        if isinstance(low, int):
+            checked.append((name, check_int(f"transforms[{name!r}]", value, low=low, high=high)))
+        else:
+            checked.append((name, check_float(f"transforms[{name!r}]", value, low=low, high=high)))
+    return tuple(checked)
