@@ -3,8 +3,11 @@
 Yaras, Wang, Balzano, Qu, "Compressible dynamics in deep overparameterized low-rank learning &
 adaptation" (ICML 2024) carry the invariant subspace of Kwon et al. (2024) into fine-tuning:
 a layer's update is an overparameterized three-layer factorization (Deep LoRA), compressed from
-the start to a small width. ``factorized`` builds the four updates the lesson compares (full
-fine-tuning, LoRA, the full-width deep factorization and its compressed form).
+the start to a small width. The modules, one job each: ``factorized`` (the four updates of a
+frozen layer: full fine-tuning, LoRA, the full-width deep factorization and its compressed
+form), ``pretrained`` (the MLP pretrained on MNIST-1D, shipped as weights, and the script that
+makes them), ``tasks`` (the related task and its few-shot training sets), ``finetune`` (the
+fine-tuning loop and the ranks of what it learned).
 """
 
 from .factorized import (

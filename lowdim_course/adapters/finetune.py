@@ -1,0 +1,154 @@
+"""Fine-tuning the pretrained network's layers with one kind of update, and what it learned.
+
+Every layer ``A_l`` of the pretrained MLP gets an update ``Delta_l`` of the same kind
+(:mod:`.factorized`); biases stay frozen, as in LoRA (Hu et al. 2022) and Deep LoRA (Yaras et
+al. 2024). The loss is the mean cross-entropy over the few training examples, full batch,
+minimized with Adam (the optimizer of both papers' runs) for ``steps`` steps.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from ..divergence import DivergenceGuard
+from ..rank_measures import numerical_rank, stable_rank
+from ..threads import cpu_threads
+from ..validation import check_choice, check_int, check_positive
+from .factorized import (
+    DEFAULT_EPS,
+    compressed_deep_adapter,
+    deep_adapter,
+    full_adapter,
+    lora_adapter,
+)
+from .pretrained import PretrainedMLP
+
+KINDS = ("full", "lora", "deep_compressed", "deep")
+LABELS = {
+    "full": "full fine-tuning",
+    "lora": "LoRA",
+    "deep_compressed": "Deep LoRA (compressed)",
+    "deep": "deep, full width",
+}
+RANK_TOLERANCE = 1e-3  # numerical rank: singular values above 1e-3 x the largest
+DIVERGENCE_FACTOR = 1e3
+
+
+@dataclass
+class FineTuneResult:
+    """One fine-tuning run: its settings, the final updates, the losses, the test accuracy."""
+
+    kind: str
+    rank: int
+    per_class: int
+    seed: int
+    lr: float
+    steps: int
+    deltas: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    test_accuracy: float = float("nan")
+    seconds: float = 0.0
+    trainable_parameters: int = 0
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.kind]
+
+    def stable_ranks(self) -> list[float]:
+        """``||Delta_l||_F^2 / ||Delta_l||_2^2`` of each layer's update."""
+        return [stable_rank(delta) for delta in self.deltas]
+
+    def numerical_ranks(self, rtol: float = RANK_TOLERANCE) -> list[int]:
+        """Each update's singular values above ``rtol`` times its largest."""
+        return [numerical_rank(delta, rtol) for delta in self.deltas]
+
+
+def layer_gradients(model: PretrainedMLP, x: torch.Tensor, y: torch.Tensor) -> list:
+    """``dl/dDelta_l`` at ``Delta = 0``: the few-shot loss's gradient for each layer's update."""
+    deltas = [torch.zeros(shape, dtype=x.dtype, requires_grad=True) for shape in model.shapes]
+    loss = torch.nn.functional.cross_entropy(model.forward(x, deltas), y)
+    return [grad.detach() for grad in torch.autograd.grad(loss, deltas)]
+
+
+def build_adapters(model, kind, rank, x, y, seed=0, eps=DEFAULT_EPS) -> list:
+    """One adapter of ``kind`` for each layer; rank ``min(rank, smaller side)`` per layer."""
+    check_choice("kind", kind, KINDS)
+    rank = check_int("rank", rank, low=1)
+    if kind == "deep_compressed" and rank % 2:
+        raise ValueError(f"rank must be even for Deep LoRA (half from each side), got {rank}")
+    if kind == "full":
+        return [full_adapter(shape) for shape in model.shapes]
+    layer_ranks = [min(rank, *shape) for shape in model.shapes]
+    if kind == "lora":
+        return [
+            lora_adapter(shape, r, seed=seed + index)
+            for index, (shape, r) in enumerate(zip(model.shapes, layer_ranks, strict=True))
+        ]
+    deep = [deep_adapter(shape, eps, seed=seed + index) for index, shape in enumerate(model.shapes)]
+    if kind == "deep":
+        return deep
+    gradients = layer_gradients(model, x, y)
+    return [
+        compressed_deep_adapter(full, gradient, r - r % 2, eps)
+        for full, gradient, r in zip(deep, gradients, layer_ranks, strict=True)
+    ]
+
+
+def fine_tune(
+    model: PretrainedMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    kind: str,
+    *,
+    rank: int = 8,
+    lr: float = 1e-3,
+    steps: int = 300,
+    seed: int = 0,
+    eps: float = DEFAULT_EPS,
+    test=None,
+    per_class: int = 0,
+) -> FineTuneResult:
+    """Adapt ``model`` to ``(x, y)`` with updates of ``kind``; test on ``test`` = (x, y).
+
+    The adapters' random draws (LoRA's ``A``, the deep factors) come from ``seed``; the
+    compressed deep adapter's construction and its time are counted in ``seconds``.
+    """
+    lr = check_positive("lr", lr)
+    steps = check_int("steps", steps, low=1)
+    eps = check_positive("eps", eps)
+    with cpu_threads(1):
+        started = time.perf_counter()
+        adapters = build_adapters(model, kind, rank, x, y, seed, eps)
+        factors = [factor for adapter in adapters for factor in adapter.factors]
+        optimizer = torch.optim.Adam(factors, lr=lr)
+        guard = DivergenceGuard(DIVERGENCE_FACTOR, lr, what=f"fine-tuning with {LABELS[kind]}")
+        losses = []
+        for step in range(steps):
+            deltas = [adapter.delta() for adapter in adapters]
+            loss = torch.nn.functional.cross_entropy(model.forward(x, deltas), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            guard.check(step, losses[-1])
+        seconds = time.perf_counter() - started
+        with torch.no_grad():
+            deltas = [adapter.delta().detach() for adapter in adapters]
+    result = FineTuneResult(
+        kind,
+        rank,
+        per_class,
+        seed,
+        lr,
+        steps,
+        deltas,
+        losses,
+        seconds=seconds,
+        trainable_parameters=sum(adapter.trainable_parameters for adapter in adapters),
+    )
+    if test is not None:
+        result.test_accuracy = model.accuracy(test[0], test[1], deltas)
+    return result
