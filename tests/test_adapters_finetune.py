@@ -13,7 +13,7 @@ from lowdim_course.adapters.pretrained import (
     pretrain,
     save_pretrained,
 )
-from lowdim_course.adapters.tasks import few_shot, related_task
+from lowdim_course.adapters.tasks import DRAW_POOL, few_shot, related_task, validation_set
 from lowdim_course.divergence import DivergenceError
 from lowdim_course.nonlinear.mnist1d import load_mnist1d_data
 
@@ -167,3 +167,38 @@ def test_bad_fine_tuning_arguments_are_named(model, task, kwargs, words):
     with pytest.raises(ValueError) as raised:
         fine_tune(model, x, y, kind, **kwargs)
     assert words in str(raised.value)
+
+
+def test_a_checkpoint_is_the_shorter_run(model, task):
+    """The accuracy read at step 40 of a 80-step run is the 40-step run's (same seed, same
+    examples): the checkpoints neither skip nor repeat a step."""
+    x, y = few_shot(task, 3, seed=2)
+    test = (task.x_test, task.y_test)
+    long = fine_tune(
+        model,
+        x,
+        y,
+        "lora",
+        rank=2,
+        lr=1e-3,
+        steps=80,
+        seed=1,
+        test=test,
+        validation=validation_set(task),
+        checkpoints=(40,),
+    )
+    short = fine_tune(model, x, y, "lora", rank=2, lr=1e-3, steps=40, seed=1, test=test)
+    assert long.accuracies["test"][40] == short.test_accuracy
+    assert set(long.accuracies["validation"]) == {40, 80}
+    assert long.test_accuracy == long.accuracies["test"][80]
+    with pytest.raises(ValueError, match="checkpoint must be an integer in"):
+        fine_tune(model, x, y, "lora", rank=2, steps=10, checkpoints=(20,))
+
+
+def test_few_shot_examples_never_come_from_the_validation_set(task):
+    x_val, _ = validation_set(task)
+    validation_rows = {tuple(row.tolist()) for row in x_val}
+    for seed in range(3):
+        x, _ = few_shot(task, 20, seed)
+        assert not any(tuple(row.tolist()) in validation_rows for row in x)
+    assert x_val.shape[0] == task.x_train.shape[0] - DRAW_POOL == 1000

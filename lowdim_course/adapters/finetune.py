@@ -49,9 +49,16 @@ class FineTuneResult:
     steps: int
     deltas: list = field(default_factory=list)
     train_loss: list = field(default_factory=list)
-    test_accuracy: float = float("nan")
     seconds: float = 0.0
     trainable_parameters: int = 0
+    # {"test": {step: percent}, "validation": {...}} at the checkpoints
+    accuracies: dict = field(default_factory=dict)
+
+    @property
+    def test_accuracy(self) -> float:
+        """Percent correct on the test set after the last step (nan if none was given)."""
+        test = self.accuracies.get("test", {})
+        return test[self.steps] if self.steps in test else float("nan")
 
     @property
     def label(self) -> str:
@@ -109,24 +116,33 @@ def fine_tune(
     seed: int = 0,
     eps: float = DEFAULT_EPS,
     test=None,
+    validation=None,
+    checkpoints=(),
     per_class: int = 0,
 ) -> FineTuneResult:
-    """Adapt ``model`` to ``(x, y)`` with updates of ``kind``; test on ``test`` = (x, y).
+    """Adapt ``model`` to ``(x, y)`` with updates of ``kind``; evaluate on ``test`` and
+    ``validation`` (each ``(x, y)`` or None) after the last step and after each of
+    ``checkpoints`` (step counts).
 
     The adapters' random draws (LoRA's ``A``, the deep factors) come from ``seed``; the
-    compressed deep adapter's construction and its time are counted in ``seconds``.
+    compressed deep adapter's construction and its time are counted in ``seconds``, the
+    evaluations are not.
     """
     lr = check_positive("lr", lr)
     steps = check_int("steps", steps, low=1)
     eps = check_positive("eps", eps)
+    evaluated = {name: pair for name, pair in (("test", test), ("validation", validation))}
+    evaluated = {name: pair for name, pair in evaluated.items() if pair is not None}
+    stops = sorted({check_int("checkpoint", c, low=1, high=steps) for c in checkpoints} | {steps})
+    accuracies = {name: {} for name in evaluated}
     with cpu_threads(1):
         started = time.perf_counter()
         adapters = build_adapters(model, kind, rank, x, y, seed, eps)
         factors = [factor for adapter in adapters for factor in adapter.factors]
         optimizer = torch.optim.Adam(factors, lr=lr)
         guard = DivergenceGuard(DIVERGENCE_FACTOR, lr, what=f"fine-tuning with {LABELS[kind]}")
-        losses = []
-        for step in range(steps):
+        losses, seconds = [], 0.0
+        for step in range(1, steps + 1):
             deltas = [adapter.delta() for adapter in adapters]
             loss = torch.nn.functional.cross_entropy(model.forward(x, deltas), y)
             optimizer.zero_grad()
@@ -134,10 +150,14 @@ def fine_tune(
             optimizer.step()
             losses.append(loss.item())
             guard.check(step, losses[-1])
-        seconds = time.perf_counter() - started
-        with torch.no_grad():
-            deltas = [adapter.delta().detach() for adapter in adapters]
-    result = FineTuneResult(
+            if step in stops:
+                seconds += time.perf_counter() - started
+                with torch.no_grad():
+                    deltas = [adapter.delta().detach() for adapter in adapters]
+                for name, (x_eval, y_eval) in evaluated.items():
+                    accuracies[name][step] = model.accuracy(x_eval, y_eval, deltas)
+                started = time.perf_counter()
+    return FineTuneResult(
         kind,
         rank,
         per_class,
@@ -146,9 +166,7 @@ def fine_tune(
         steps,
         deltas,
         losses,
-        seconds=seconds,
-        trainable_parameters=sum(adapter.trainable_parameters for adapter in adapters),
+        seconds,
+        sum(adapter.trainable_parameters for adapter in adapters),
+        accuracies,
     )
-    if test is not None:
-        result.test_accuracy = model.accuracy(test[0], test[1], deltas)
-    return result
