@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 
 from lowdim_course.comparison import build_networks, build_problem, resolve_settings
+from lowdim_course.threads import cpu_model
 from lowdim_course.training import train
 
 HERE = Path(__file__).resolve().parent
@@ -315,17 +316,6 @@ def markdown(rows, environment) -> str:
         "`paper_side_by_side.py` (results/paper-side-by-side.md).",
     ]
     return "\n".join(lines) + "\n"
-
-
-def cpu_model() -> str:
-    """The processor's name: ``model name`` in /proc/cpuinfo (Linux), else what platform says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown processor"
 
 
 def environment_facts(devices) -> dict:

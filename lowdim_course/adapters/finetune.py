@@ -53,6 +53,8 @@ class FineTuneResult:
     trainable_parameters: int = 0
     # {"test": {step: percent}, "validation": {...}} at the checkpoints
     accuracies: dict = field(default_factory=dict)
+    # {step: [stable rank of each layer's update]} at the checkpoints
+    stable_ranks_at: dict = field(default_factory=dict)
 
     @property
     def test_accuracy(self) -> float:
@@ -134,7 +136,7 @@ def fine_tune(
     evaluated = {name: pair for name, pair in (("test", test), ("validation", validation))}
     evaluated = {name: pair for name, pair in evaluated.items() if pair is not None}
     stops = sorted({check_int("checkpoint", c, low=1, high=steps) for c in checkpoints} | {steps})
-    accuracies = {name: {} for name in evaluated}
+    accuracies, ranks_at = {name: {} for name in evaluated}, {}
     with cpu_threads(1):
         started = time.perf_counter()
         adapters = build_adapters(model, kind, rank, x, y, seed, eps)
@@ -156,6 +158,7 @@ def fine_tune(
                     deltas = [adapter.delta().detach() for adapter in adapters]
                 for name, (x_eval, y_eval) in evaluated.items():
                     accuracies[name][step] = model.accuracy(x_eval, y_eval, deltas)
+                ranks_at[step] = [stable_rank(delta) for delta in deltas]
                 started = time.perf_counter()
     return FineTuneResult(
         kind,
@@ -169,4 +172,5 @@ def fine_tune(
         seconds,
         sum(adapter.trainable_parameters for adapter in adapters),
         accuracies,
+        ranks_at,
     )
