@@ -202,3 +202,18 @@ def test_few_shot_examples_never_come_from_the_validation_set(task):
         x, _ = few_shot(task, 20, seed)
         assert not any(tuple(row.tolist()) in validation_rows for row in x)
     assert x_val.shape[0] == task.x_train.shape[0] - DRAW_POOL == 1000
+
+
+def test_a_start_function_gives_the_run_the_core_gives(model, task):
+    """The capstone's route (the start built by a function from the factors, eps and the
+    gradient) is the core's run, number for number, when the function is the reference."""
+    from lowdim_course.exercises.lesson13 import reference_compressed_start
+
+    x, y = few_shot(task, 3, seed=4)
+    core = fine_tune(model, x, y, "deep_compressed", rank=4, lr=1e-3, steps=20, seed=1)
+    routed = fine_tune(
+        model, x, y, "deep_compressed", rank=4, lr=1e-3, steps=20, seed=1,
+        start=reference_compressed_start,
+    )  # fmt: skip
+    for a, b in zip(core.deltas, routed.deltas, strict=True):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-18)

@@ -99,3 +99,21 @@ def test_the_panels_figure_shows_three_methods(entries, monkeypatch):
     lesson13.few_shot_panel(rank=2, per_class=2, lr=3e-4)
     (figure,) = shown
     assert len(figure.axes[0].containers) == 3  # one error-bar curve per method
+
+
+def test_the_capstone_runs_the_students_start_beside_the_courses(capsys):
+    from lowdim_course.demos.lesson13_capstone import your_deep_lora
+    from lowdim_course.exercises.lesson13 import reference_compressed_start
+
+    result = your_deep_lora(reference_compressed_start, rank=2)
+    assert result["student"] == pytest.approx(result["course"]["deep_compressed"], abs=1e-9)
+    out = capsys.readouterr().out
+    assert "Deep LoRA, your start" in out
+
+    def stub(*args):
+        raise NotImplementedError
+
+    assert your_deep_lora(stub, rank=2)["student"] is None
+    assert "not written yet" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="rank must be even"):
+        your_deep_lora(reference_compressed_start, rank=3)

@@ -19,6 +19,7 @@ from ..threads import cpu_threads
 from ..validation import check_choice, check_int, check_positive
 from .factorized import (
     DEFAULT_EPS,
+    Adapter,
     compressed_deep_adapter,
     deep_adapter,
     full_adapter,
@@ -82,8 +83,13 @@ def layer_gradients(model: PretrainedMLP, x: torch.Tensor, y: torch.Tensor) -> l
     return [grad.detach() for grad in torch.autograd.grad(loss, deltas)]
 
 
-def build_adapters(model, kind, rank, x, y, seed=0, eps=DEFAULT_EPS) -> list:
-    """One adapter of ``kind`` for each layer; rank ``min(rank, smaller side)`` per layer."""
+def build_adapters(model, kind, rank, x, y, seed=0, eps=DEFAULT_EPS, start=None) -> list:
+    """One adapter of ``kind`` for each layer; rank ``min(rank, smaller side)`` per layer.
+
+    ``start``: for ``"deep_compressed"``, a function ``(factors, eps, gradient, rank) -> (L, R)``
+    building the outer factors from the full-width start (Lesson 13's capstone passes the
+    student's); None: :func:`.factorized.compressed_deep_start`.
+    """
     check_choice("kind", kind, KINDS)
     rank = check_int("rank", rank, low=1)
     if kind == "deep_compressed" and rank % 2:
@@ -100,10 +106,18 @@ def build_adapters(model, kind, rank, x, y, seed=0, eps=DEFAULT_EPS) -> list:
     if kind == "deep":
         return deep
     gradients = layer_gradients(model, x, y)
-    return [
-        compressed_deep_adapter(full, gradient, r - r % 2, eps)
-        for full, gradient, r in zip(deep, gradients, layer_ranks, strict=True)
-    ]
+    adapters = []
+    for full, gradient, r in zip(deep, gradients, layer_ranks, strict=True):
+        r -= r % 2
+        if start is None:
+            adapters.append(compressed_deep_adapter(full, gradient, r, eps))
+            continue
+        factors = [factor.detach().clone() for factor in full.factors]
+        left, right = start(factors, eps, gradient.clone(), r)
+        fixed = [torch.as_tensor(m, dtype=torch.float64).detach() for m in (left, right)]
+        inner = [(eps * torch.eye(r, dtype=torch.float64)).requires_grad_(True) for _ in range(3)]
+        adapters.append(Adapter("deep_compressed", full.shape, inner, fixed, eps=eps))
+    return adapters
 
 
 def fine_tune(
@@ -121,6 +135,7 @@ def fine_tune(
     validation=None,
     checkpoints=(),
     per_class: int = 0,
+    start=None,
 ) -> FineTuneResult:
     """Adapt ``model`` to ``(x, y)`` with updates of ``kind``; evaluate on ``test`` and
     ``validation`` (each ``(x, y)`` or None) after the last step and after each of
@@ -128,7 +143,7 @@ def fine_tune(
 
     The adapters' random draws (LoRA's ``A``, the deep factors) come from ``seed``; the
     compressed deep adapter's construction and its time are counted in ``seconds``, the
-    evaluations are not.
+    evaluations are not. ``start``: see :func:`build_adapters`.
     """
     lr = check_positive("lr", lr)
     steps = check_int("steps", steps, low=1)
@@ -139,7 +154,7 @@ def fine_tune(
     accuracies, ranks_at = {name: {} for name in evaluated}, {}
     with cpu_threads(1):
         started = time.perf_counter()
-        adapters = build_adapters(model, kind, rank, x, y, seed, eps)
+        adapters = build_adapters(model, kind, rank, x, y, seed, eps, start)
         factors = [factor for adapter in adapters for factor in adapter.factors]
         optimizer = torch.optim.Adam(factors, lr=lr)
         guard = DivergenceGuard(DIVERGENCE_FACTOR, lr, what=f"fine-tuning with {LABELS[kind]}")
