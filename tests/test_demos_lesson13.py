@@ -117,3 +117,15 @@ def test_the_capstone_runs_the_students_start_beside_the_courses(capsys):
     assert "not written yet" in capsys.readouterr().out
     with pytest.raises(ValueError, match="rank must be even"):
         your_deep_lora(reference_compressed_start, rank=3)
+
+
+def test_the_counted_parameters_are_the_formulas(capsys):
+    counts = lesson13.trainable_table(rank=8)
+    model, _, _ = lesson13._model_and_data()
+    for index, (m, n) in enumerate(model.shapes):
+        r, w = min(8, m, n), max(m, n)
+        assert counts["full"][index] == m * n
+        assert counts["lora"][index] == r * (m + n)
+        assert counts["deep"][index] == w * n + w * w + m * w
+        assert counts["deep_compressed"][index] == 3 * r * r
+    assert "121,088" in capsys.readouterr().out  # the full-width total, printed

@@ -25,7 +25,7 @@ from ..adapters.claims import (
     tuned_accuracy,
     tuned_stable_rank,
 )
-from ..adapters.finetune import LABELS
+from ..adapters.finetune import LABELS, build_adapters
 from ..adapters.pretrained import PRETRAINING, load_pretrained
 from ..adapters.tasks import related_task
 from ..nonlinear.mnist1d import load_mnist1d_data
@@ -187,3 +187,25 @@ def three_claims(rank: int = 8) -> dict:
         )
         print(f"   {per_class:>2} per class: {cells}")
     return result
+
+
+@small_work()
+def trainable_table(rank: int = 8) -> dict:
+    """Numbers each kind of adapter trains on each layer of the pretrained network.
+
+    Counted from the adapters the fine-tuning builds (``build_adapters``), not from a formula.
+    """
+    model, _, task = _model_and_data()
+    x, y = task.x_train[:20], task.y_train[:20]
+    counts = {}
+    for kind in ("full", "lora", "deep", "deep_compressed"):
+        adapters = build_adapters(model, kind, rank, x, y)
+        counts[kind] = [adapter.trainable_parameters for adapter in adapters]
+    print(f"numbers trained per layer at r = {rank}")
+    print(f"{'layer':>10} | " + " | ".join(f"{LABELS[kind]:>22}" for kind in counts))
+    for index, shape in enumerate(model.shapes):
+        cells = " | ".join(f"{counts[kind][index]:>22,}" for kind in counts)
+        print(f"{shape[0]:>4} x {shape[1]:<3} | {cells}")
+    totals = " | ".join(f"{sum(values):>22,}" for values in counts.values())
+    print(f"{'total':>10} | {totals}")
+    return counts
