@@ -105,27 +105,18 @@ def test_the_capstone_runs_the_students_start_beside_the_courses(capsys):
     from lowdim_course.demos.lesson13_capstone import your_deep_lora
     from lowdim_course.exercises.lesson13 import reference_compressed_start
 
-    result = your_deep_lora(reference_compressed_start, rank=2)
-    assert result["student"] == pytest.approx(result["course"]["deep_compressed"], abs=1e-9)
+    result = your_deep_lora(reference_compressed_start, rank=8)
+    # the student's runs are the table's (made on another day, maybe another CPU: a signal of
+    # the 1,000 may flip under other rounding)
+    for mine, stored in zip(result["student"], result["course"]["deep_compressed"], strict=True):
+        assert abs(mine - stored) <= 0.1 + 1e-9
     out = capsys.readouterr().out
     assert "Deep LoRA, your start" in out
 
     def stub(*args):
         raise NotImplementedError
 
-    assert your_deep_lora(stub, rank=2)["student"] is None
+    assert your_deep_lora(stub, rank=8)["student"] is None
     assert "not written yet" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="rank must be even"):
-        your_deep_lora(reference_compressed_start, rank=3)
-
-
-def test_the_counted_parameters_are_the_formulas(capsys):
-    counts = lesson13.trainable_table(rank=8)
-    model, _, _ = lesson13._model_and_data()
-    for index, (m, n) in enumerate(model.shapes):
-        r, w = min(8, m, n), max(m, n)
-        assert counts["full"][index] == m * n
-        assert counts["lora"][index] == r * (m + n)
-        assert counts["deep"][index] == w * n + w * w + m * w
-        assert counts["deep_compressed"][index] == 3 * r * r
-    assert f"{sum(counts['deep']):,}" in capsys.readouterr().out  # the full-width total
+    with pytest.raises(ValueError, match=r"rank must be one of \(2, 4, 8\)"):
+        your_deep_lora(reference_compressed_start, rank=6)
