@@ -169,6 +169,11 @@ QUICK = [
     Demo("10", "lesson10", "weight_averaging_demo", {"checkpoints": 10, "lr": 0.5}),
     Demo("11", "lesson11", "measures_vs_errors", {"keep": 0.2}),
     Demo("11", "lesson11", "rank_surrogates", {"seeds": (0, 1), "keeps": (0.1, 0.2)}),
+    Demo("13", "lesson13", "starting_point"),
+    Demo("13", "lesson13", "trainable_table"),
+    Demo("13", "lesson13", "compressed_follows_full_width", {"size": 12, "steps": 100}),
+    Demo("13", "lesson13", "few_shot_panel", computes=False),  # reads the shipped table
+    Demo("13", "lesson13", "three_claims", computes=False),  # reads the shipped table
     Cell("03", ("problem, history, report = subspace_run(",), "subspace_run"),
     Cell("05", ("problem.surrogate()",), "surrogate_norms"),
     Cell("09", ("kesten_tail_index",), "kesten"),
@@ -224,6 +229,8 @@ SLOW = [
     Demo("11", "lesson11", "erank_staircase_demo", {"depth": 4, "eps": 0.1}, label="-depth4"),
     Demo("11", "lesson11", "your_rank_for_error", {"rel_error": 0.1}, capstone="11.rank_for_error"),
     Demo("11", "lesson11", "flat_tail_example", {}),  # a 500 x 500 SVD
+    Demo("13", "lesson13", "compressed_follows_full_width", label="-lesson"),
+    Demo("13", "lesson13_capstone", "your_deep_lora", {"rank": 4}, capstone="13.compressed_start"),
 ]
 
 
