@@ -25,6 +25,7 @@ from .settings import (
     DATA_SETS,
     DEFAULTS,
     KINDS,
+    MNIST1D_REPRODUCE_SETTINGS,
     OPTIMIZERS,
     REPRODUCE_SETTINGS,
 )
@@ -241,8 +242,10 @@ def plot_accuracy(histories: dict[str, ClassifierHistory], axes=None, title: str
 def reproduce_nonlinear(device="cpu", out_dir=Path("."), progress: bool = True, **overrides):
     """Run the three models at ``REPRODUCE_SETTINGS`` (plus overrides); write PNG and JSON.
 
-    ``data="mnist1d"`` runs them on MNIST-1D's fixed split instead of a split of the digits.
-    The settings are checked before any training.
+    ``data="mnist1d"`` runs them on MNIST-1D's fixed split instead of a split of the digits, at
+    ``MNIST1D_REPRODUCE_SETTINGS`` (each model at the learning rate the tuned sweep chose,
+    ``benchmarks/results/nonlinear-sweep-mnist1d.md``). The settings are checked before any
+    training.
 
     Writes ``nonlinear.png`` (accuracy against iteration and seconds) and ``nonlinear.json``
     (``summarize``'s dict) into ``out_dir``, each atomically (temp file + ``os.replace``), and
@@ -250,7 +253,9 @@ def reproduce_nonlinear(device="cpu", out_dir=Path("."), progress: bool = True, 
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings = check_settings(_settings(overrides, REPRODUCE_SETTINGS))
+    data = check_choice("data", overrides.get("data", DEFAULTS["data"]), DATA_SETS)
+    base = REPRODUCE_SETTINGS if data == "digits" else MNIST1D_REPRODUCE_SETTINGS
+    settings = check_settings(_settings(overrides, base))
     histories = run_nonlinear(device=device, progress=progress, **settings)
     summary = summarize(histories)
     png, js = out_dir / "nonlinear.png", out_dir / "nonlinear.json"
