@@ -11,6 +11,8 @@ import torch
 
 from lowdim_course.nonlinear import (
     DEFAULTS,
+    MNIST1D_SETTINGS,
+    MNIST1D_TUNED_RATES,
     BlockMLP,
     Digits,
     block_surrogate,
@@ -315,3 +317,17 @@ def test_a_rate_per_model_trains_each_as_it_would_train_alone():
         assert together[kind].test_accuracy == alone.test_accuracy
     assert summarize(together)["settings"]["lr"] == rates
     assert summarize(run_nonlinear(steps=2, **SMALL))["settings"]["lr"] == DEFAULTS["lr"]
+
+
+def test_reproduce_on_mnist1d_uses_each_models_tuned_rate(tmp_path):
+    reproduce_nonlinear(
+        out_dir=tmp_path, progress=False, data="mnist1d", width=16, r_hat=4, steps=4, eval_every=2
+    )
+    stored = json.loads((tmp_path / "nonlinear.json").read_text())
+    assert stored["settings"]["data"] == "mnist1d" and stored["settings"]["batch_size"] == 100
+    assert stored["settings"]["hidden_layers"] == MNIST1D_SETTINGS["hidden_layers"]
+    assert all(model["steps"] == 4 for model in stored["models"].values())
+    if len(set(MNIST1D_TUNED_RATES.values())) > 1:
+        assert stored["settings"]["lr"] == MNIST1D_TUNED_RATES
+    else:
+        assert stored["settings"]["lr"] == next(iter(MNIST1D_TUNED_RATES.values()))
