@@ -89,7 +89,16 @@ def test_moving_a_slider_recomputes():
 
 def test_the_table_holds_every_position_of_the_panel_and_a_move_is_fast():
     import time
+    from pathlib import Path
 
+    source = next((Path(__file__).parents[1] / "lessons" / "src").glob("06_*.md")).read_text()
+    shown = {
+        name: json.loads(re.search(rf"{name}=choice\((\[[^\]]*\])", source).group(1))
+        for name in ("r_hat", "alpha", "depth")
+    }
+    assert tuple(shown["r_hat"]) == lesson06_slider_table.R_HATS
+    assert tuple(shown["alpha"]) == lesson06_slider_table.ALPHAS
+    assert tuple(shown["depth"]) == lesson06_slider_table.DEPTHS
     table = lesson06_slider_table.load()
     assert table, "the table is missing or was made with other settings"
     assert set(table) == set(lesson06_slider_table.grid())

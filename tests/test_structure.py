@@ -40,6 +40,7 @@ LAYER = {
     "literature": 5,
     "nonlinear": 5,
     "nonlinear_seeds": 5,
+    "nonlinear_tuned": 5,
     "demos": 6,
     "exercises": 6,
     "lesson_frame": 6,

@@ -51,6 +51,7 @@ from ..threads import small_work
 from . import lesson06_slider_table
 from .lesson06_capstone import your_compression
 from .lesson06_mnist1d import COLORS, mnist1d_comparison, mnist1d_timing
+from .lesson06_slider_table import compressed_run
 
 __all__ = [  # what the lesson and its tests import from here
     "claim_over_splits",
@@ -229,29 +230,11 @@ def why_compressible(r_hat: int = DEFAULTS["r_hat"]):
             "inside_chance": chance}  # fmt: skip
 
 
-@functools.lru_cache(maxsize=16)
-def _compressed_run(r_hat: int, alpha: float, depth: int, steps: int):
-    data = load_digits_data(DEFAULTS["test_fraction"], DEFAULTS["seed"])
-    with small_work():
-        models, setup = build_models(("cdln",), data, {**DEFAULTS, "r_hat": r_hat, "depth": depth})
-    model = models["cdln"]
-    return train_models(
-        {"cdln": model},
-        data,
-        lr=DEFAULTS["lr"],
-        alpha=alpha,
-        alpha_layers=DEFAULTS["alpha_layers"],
-        steps=steps,
-        eval_every=DEFAULTS["eval_every"],
-        setup_seconds=setup,
-    )["cdln"]
-
-
 def _compressed_curve(r_hat: int, alpha: float, depth: int, stored: bool) -> ClassifierHistory:
     """C-DLN's history at (r_hat, alpha, depth): the shipped table's, or trained now."""
     entry = lesson06_slider_table.entry(r_hat, alpha, depth) if stored else None
     if entry is None:
-        return _compressed_run(r_hat, round(alpha, 6), depth, DEFAULTS["steps"])
+        return compressed_run(r_hat, round(alpha, 6), depth, DEFAULTS["steps"])
     return ClassifierHistory(
         kind="cdln",
         iterations=list(entry["iterations"]),

@@ -139,6 +139,7 @@ def mnist1d_comparison() -> dict:
     return {"chosen": chosen, "accuracy": accuracy, "block_against_mlp": versus}
 
 
+@small_work()
 def mnist1d_timing() -> dict:
     """The stored seconds: DLN / C-DLN per step and to the target, and where they were taken."""
     table = _stored()

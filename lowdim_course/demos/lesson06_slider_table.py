@@ -9,7 +9,7 @@ draws (test accuracy at every evaluated iteration) and the block's size. It is w
 
     python -m lowdim_course.demos.lesson06_slider_table     # about two minutes on one core
 
-with the very function the panel calls off the table (``lesson06._compressed_run``), and it is
+with the very function the panel calls off the table (:func:`compressed_run`), and it is
 read only when the settings it was made with are the code's. Floats are stored as Python writes
 them (``repr``), so a value read back is the value computed. ``tests/test_demos_lesson06.py``
 trains entries again and compares.
@@ -22,7 +22,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..nonlinear import DEFAULTS
+from ..nonlinear import DEFAULTS, build_models, load_digits_data, train_models
+from ..threads import small_work
 
 TABLE_PATH = Path(__file__).with_name("lesson06_slider_table.json")
 R_HATS = (4, 9, 20, 40, 64)  # below, at and above the surrogate's rank 9, up to w / 2
@@ -30,6 +31,25 @@ ALPHAS = (0.5, 1.0, 3.0, 10.0)
 DEPTHS = (2, 3, 4, 5)
 _KEYS = ("data", "width", "eps", "lr", "alpha_layers", "steps", "eval_every", "hidden_layers",
          "optimizer", "batch_size", "test_fraction", "seed")  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)
+def compressed_run(r_hat: int, alpha: float, depth: int, steps: int):
+    """Original + C-DLN alone on the lesson's digits split at (r_hat, alpha, depth): its
+    history (the run the panel shows, in the table or trained now)."""
+    data = load_digits_data(DEFAULTS["test_fraction"], DEFAULTS["seed"])
+    with small_work():
+        models, setup = build_models(("cdln",), data, {**DEFAULTS, "r_hat": r_hat, "depth": depth})
+    return train_models(
+        {"cdln": models["cdln"]},
+        data,
+        lr=DEFAULTS["lr"],
+        alpha=alpha,
+        alpha_layers=DEFAULTS["alpha_layers"],
+        steps=steps,
+        eval_every=DEFAULTS["eval_every"],
+        setup_seconds=setup,
+    )["cdln"]
 
 
 def grid() -> list[tuple[int, float, int]]:
@@ -60,10 +80,8 @@ def entry(r_hat: int, alpha: float, depth: int) -> dict | None:
 
 def compute_entry(setting: tuple[int, float, int]) -> dict:
     """One table row, from the panel's own training function."""
-    from .lesson06 import _compressed_run
-
     r_hat, alpha, depth = setting
-    history = _compressed_run(r_hat, alpha, depth, DEFAULTS["steps"])
+    history = compressed_run(r_hat, alpha, depth, DEFAULTS["steps"])
     return {
         "r_hat": r_hat,
         "alpha": alpha,
