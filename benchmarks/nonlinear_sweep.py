@@ -11,8 +11,16 @@ seconds (machine-dependent, measured in the same run).
     python benchmarks/nonlinear_sweep.py --quick    # two settings, to try the script
     python benchmarks/nonlinear_sweep.py --tuned    # lr 3e-3 on splits 5-9 (new splits)
     python benchmarks/nonlinear_sweep.py --narrow   # r_hat below the surrogate's rank, splits 0-4
+    python benchmarks/nonlinear_sweep.py --data mnist1d   # MNIST-1D, every model tuned alike
 
 Writes ``results/nonlinear-sweep.{md,json}`` (``-tuned``, ``-narrow`` for the other two).
+
+``--data mnist1d`` (Greydanus & Kobak 2024; about 6 minutes on 2 cores): MNIST-1D has a fixed
+train/test split, so a seed draws only the initial weights and the mini-batch order. Each model
+(MLP, DLN, C-DLN) tries the same learning rates (``MNIST1D_LEARNING_RATES``) on seeds 0-4 and
+keeps its best mean final accuracy; the three then race side by side, each at its own rate, on
+seeds 5-9 (``lowdim_course.nonlinear_tuned``). Writes ``results/nonlinear-sweep-mnist1d.{md,json}``
+and the copy lesson 06 reads, ``lowdim_course/demos/lesson06_mnist1d_table.json``.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import torch
 from lowdim_course.nonlinear import DEFAULTS
 from lowdim_course.nonlinear_seeds import SEEDS, accuracy_summary, claim_over_seeds, time_summary
 from lowdim_course.spread import format_mean_sd
+from lowdim_course.threads import cpu_threads
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEARNING_RATES = (1e-3, 3e-3)
@@ -90,7 +99,18 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="two settings only")
     parser.add_argument("--tuned", action="store_true", help="lr 3e-3 on splits 5-9")
     parser.add_argument("--narrow", action="store_true", help="r_hat 2, 4, 9 on splits 0-4")
+    parser.add_argument(
+        "--data", choices=("digits", "mnist1d"), default="digits",
+        help="mnist1d: every model's learning rate tuned on seeds 0-4, raced on seeds 5-9",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.data == "mnist1d":
+        if args.quick or args.tuned or args.narrow:
+            parser.error("--data mnist1d runs its own protocol: no --quick, --tuned or --narrow")
+        from nonlinear_sweep_mnist1d import run_mnist1d
+
+        with cpu_threads(1):
+            return run_mnist1d(RESULTS)
     r_hat, seeds, name = DEFAULTS["r_hat"], SEEDS, "nonlinear-sweep"
     grid = [(*s, r_hat) for s in itertools.product(LEARNING_RATES, ALPHAS, ALPHA_LAYERS)]
     if args.quick:

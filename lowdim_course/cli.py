@@ -286,6 +286,13 @@ def _add_reproduce(subparsers):
     parser.add_argument(
         "--steps", type=int, default=None, help="cap on gradient steps per network (mf/mc/ms)"
     )
+    parser.add_argument(
+        "--data",
+        default=None,
+        metavar="DATA",
+        help="nonlinear only: digits (default) or mnist1d (MNIST-1D, each model at its tuned "
+        "learning rate)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.set_defaults(handler=_run_reproduce)
 
@@ -298,10 +305,19 @@ def _run_reproduce(args) -> int:
             raise ValueError(f"EXPERIMENT must be one of {', '.join(EXPERIMENTS)}, got {name!r}")
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be an integer >= 1, got {args.steps}")
+    if args.data is not None:  # checked before any experiment trains
+        if "nonlinear" not in args.experiments:
+            raise ValueError("--data applies to the nonlinear experiment only")
+        from .nonlinear.settings import DATA_SETS
+
+        if args.data not in DATA_SETS:
+            raise ValueError(f"--data must be one of {', '.join(DATA_SETS)}, got {args.data!r}")
     for name in args.experiments:
         options = {"device": args.device, "out_dir": args.out, "progress": not args.no_progress}
         if name != "nonlinear":
             options.update(dtype=args.dtype, steps=args.steps)
+        elif args.data is not None:
+            options["data"] = args.data
         reproduce(name, **options)
     return 0
 

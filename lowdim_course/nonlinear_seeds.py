@@ -44,6 +44,8 @@ def claim_over_seeds(seeds=SEEDS, **overrides) -> list[SeedRow]:
     """Run the three models once per seed (``run_nonlinear(seed=...)``) and check the claim.
 
     ``overrides`` are ``run_nonlinear``'s settings (width, lr, alpha, alpha_layers, steps, ...).
+    On the digits a seed draws the split and the initial weights; with ``data="mnist1d"`` the
+    split is MNIST-1D's fixed one and a seed draws the initial weights and mini-batch order.
     """
     seeds = [check_int("seed", seed, low=0) for seed in seeds]
     if not seeds:

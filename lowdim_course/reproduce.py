@@ -229,6 +229,7 @@ def reproduce(
     progress: bool = True,
     dtype=None,
     say=print,
+    data: str | None = None,
     **overrides,
 ) -> dict:
     """Run one experiment (``'mf'``, ``'mc'``, ``'ms'`` or ``'nonlinear'``) and write its files.
@@ -236,16 +237,19 @@ def reproduce(
     ``overrides`` (d, r, r_hat, depth, eps, lr, alpha, steps, tol, p, m, seed, stop_error)
     replace reference settings, for tests and for capped runs. Returns the JSON's content with
     ``paths`` (the files written) added. ``'nonlinear'`` hands over to
-    ``lowdim_course.nonlinear.reproduce_nonlinear``.
+    ``lowdim_course.nonlinear.reproduce_nonlinear``; ``data`` (``'digits'``, the default, or
+    ``'mnist1d'``) picks its data set and is checked before any training.
     """
     check_choice("task", task, EXPERIMENTS)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"out_dir must be a folder, got the file {out_dir}")
+    if data is not None and task != "nonlinear":
+        raise ValueError(f"data applies to the 'nonlinear' experiment only, not to {task!r}")
     if task == "nonlinear":
         if overrides or dtype is not None:
             raise ValueError("nonlinear takes no size overrides or dtype here")
-        return _reproduce_nonlinear(device=device, out_dir=out_dir, progress=progress)
+        return _reproduce_nonlinear(device=device, out_dir=out_dir, progress=progress, data=data)
     comparison, notes = run_experiment(
         task, device=device, dtype=dtype, progress=progress, say=say, **overrides
     )
@@ -294,7 +298,7 @@ def format_summary(data: dict) -> str:
     return "\n".join(lines)
 
 
-def _reproduce_nonlinear(*, device, out_dir, progress):
+def _reproduce_nonlinear(*, device, out_dir, progress, data=None):
     try:
         from .nonlinear import reproduce_nonlinear
     except ImportError as exc:
@@ -302,7 +306,8 @@ def _reproduce_nonlinear(*, device, out_dir, progress):
             "the nonlinear experiment is not available in this installation "
             f"(lowdim_course.nonlinear.reproduce_nonlinear: {exc})"
         ) from None
-    return reproduce_nonlinear(device=device, out_dir=out_dir, progress=progress)
+    options = {} if data is None else {"data": data}  # the digits unless asked
+    return reproduce_nonlinear(device=device, out_dir=out_dir, progress=progress, **options)
 
 
 def reproduce_many(tasks, **options) -> list[dict]:

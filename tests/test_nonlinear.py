@@ -11,17 +11,23 @@ import torch
 
 from lowdim_course.nonlinear import (
     DEFAULTS,
+    MNIST1D_SETTINGS,
+    MNIST1D_TUNED_RATES,
     BlockMLP,
     Digits,
     block_surrogate,
     build_model,
     cdln_block_param_count,
+    check_settings,
     claim_check,
     dln_block_param_count,
+    load_data,
     load_digits_data,
+    load_mnist1d_data,
     percent_correct,
     reproduce_nonlinear,
     run_nonlinear,
+    summarize,
     train_models,
 )
 from lowdim_course.rounding import RoundingPerturbation
@@ -223,6 +229,13 @@ def test_claim_check_reads_the_histories():
             "alpha_layers must be one of",
         ),
         (lambda d: run_nonlinear(widht=10), "unknown setting"),
+        (lambda d: run_nonlinear(data="mnist"), "data must be one of 'digits', 'mnist1d'"),
+        (lambda d: load_data("fashion"), "data must be one of"),
+        (lambda d: run_nonlinear(lr={"mlp": 0.0}), r"lr\['mlp'\] must be > 0"),
+        (lambda d: run_nonlinear(lr={"cnn": 1e-3}), "lr's keys must be one of"),
+        (lambda d: run_nonlinear(kinds=("mlp", "dln"), lr={"mlp": 1e-3}), "lr must give a rate"),
+        (lambda d: check_settings({**DEFAULTS, "steps": 0}), "steps must be an integer >= 1"),
+        (lambda d: check_settings({**DEFAULTS, "batch_size": 0}), "batch_size must be"),
         (lambda d: run_nonlinear(kinds=("mlp", "rnn")), "kinds must be one of"),
     ],
 )
@@ -279,3 +292,42 @@ def test_accuracy_is_a_count_divided_once_whatever_the_rounding():
     with RoundingPerturbation(1e-12):  # every float sum off by 1e-12: the count is an integer
         perturbed = percent_correct(predictions, labels)
     assert percent_correct(predictions, labels) == perturbed == 100.0 * 1533 / 2000
+
+
+def test_mnist1d_split_is_fixed_and_the_seed_draws_only_the_weights():
+    first, other = load_data("mnist1d", seed=0), load_data("mnist1d", 0.5, seed=3)
+    reference = load_mnist1d_data()
+    for a, b in ((first, other), (first, reference)):
+        assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
+    assert first.name == "mnist1d" and first.n_features == 40
+    digits = load_data("digits", 0.25, seed=0)
+    assert torch.equal(digits.x_test, load_digits_data(0.25, seed=0).x_test)
+    runs = [run_nonlinear(data="mnist1d", seed=s, steps=4, eval_every=2, **SMALL) for s in (0, 1)]
+    assert runs[0]["mlp"].settings["data"] == "mnist1d"
+    assert runs[0]["mlp"].train_loss != runs[1]["mlp"].train_loss  # other initial weights
+
+
+def test_a_rate_per_model_trains_each_as_it_would_train_alone():
+    rates = {"mlp": 3e-3, "dln": 1e-3, "cdln": 2e-3}
+    together = run_nonlinear(lr=rates, steps=6, eval_every=3, **SMALL)
+    for kind, rate in rates.items():
+        alone = run_nonlinear(kinds=(kind,), lr=rate, steps=6, eval_every=3, **SMALL)[kind]
+        assert together[kind].settings["lr"] == rate
+        assert together[kind].train_loss == alone.train_loss
+        assert together[kind].test_accuracy == alone.test_accuracy
+    assert summarize(together)["settings"]["lr"] == rates
+    assert summarize(run_nonlinear(steps=2, **SMALL))["settings"]["lr"] == DEFAULTS["lr"]
+
+
+def test_reproduce_on_mnist1d_uses_each_models_tuned_rate(tmp_path):
+    reproduce_nonlinear(
+        out_dir=tmp_path, progress=False, data="mnist1d", width=16, r_hat=4, steps=4, eval_every=2
+    )
+    stored = json.loads((tmp_path / "nonlinear.json").read_text())
+    assert stored["settings"]["data"] == "mnist1d" and stored["settings"]["batch_size"] == 100
+    assert stored["settings"]["hidden_layers"] == MNIST1D_SETTINGS["hidden_layers"]
+    assert all(model["steps"] == 4 for model in stored["models"].values())
+    if len(set(MNIST1D_TUNED_RATES.values())) > 1:
+        assert stored["settings"]["lr"] == MNIST1D_TUNED_RATES
+    else:
+        assert stored["settings"]["lr"] == next(iter(MNIST1D_TUNED_RATES.values()))

@@ -182,6 +182,9 @@ QUICK = [
     Cell("10", ("orthonormal_basis(", "torch.linalg.svdvals(run"), "span_checks"),
     Cell("11", ('("I_5", torch.eye(5))',), "rank_measures"),
     Cell("11", ("Gaussian cubed",), "sparsity"),
+    # MNIST-1D: read from the shipped table (its rerun is tests/test_demos_lesson06.py's)
+    Demo("06", "lesson06_mnist1d", "mnist1d_comparison", computes=False),
+    Demo("06", "lesson06_mnist1d", "mnist1d_timing", computes=False),
 ]
 
 SLOW = [
@@ -215,6 +218,13 @@ SLOW = [
     Demo("06", "lesson06", "claim_over_splits"),
     Demo("06", "lesson06_capstone", "your_compression", capstone="06.compress_and_train"),
     Demo("06", "lesson06", "compressed_block_demo", {"r_hat": 20, "alpha": 1.0, "depth": 3}),
+    Demo(  # what the shipped panel table holds for the lesson's call, trained now
+        "06",
+        "lesson06",
+        "compressed_block_demo",
+        {"r_hat": 20, "alpha": 1.0, "depth": 3, "stored": False},
+        label="-trained",
+    ),
     Demo("07", "lesson07", "subspace_panel", {"d": 100, "width": 32}, label="-lesson"),
     Demo("07", "lesson07", "dint_sweep"),
     Demo("07", "lesson07", "your_subspace_training", capstone="07.train_in_subspace"),

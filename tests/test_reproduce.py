@@ -221,3 +221,52 @@ def test_nonlinear_is_handed_to_its_module(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "lowdim_course.nonlinear", fake)
     assert run_cli(["reproduce", "nonlinear", "--out", str(tmp_path), "--no-progress"]) == 0
     assert calls == [{"device": "cpu", "out_dir": tmp_path, "progress": False}]
+
+
+def test_nonlinear_data_is_handed_to_its_module(tmp_path, monkeypatch):
+    import lowdim_course.nonlinear.settings as settings
+
+    calls = []
+    fake = types.ModuleType("lowdim_course.nonlinear")
+    fake.reproduce_nonlinear = lambda **kwargs: calls.append(kwargs) or {"paths": []}
+    monkeypatch.setitem(sys.modules, "lowdim_course.nonlinear", fake)
+    monkeypatch.setitem(sys.modules, "lowdim_course.nonlinear.settings", settings)
+    argv = ["reproduce", "nonlinear", "--data", "mnist1d", "--out", str(tmp_path), "--no-progress"]
+    assert run_cli(argv) == 0
+    assert calls == [{"device": "cpu", "out_dir": tmp_path, "progress": False, "data": "mnist1d"}]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["nonlinear", "--data", "mnist2d"],
+            "--data must be one of digits, mnist1d, got 'mnist2d'",
+        ),
+        (["mf", "nonlinear", "--data", "fashion"], "--data must be one of"),
+        (["mf", "--data", "mnist1d"], "--data applies to the nonlinear experiment only"),
+    ],
+)
+def test_bad_data_is_refused_before_any_training(argv, message, tmp_path, monkeypatch, capsys):
+    trained = []
+    monkeypatch.setattr(rp, "run_experiment", lambda *a, **k: trained.append(a))
+    monkeypatch.setattr(rp, "_reproduce_nonlinear", lambda **k: trained.append(k))
+    assert run_cli(["reproduce", *argv, "--out", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert trained == [] and not list(tmp_path.iterdir())
+
+
+def test_reproduce_checks_data_before_training(tmp_path, monkeypatch):
+    from lowdim_course.nonlinear import experiment
+
+    trained = []
+    monkeypatch.setattr(experiment, "run_nonlinear", lambda **k: trained.append(k))
+    monkeypatch.setattr(rp, "run_experiment", lambda *a, **k: trained.append(a))
+    with pytest.raises(ValueError, match="data applies to the 'nonlinear' experiment only"):
+        rp.reproduce("mf", out_dir=tmp_path, data="mnist1d")
+    with pytest.raises(ValueError, match="data must be one of 'digits', 'mnist1d', got 'mnist'"):
+        rp.reproduce("nonlinear", out_dir=tmp_path, data="mnist", progress=False)
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+        experiment.reproduce_nonlinear(out_dir=tmp_path, data="mnist1d", steps=0, progress=False)
+    assert trained == [] and not list(tmp_path.iterdir())

@@ -41,6 +41,7 @@ LAYER = {
     "nonlinear": 5,
     "nonlinear_seeds": 5,
     "adapters": 5,
+    "nonlinear_tuned": 5,
     "demos": 6,
     "exercises": 6,
     "lesson_frame": 6,

@@ -7,8 +7,12 @@
   from machine to machine);
 * ``why_compressible``: the surrogate's singular values (rank <= K - 1) and those of how much the
   trained full-width block's end-to-end map moved, ``W_{L:1}(T) - W_{L:1}(0)``;
-* ``compressed_block_demo``: retrain only the compressed model for a width r_hat, a factor
-  alpha and a block depth, against the cached full-width run;
+* ``compressed_block_demo``: the compressed model alone at a width r_hat, a factor alpha and a
+  block depth (the panel's positions trained once and shipped, ``lesson06_slider_table``),
+  against the cached full-width run;
+* ``mnist1d_comparison`` and ``mnist1d_timing`` (in ``lesson06_mnist1d``): the three models on
+  MNIST-1D, each at its tuned learning rate, from the shipped table of
+  ``benchmarks/nonlinear_sweep.py --data mnist1d``;
 * ``claim_over_splits`` and ``claim_timing_over_splits``: the claim's verdict over five data
   splits, its accuracy half (machine-independent) and its time half;
 * ``your_compression`` (capstone, in ``lesson06_capstone``): the student's
@@ -16,7 +20,7 @@
   the course's runs with and without the discrepant rate and from a random start, on three
   splits.
 
-The default runs are cached, so a panel opens at once; moving a slider retrains the small model.
+The default runs are cached, so a panel opens at once; moving a slider reads the shipped table.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from ..nonlinear import (
     CLAIM_POINTS,
     CLAIM_SPEEDUP,
     DEFAULTS,
+    LABELS,
+    ClassifierHistory,
     block_surrogate,
     build_model,
     build_models,
@@ -42,12 +48,17 @@ from ..nonlinear_seeds import SEEDS, accuracy_summary, claim_over_seeds, time_su
 from ..plots import demo_figure, show_figure
 from ..spread import format_mean_sd
 from ..threads import small_work
+from . import lesson06_slider_table
 from .lesson06_capstone import your_compression
+from .lesson06_mnist1d import COLORS, mnist1d_comparison, mnist1d_timing
+from .lesson06_slider_table import compressed_run
 
 __all__ = [  # what the lesson and its tests import from here
     "claim_over_splits",
     "claim_timing_over_splits",
     "compressed_block_demo",
+    "mnist1d_comparison",
+    "mnist1d_timing",
     "three_models",
     "timing_report",
     "why_compressible",
@@ -219,32 +230,33 @@ def why_compressible(r_hat: int = DEFAULTS["r_hat"]):
             "inside_chance": chance}  # fmt: skip
 
 
-@functools.lru_cache(maxsize=16)
-def _compressed_run(r_hat: int, alpha: float, depth: int, steps: int):
-    data = load_digits_data(DEFAULTS["test_fraction"], DEFAULTS["seed"])
-    with small_work():
-        models, setup = build_models(("cdln",), data, {**DEFAULTS, "r_hat": r_hat, "depth": depth})
-    model = models["cdln"]
-    return train_models(
-        {"cdln": model},
-        data,
-        lr=DEFAULTS["lr"],
-        alpha=alpha,
-        alpha_layers=DEFAULTS["alpha_layers"],
-        steps=steps,
-        eval_every=DEFAULTS["eval_every"],
-        setup_seconds=setup,
-    )["cdln"]
+def _compressed_curve(r_hat: int, alpha: float, depth: int, stored: bool) -> ClassifierHistory:
+    """C-DLN's history at (r_hat, alpha, depth): the shipped table's, or trained now."""
+    entry = lesson06_slider_table.entry(r_hat, alpha, depth) if stored else None
+    if entry is None:
+        return compressed_run(r_hat, round(alpha, 6), depth, DEFAULTS["steps"])
+    return ClassifierHistory(
+        kind="cdln",
+        iterations=list(entry["iterations"]),
+        test_accuracy=list(entry["test_accuracy"]),
+        block_params=entry["block_params"],
+    )
 
 
 @small_work()
 def compressed_block_demo(
-    r_hat: int = DEFAULTS["r_hat"], alpha: float = DEFAULTS["alpha"], depth: int = DEFAULTS["depth"]
+    r_hat: int = DEFAULTS["r_hat"],
+    alpha: float = DEFAULTS["alpha"],
+    depth: int = DEFAULTS["depth"],
+    stored: bool = True,
 ):
-    """Retrain Original + C-DLN at (r_hat, alpha, depth) against the cached default runs.
+    """Original + C-DLN at (r_hat, alpha, depth) against the cached default runs.
 
-    At the defaults the lesson's cached run is reused. Prints the block's parameters and the
-    final and best accuracy (0.1 points) next to Original + DLN's; returns them in a dict.
+    At the defaults the lesson's cached run is reused; at the panel's other positions the
+    curve comes from the shipped table (:mod:`.lesson06_slider_table`, the same training run
+    once), so a slider move costs a plot; off the table, or with ``stored=False``, the model is
+    trained now (0.5 to 2.5 s). Plots test accuracy against iteration; prints the block's
+    parameters and the final and best accuracy (0.1 points) next to Original + DLN's.
     """
     r_hat, depth = int(r_hat), int(depth)
     alpha = float(alpha)
@@ -253,15 +265,18 @@ def compressed_block_demo(
     if defaults and abs(alpha - DEFAULTS["alpha"]) < 1e-12:
         compressed = histories["cdln"]
     else:
-        compressed = _compressed_run(r_hat, round(alpha, 6), depth, DEFAULTS["steps"])
+        compressed = _compressed_curve(r_hat, alpha, depth, stored)
+    figure, axes = demo_figure(1, 6.5, 3.4)
+    ax = axes[0]
     shown = {"mlp": histories["mlp"], "dln": histories["dln"], "cdln": compressed}
-    figure, axes = demo_figure(2, 10, 3.4)
-    plot_accuracy(
-        shown,
-        axes=axes[:1] + axes[1:],
-        title=f"C-DLN: r_hat={r_hat}, alpha={alpha:.3g}, block depth L={depth} "
-        f"(DLN and MLP: defaults)",
-    )
+    for kind, history in shown.items():
+        ax.plot(history.iterations, history.test_accuracy, color=COLORS[kind], label=LABELS[kind])
+    low = min(min(h.test_accuracy[1:] or h.test_accuracy) for h in shown.values())
+    title = f"C-DLN: r_hat={r_hat}, alpha={alpha:.3g}, L={depth} (others: defaults)"
+    ax.set(xlabel="iteration", ylabel="test accuracy (%)", ylim=(max(low - 2, 0), 100.5))
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
     show_figure(figure)
     dln = histories["dln"]
     gap = compressed.final_accuracy - dln.final_accuracy
@@ -276,7 +291,6 @@ def compressed_block_demo(
         "final_accuracy": compressed.final_accuracy,
         "best_accuracy": compressed.best_accuracy,
         "gap": gap,
-        "seconds": compressed.seconds[-1],
     }
 
 

@@ -4,17 +4,34 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..files import save_figure_atomically, write_atomically
 from ..threads import cpu_threads
 from ..validation import (
     check_choice,
+    check_float,
+    check_int,
+    check_positive,
 )
 from .data import ClassificationData, load_digits_data
+from .mnist1d import load_mnist1d_data
 from .model import build_model
-from .settings import CLAIM_POINTS, CLAIM_SPEEDUP, DEFAULTS, KINDS, REPRODUCE_SETTINGS
+from .settings import (
+    ALPHA_LAYERS,
+    CLAIM_POINTS,
+    CLAIM_SPEEDUP,
+    DATA_SETS,
+    DEFAULTS,
+    KINDS,
+    MNIST1D_REPRODUCE_SETTINGS,
+    OPTIMIZERS,
+    REPRODUCE_SETTINGS,
+)
 from .trainer import ClassifierHistory, train_models
+
+DATA_TITLES = {"digits": "digits", "mnist1d": "MNIST-1D"}
 
 
 def _settings(overrides: dict, base: dict) -> dict:
@@ -24,6 +41,58 @@ def _settings(overrides: dict, base: dict) -> dict:
             f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(base))}"
         )
     return {**base, **overrides}
+
+
+def check_settings(settings: dict) -> dict:
+    """Every setting of ``DEFAULTS`` checked (ValueError naming it and its valid range).
+
+    Called before any data is loaded or any model trained, so that a bad value fails at once.
+    """
+    checked = dict(settings)
+    checked["data"] = check_choice("data", settings["data"], DATA_SETS)
+    for name, low in (("width", 1), ("depth", 2), ("steps", 1), ("eval_every", 1),
+                      ("hidden_layers", 1), ("seed", 0)):  # fmt: skip
+        checked[name] = check_int(name, settings[name], low=low)
+    checked["r_hat"] = check_int("r_hat", settings["r_hat"], low=1)  # <= width: build_model
+    for name in ("eps", "alpha"):
+        checked[name] = check_positive(name, settings[name])
+    if isinstance(settings["lr"], Mapping):  # one rate per model kind, each tuned on its own
+        checked["lr"] = {}
+        for kind, rate in settings["lr"].items():
+            check_choice("lr's keys", kind, KINDS)
+            checked["lr"][kind] = check_positive(f"lr[{kind!r}]", rate)
+    else:
+        checked["lr"] = check_positive("lr", settings["lr"])
+    checked["alpha_layers"] = check_choice("alpha_layers", settings["alpha_layers"], ALPHA_LAYERS)
+    checked["optimizer"] = check_choice("optimizer", settings["optimizer"], OPTIMIZERS)
+    if settings["batch_size"] is not None:
+        checked["batch_size"] = check_int("batch_size", settings["batch_size"], low=1)
+    checked["test_fraction"] = check_float(
+        "test_fraction", settings["test_fraction"], low=0.0, high=1.0, low_open=True,
+        high_open=True,
+    )  # fmt: skip
+    return checked
+
+
+def load_data(
+    data: str = DEFAULTS["data"],
+    test_fraction: float = DEFAULTS["test_fraction"],
+    seed: int = DEFAULTS["seed"],
+    device="cpu",
+    dtype=None,
+) -> ClassificationData:
+    """The experiment's data set by name, ``"digits"`` or ``"mnist1d"``.
+
+    ``"digits"``: scikit-learn's digits, a random split drawn from ``seed`` with
+    ``test_fraction`` of the samples held out (:func:`load_digits_data`). ``"mnist1d"``: the
+    standard MNIST-1D of Greydanus & Kobak (2024), whose train/test split is fixed (4,000 /
+    1,000 signals, :func:`load_mnist1d_data`); ``test_fraction`` and ``seed`` do not change it,
+    so over seeds only the initial weights (and the mini-batch order) vary.
+    """
+    data = check_choice("data", data, DATA_SETS)
+    if data == "mnist1d":
+        return load_mnist1d_data(device=device, dtype=dtype)
+    return load_digits_data(test_fraction, seed, device, dtype)
 
 
 def build_models(kinds, data: ClassificationData, settings: dict) -> tuple[dict, dict]:
@@ -55,19 +124,21 @@ def run_nonlinear(
 ) -> dict[str, ClassifierHistory]:
     """Build the requested models on one data split and train them side by side.
 
-    ``overrides`` are any of ``DEFAULTS``' keys (width, depth, r_hat, eps, lr, alpha,
-    alpha_layers, steps,
-    eval_every, hidden_layers, optimizer, batch_size, test_fraction, seed). Each model's build
-    time is counted in its seconds. ``threads`` CPU threads build and train the models (see
-    ``train_models``).
+    ``overrides`` are any of ``DEFAULTS``' keys (data, width, depth, r_hat, eps, lr, alpha,
+    alpha_layers, steps, eval_every, hidden_layers, optimizer, batch_size, test_fraction, seed);
+    ``lr`` is a float, or a dict ``{kind: rate}`` covering ``kinds`` (each model tuned apart).
+    ``data`` names the data set (:func:`load_data`): on ``"digits"`` the seed draws the split
+    and the initial weights; on ``"mnist1d"`` the split is fixed and the seed draws the initial
+    weights (and the mini-batch order). Each model's build time is counted in its seconds.
+    ``threads`` CPU threads build and train the models (see ``train_models``).
     """
-    settings = _settings(overrides, DEFAULTS)
+    settings = check_settings(_settings(overrides, DEFAULTS))
     kinds = tuple(kinds)
     if not kinds:
         raise ValueError("kinds must name at least one of 'mlp', 'dln', 'cdln'")
     for kind in kinds:
         check_choice("kinds", kind, KINDS)
-    data = load_digits_data(settings["test_fraction"], settings["seed"], device, dtype)
+    data = load_data(settings["data"], settings["test_fraction"], settings["seed"], device, dtype)
     with cpu_threads(threads):
         models, setup = build_models(kinds, data, settings)
     histories = train_models(
@@ -86,7 +157,9 @@ def run_nonlinear(
         progress=progress,
     )
     for history in histories.values():
+        rate = history.settings["lr"]
         history.settings.update(settings)
+        history.settings["lr"] = rate
     return histories
 
 
@@ -126,9 +199,13 @@ def summarize(histories: dict[str, ClassifierHistory]) -> dict:
     block models ran."""
     first = next(iter(histories.values()))
     per_model = ("block_alpha",)
+    settings = {k: v for k, v in first.settings.items() if k not in per_model}
+    rates = {h.kind: h.settings["lr"] for h in histories.values()}
+    if len(set(rates.values())) > 1:
+        settings["lr"] = rates
     summary = {
         "experiment": "nonlinear",
-        "settings": {k: v for k, v in first.settings.items() if k not in per_model},
+        "settings": settings,
         "models": {name: history.to_dict() for name, history in histories.items()},
     }
     if "dln" in histories and "cdln" in histories:
@@ -165,13 +242,20 @@ def plot_accuracy(histories: dict[str, ClassifierHistory], axes=None, title: str
 def reproduce_nonlinear(device="cpu", out_dir=Path("."), progress: bool = True, **overrides):
     """Run the three models at ``REPRODUCE_SETTINGS`` (plus overrides); write PNG and JSON.
 
+    ``data="mnist1d"`` runs them on MNIST-1D's fixed split instead of a split of the digits, at
+    ``MNIST1D_REPRODUCE_SETTINGS`` (each model at the learning rate the tuned sweep chose,
+    ``benchmarks/results/nonlinear-sweep-mnist1d.md``). The settings are checked before any
+    training.
+
     Writes ``nonlinear.png`` (accuracy against iteration and seconds) and ``nonlinear.json``
     (``summarize``'s dict) into ``out_dir``, each atomically (temp file + ``os.replace``), and
     returns the summary with the two paths added.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings = _settings(overrides, REPRODUCE_SETTINGS)
+    data = check_choice("data", overrides.get("data", DEFAULTS["data"]), DATA_SETS)
+    base = REPRODUCE_SETTINGS if data == "digits" else MNIST1D_REPRODUCE_SETTINGS
+    settings = check_settings(_settings(overrides, base))
     histories = run_nonlinear(device=device, progress=progress, **settings)
     summary = summarize(histories)
     png, js = out_dir / "nonlinear.png", out_dir / "nonlinear.json"
@@ -182,7 +266,8 @@ def reproduce_nonlinear(device="cpu", out_dir=Path("."), progress: bool = True, 
     claim = summary["claim"]
     figure = plot_accuracy(
         histories,
-        title=f"digits, w={settings['width']}, L={settings['depth']}, r_hat={settings['r_hat']}: "
+        title=f"{DATA_TITLES[settings['data']]}, w={settings['width']}, "
+        f"L={settings['depth']}, r_hat={settings['r_hat']}: "
         f"C-DLN {claim['speedup'] or float('nan'):.2g}x faster to "
         f"{claim['target_accuracy']:.1f}%",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -220,6 +221,21 @@ def train_block_on_features(
     return losses
 
 
+def model_learning_rates(lr, models: dict) -> dict[str, float]:
+    """``{name: rate}``: one positive ``lr`` for every model, or a dict keyed by each model's
+    name or kind (``"mlp"``, ``"dln"``, ``"cdln"``) that must cover every model."""
+    if not isinstance(lr, Mapping):
+        rate = check_positive("lr", lr)
+        return dict.fromkeys(models, rate)
+    rates = {}
+    for name, model in models.items():
+        key = name if name in lr else model.kind
+        if key not in lr:
+            raise ValueError(f"lr must give a rate for {name!r}, got keys {sorted(lr)}")
+        rates[name] = check_positive(f"lr[{key!r}]", lr[key])
+    return rates
+
+
 def percent_correct(predictions: torch.Tensor, labels: torch.Tensor) -> float:
     """``100 k / n`` for k correct of n, k counted as an integer.
 
@@ -256,6 +272,8 @@ def train_models(
     """Train the models side by side (one step of each in turn) and record their histories.
 
     Interleaving the steps means a busy machine slows every model alike, so the seconds compare.
+    ``lr`` is one rate for every model, or a dict giving each model (by name or by kind) its own
+    (:func:`model_learning_rates`): each model tuned on its own, still raced side by side.
     ``alpha`` multiplies the learning rate of the *compressed* block's first layer
     (``alpha_layers="first"``) or of its first and last (``"ends"``); a full-width block trains
     with ``alpha = 1``. Mini-batches (``batch_size``) are drawn
@@ -269,7 +287,7 @@ def train_models(
     """
     if not isinstance(models, dict) or not models:
         raise ValueError("models must be a non-empty dict name -> BlockMLP")
-    lr = check_positive("lr", lr)
+    rates = model_learning_rates(lr, models)
     alpha = check_float("alpha", alpha, low=0.0, low_open=True)
     steps = check_int("steps", steps, low=1)
     eval_every = check_int("eval_every", eval_every, low=1)
@@ -286,14 +304,14 @@ def train_models(
             raise ValueError(f"models[{name!r}] must be a BlockMLP, got {model!r}")
         rate_factor = alpha if model.kind == "cdln" else 1.0
         trainers[name] = _Trainer(
-            model, data, lr, rate_factor, alpha_layers, optimizer, batch_size, seed,
+            model, data, rates[name], rate_factor, alpha_layers, optimizer, batch_size, seed,
             divergence_factor,
         )  # fmt: skip
         clocks[name] = float(setup_seconds.get(name, 0.0))
         histories[name] = ClassifierHistory(
             kind=model.kind,
             settings={
-                "lr": lr,
+                "lr": rates[name],
                 "alpha": alpha,
                 "block_alpha": rate_factor,
                 "alpha_layers": alpha_layers,
