@@ -16,13 +16,17 @@ nonlinear network there is no theorem, only measurement. With the singular value
   nearest one is);
 * **energy share** of the top k directions ``sum_{i<=k} s_i^2 / sum_i s_i^2``, the part of
   ``||Delta||_F^2`` the best rank-k approximation keeps (Eckart-Young), and
-  :func:`rank_for_energy`, the smallest k whose share reaches a target
-  (:func:`lowdim_course.literature.compressibility.rank_for_error` at error
-  ``sqrt(1 - share)``);
+  :func:`rank_for_energy`, the smallest k whose share reaches a target (the k that
+  :func:`lowdim_course.literature.compressibility.rank_for_error` gives at relative error
+  ``sqrt(1 - share)``, Eckart-Young);
 * **principal angles** between the top-k left (or right) singular subspaces of the update at
   step t and at the end of training (:func:`lowdim_course.theory.principal_angles`, Björck &
   Golub 1973), and the **settling step**: the first recorded step from which the largest angle
-  stays at or below a threshold until the end.
+  stays at or below a threshold until the end;
+* **captured share** ``||U_k^T Delta_T V_k||_F^2 / ||Delta_T||_F^2`` of the final update inside
+  the top-k subspaces found at an earlier step: what training restricted to those subspaces
+  from then on could at best have kept of where training went (:mod:`restricted_training`).
+  Unlike the angles it does not depend on which of two nearly equal directions is the k-th.
 
 A subspace spanned by the top k singular vectors is well defined only when ``s_k > s_{k+1}``;
 where the two are nearly equal the k-th direction can swap with the next between two steps and
@@ -36,7 +40,6 @@ import math
 
 import torch
 
-from ..literature.compressibility import rank_for_error
 from ..rank_measures import numerical_rank, stable_rank
 from ..theory.invariant_subspace import principal_angles
 from ..validation import check_float, check_int, check_matrix
@@ -49,6 +52,7 @@ __all__ = [
     "SETTLE_ANGLE",
     "SIDES",
     "UPDATE_RTOL",
+    "captured_share",
     "energy_share",
     "largest_angle",
     "rank_for_energy",
@@ -105,11 +109,23 @@ def energy_share(delta, k: int) -> float:
 def rank_for_energy(delta, share: float) -> int:
     """The smallest k whose top-k directions hold at least ``share`` of ``||Delta||_F^2``.
 
-    The same as the smallest k whose best rank-k approximation has relative error at most
-    ``sqrt(1 - share)`` (Eckart-Young), which is ``compressibility.rank_for_error``.
+    By Eckart-Young this is the smallest k whose best rank-k approximation has relative error
+    at most ``sqrt(1 - share)``, ``compressibility.rank_for_error`` (tested to agree); it is
+    computed here from the kept energy, ``sum_{i<=k} s_i^2 >= share sum_i s_i^2``, so that a
+    share met exactly (diag(3, 1) keeps 0.9 with k = 1) is not lost to the square root's
+    rounding. 0 for ``share = 0``.
     """
     share = check_float("share", share, low=0.0, high=1.0)
-    return rank_for_error(_update(delta), math.sqrt(max(0.0, 1.0 - share)))
+    energy = torch.linalg.svdvals(_update(delta)) ** 2
+    total = energy.sum()
+    if total <= 0:
+        raise ValueError("delta must not be the zero matrix (its energy share is 0 / 0)")
+    kept = torch.cat([torch.zeros(1, dtype=energy.dtype), torch.cumsum(energy, 0)])
+    return int(torch.nonzero(kept >= share * total)[0, 0]) if share < 1 else _last_nonzero(energy)
+
+
+def _last_nonzero(energy) -> int:
+    return int((energy > 0).sum())
 
 
 def top_subspace(delta, k: int, side: str = "left") -> torch.Tensor:
@@ -167,3 +183,23 @@ def settling_step(steps, angles, threshold: float = SETTLE_ANGLE):
             break
         settled = step
     return settled
+
+
+def captured_share(delta_final, left, right) -> float:
+    """``||U^T Delta V||_F^2 / ||Delta||_F^2``: the share of ``||Delta||_F^2`` inside the span of
+    ``U`` (left, m x k) and ``V`` (right, n x k), both with orthonormal columns.
+
+    1 when ``Delta = U C V^T``; at most ``energy_share(Delta, k)`` (Eckart-Young), reached by
+    Delta's own top-k singular vectors.
+    """
+    delta = _update(delta_final, "delta_final")
+    left, right = _update(left, "left"), _update(right, "right")
+    if left.shape[0] != delta.shape[0] or right.shape[0] != delta.shape[1]:
+        raise ValueError(
+            f"left must have {delta.shape[0]} rows and right {delta.shape[1]} (the shape of "
+            f"delta_final), got {left.shape[0]} and {right.shape[0]}"
+        )
+    total = torch.linalg.matrix_norm(delta) ** 2
+    if total <= 0:
+        raise ValueError("delta_final must not be the zero matrix (its share is 0 / 0)")
+    return float(torch.linalg.matrix_norm(left.mT @ delta @ right) ** 2 / total)

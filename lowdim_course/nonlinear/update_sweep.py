@@ -28,12 +28,13 @@ from .small_models import build_small_model
 from .update_geometry import (
     SETTLE_ANGLE,
     UPDATE_RTOL,
+    captured_share,
     energy_share,
-    largest_angle,
     rank_for_energy,
     settling_step,
     spectral_gap,
     stable_rank,
+    subspace_angles,
     update_rank,
 )
 from .update_training import model_accuracy, train_recording_updates
@@ -53,7 +54,7 @@ TOP_K = 5  # the subspace dimension the lesson measures by default
 ENERGY = 0.9  # rank_for_energy's target share
 RECORD_EVERY = 50
 MEASURES = ("stable_rank", "rank", "top_k_share", "rank_for_energy", "settle_left",
-            "settle_right", "gap")  # fmt: skip
+            "settle_right", "gap", "captured_early")  # fmt: skip
 
 
 def _setting(**overrides) -> dict:
@@ -71,18 +72,24 @@ def describe_run(run, k: int = TOP_K, share: float = ENERGY, threshold: float = 
     Returns ``{name: {"stable_rank", "rank" (at UPDATE_RTOL), "top_k_share", "rank_for_energy"
     (smallest k holding ``share``), "gap" (s_{k+1}/s_k), "angles_left", "angles_right" (largest
     principal angle at each recorded step against the end), "settle_left", "settle_right"
-    (settling steps; the last step when the subspace only settles at the end)}}``; k is capped
-    at each matrix's smaller side.
+    (settling steps; the last step when the subspace only settles at the end), "captured"
+    (captured_share of the final update in the top-k subspaces of each recorded step),
+    "captured_early" (that share at the recorded step nearest a quarter of the run)}}``; k is
+    capped at each matrix's smaller side.
     """
     k = check_int("k", k, low=1)
     result = {}
     for name in run.layer_names:
         final = run.final_update(name)
         kk = min(k, *final.shape)
+        # one SVD per recorded update: its top-k bases serve the angles and the captured share
+        bases = [_top_bases(delta, kk) for delta in run.updates[name]]
+        end_left, end_right = bases[-1]
         angles = {
-            side: [largest_angle(delta, final, kk, side) for delta in run.updates[name]]
-            for side in ("left", "right")
+            "left": [float(subspace_angles(u, end_left).max()) for u, _ in bases],
+            "right": [float(subspace_angles(v, end_right).max()) for _, v in bases],
         }
+        captured = [captured_share(final, u, v) for u, v in bases]
         result[name] = {
             "shape": tuple(final.shape),
             "stable_rank": stable_rank(final),
@@ -94,8 +101,21 @@ def describe_run(run, k: int = TOP_K, share: float = ENERGY, threshold: float = 
             "angles_right": angles["right"],
             "settle_left": settling_step(run.steps, angles["left"], threshold),
             "settle_right": settling_step(run.steps, angles["right"], threshold),
+            "captured": captured,
+            "captured_early": captured[_early_index(run.steps)],
         }
     return result
+
+
+def _top_bases(delta, k):
+    u, _, vh = torch.linalg.svd(delta, full_matrices=False)
+    return u[:, :k], vh[:k].mT
+
+
+def _early_index(steps) -> int:
+    """The recorded step nearest a quarter of the run (the first of two equally near)."""
+    quarter = steps[-1] / 4
+    return min(range(len(steps)), key=lambda j: abs(steps[j] - quarter))
 
 
 @functools.lru_cache(maxsize=64)
