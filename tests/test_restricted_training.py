@@ -158,7 +158,9 @@ def test_gaussian_reference_against_its_known_size():
 
 def test_restricted_comparison_over_seeds():
     result = restricted_comparison(k=2, t0=20, **SMALL)
-    assert set(result["per_seed"]) == {"at t0", "full", "learned", "random"}
+    assert set(result["per_seed"]) == {"at t0", "full", "learned", "random", "learned - random"}
+    paired = np.subtract(result["per_seed"]["learned"], result["per_seed"]["random"])
+    assert result["accuracy"]["learned - random"][0] == pytest.approx(paired.mean())
     assert all(len(values) == 5 for values in result["per_seed"].values())
     assert result["outside"] < 1e-12
     assert result["trainable"]["restricted"] < result["trainable"]["full"]

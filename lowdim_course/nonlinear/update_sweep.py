@@ -53,6 +53,7 @@ SEEDS = (0, 1, 2, 3, 4)
 TOP_K = 5  # the subspace dimension the lesson measures by default
 ENERGY = 0.9  # rank_for_energy's target share
 RECORD_EVERY = 50
+T0 = 200  # restricted training starts after this many full steps
 MEASURES = ("stable_rank", "rank", "top_k_share", "rank_for_energy", "settle_left",
             "settle_right", "gap", "captured_early")  # fmt: skip
 
@@ -141,9 +142,15 @@ def _one_run(setting: tuple, seed: int, record_every: int, keep_state_at):
     )
 
 
-def trained_run(seed: int = 0, record_every: int = RECORD_EVERY, keep_state_at=None, **overrides):
-    """The :class:`UpdateRun` of one setting and seed (cached per process: do not modify it)."""
+def trained_run(seed: int = 0, record_every: int = RECORD_EVERY, keep_state_at=T0, **overrides):
+    """The :class:`UpdateRun` of one setting and seed (cached per process: do not modify it).
+
+    The parameters after ``keep_state_at`` steps (default T0 = 200, what
+    :func:`restricted_comparison` resumes from) are kept when the run is longer than that.
+    """
     setting = _setting(**overrides)
+    if keep_state_at is not None and keep_state_at >= setting["steps"]:
+        keep_state_at = None
     seed = check_int("seed", seed, low=0)
     record_every = check_int("record_every", record_every, low=1)
     return _one_run(tuple(sorted(setting.items())), seed, record_every, keep_state_at)
@@ -215,13 +222,14 @@ def gaussian_reference(shape, k: int = TOP_K, seeds=SEEDS) -> dict:
     return {name: mean_sd(v) for name, v in values.items()}
 
 
-def restricted_comparison(k: int = TOP_K, t0: int = 200, seeds=SEEDS, **overrides) -> dict:
+def restricted_comparison(k: int = TOP_K, t0: int = T0, seeds=SEEDS, **overrides) -> dict:
     """Full training against training restricted after ``t0`` steps, over ``seeds``.
 
     For each seed: the full run of the setting (``steps`` steps), and from its weights at t0
     the restricted runs in the learned top-k subspaces and in random k-dimensional ones
     (:func:`restricted_training.train_restricted`). Returns ``{"accuracy": {"at t0", "full",
-    "learned", "random"}: (mean, sd)}, "per_seed": {same keys: [accuracy per seed]},
+    "learned", "random", "learned - random" (the paired difference per seed)}: (mean, sd)},
+    "per_seed": {same keys: [accuracy per seed]},
     "seconds": {"full after t0", "restricted"}: (mean, sd), "trainable": {"full", "restricted"},
     "outside": largest outside_span over seeds and layers}``.
     """
@@ -251,6 +259,9 @@ def restricted_comparison(k: int = TOP_K, t0: int = 200, seeds=SEEDS, **override
                 seconds["restricted"].append(result["seconds"])
         per_seed["at t0"].append(_accuracy_of(_model_at(setting, seed, run.settings["state_at"])))
     full_count = sum(p.numel() for p in _model_at(setting, 0, None).parameters())
+    per_seed["learned - random"] = [
+        a - b for a, b in zip(per_seed["learned"], per_seed["random"], strict=True)
+    ]
     return {
         "setting": setting,
         "k": k,
