@@ -46,7 +46,7 @@ DEFAULT_SETTING = {
     "width": 100,
     "depth": 2,
     "init_scale": 1.0,
-    "steps": 800,
+    "steps": 600,
     "batch_size": 100,
 }
 SEEDS = (0, 1, 2, 3, 4)
@@ -75,8 +75,8 @@ def describe_run(run, k: int = TOP_K, share: float = ENERGY, threshold: float = 
     principal angle at each recorded step against the end), "settle_left", "settle_right"
     (settling steps; the last step when the subspace only settles at the end), "captured"
     (captured_share of the final update in the top-k subspaces of each recorded step),
-    "captured_early" (that share at the recorded step nearest a quarter of the run)}}``; k is
-    capped at each matrix's smaller side.
+    "captured_early" (that share at the recorded step nearest T0 = 200, where restricted
+    training starts)}}``; k is capped at each matrix's smaller side.
     """
     k = check_int("k", k, low=1)
     result = {}
@@ -103,7 +103,7 @@ def describe_run(run, k: int = TOP_K, share: float = ENERGY, threshold: float = 
             "settle_left": settling_step(run.steps, angles["left"], threshold),
             "settle_right": settling_step(run.steps, angles["right"], threshold),
             "captured": captured,
-            "captured_early": captured[_early_index(run.steps)],
+            "captured_early": captured[_early_index(run.steps, T0)],
         }
     return result
 
@@ -113,10 +113,9 @@ def _top_bases(delta, k):
     return u[:, :k], vh[:k].mT
 
 
-def _early_index(steps) -> int:
-    """The recorded step nearest a quarter of the run (the first of two equally near)."""
-    quarter = steps[-1] / 4
-    return min(range(len(steps)), key=lambda j: abs(steps[j] - quarter))
+def _early_index(steps, early: int) -> int:
+    """The index of the recorded step nearest ``early`` (the first of two equally near)."""
+    return min(range(len(steps)), key=lambda j: abs(steps[j] - early))
 
 
 @functools.lru_cache(maxsize=64)
