@@ -256,6 +256,7 @@ def restricted_demo(k: int = TOP_K, t0: int = T0) -> dict:
     return results
 
 
+@small_work()
 def restricted_seconds(results: dict) -> dict:
     """The seconds of the steps after t0, restricted over full, per regime of
     :func:`restricted_demo` (mean over seeds of each, measured in this process; noisy)."""
