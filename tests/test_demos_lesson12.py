@@ -101,7 +101,7 @@ def test_restricted_training_stays_in_its_span_and_is_compared_per_seed(capsys):
         assert result["accuracy"]["learned"][0] < result["accuracy"]["full"][0]
     printed = capsys.readouterr().out
     assert printed.count("learned - random (paired by seed)") == 2
-    assert printed.count("inside its span (outside part < 1e-12 of it): yes") == 2
+    assert printed.count("inside its span (outside part < 1e-09 of it): yes") == 2
 
 
 def test_your_settling_agrees_with_a_correct_function(capsys):

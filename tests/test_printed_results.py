@@ -177,6 +177,8 @@ QUICK = [
     Cell("10", ("orthonormal_basis(", "torch.linalg.svdvals(run"), "span_checks"),
     Cell("11", ('("I_5", torch.eye(5))',), "rank_measures"),
     Cell("11", ("Gaussian cubed",), "sparsity"),
+    Demo("12", "lesson12", "update_geometry_demo", {"width": 25}),
+    Cell("12", ("update_geometry.stable_rank(w)",), "update_measures"),
 ]
 
 SLOW = [
@@ -224,6 +226,13 @@ SLOW = [
     Demo("11", "lesson11", "erank_staircase_demo", {"depth": 4, "eps": 0.1}, label="-depth4"),
     Demo("11", "lesson11", "your_rank_for_error", {"rel_error": 0.1}, capstone="11.rank_for_error"),
     Demo("11", "lesson11", "flat_tail_example", {}),  # a 500 x 500 SVD
+    Demo("12", "lesson12", "update_geometry_demo"),
+    Demo("12", "lesson12", "regime_table"),
+    Demo("12", "lesson12", "architecture_demo"),
+    Demo("12", "lesson12", "restricted_demo"),
+    Demo(
+        "12", "lesson12", "your_settling", {"k": 2, "threshold": 0.2}, capstone="12.largest_angle"
+    ),
 ]
 
 

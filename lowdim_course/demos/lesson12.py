@@ -63,7 +63,7 @@ REGIMES = (
     ("SGD lr 1, init 1", {"optimizer": "sgd", "lr": 1.0}),
 )
 RESTRICTED_REGIMES = (REGIMES[0], REGIMES[3])
-OUTSIDE_TOLERANCE = 1e-12  # rounding: the restricted update's part outside its span
+OUTSIDE_TOLERANCE = 1e-9  # far above rounding (1e-15 measured; 1e-12 per op in the harshest test)
 LAYER_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
 
 
