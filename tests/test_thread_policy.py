@@ -146,6 +146,14 @@ def _nonlinear_block(monkeypatch):
     return lesson06.why_compressible(r_hat=20)
 
 
+def _update_geometry(monkeypatch):
+    from lowdim_course.demos import lesson12
+    from lowdim_course.nonlinear import update_sweep
+
+    monkeypatch.setitem(update_sweep.DEFAULT_SETTING, "steps", 20)  # fresh, short cached runs
+    return lesson12.update_geometry_demo(width=25)
+
+
 def _demo(module, name, **arguments):
     def run(monkeypatch):
         demos = __import__(f"lowdim_course.demos.{module}", fromlist=[name])
@@ -171,6 +179,7 @@ DEMOS = {
     "09 same_ratio": _demo("lesson09", "same_ratio"),
     "10 weight_averaging_demo": _demo("lesson10", "weight_averaging_demo"),
     "11 measures_vs_errors": _demo("lesson11", "measures_vs_errors"),
+    "12 update_geometry_demo": _update_geometry,
 }
 
 

@@ -56,6 +56,13 @@ The package's modules, one job each: ``settings`` (the models and their defaults
 (the digits), ``model`` (the three classifiers and the compressed block's initialization),
 ``trainer`` (the training loop and the discrepant rate), ``experiment`` (the run, the claim,
 the figure and files).
+
+Lesson 12's modules (imported by their own names, not re-exported here): ``small_models``
+(an MLP and a 1-D CNN for MNIST-1D, a layer's weight as a matrix), ``update_training``
+(training that records each layer's update ``W_t - W_0``), ``update_geometry`` (stable rank,
+numerical rank, energy share, principal angles, settling step, captured share of an update),
+``restricted_training`` (training on in ``W_t0 + U_k C V_k^T``) and ``update_sweep`` (the
+measures over seeds and settings).
 """
 
 from .data import (

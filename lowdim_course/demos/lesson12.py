@@ -1,0 +1,367 @@
+"""Lesson 12 demos: how many dimensions the weight updates of a nonlinear network use (MNIST-1D).
+
+Kwon et al. (AISTATS 2024), abstract: "for many deep models, updates to the weight matrices
+occur within a low-dimensional invariant subspace"; Lesson 03 proves it for deep linear
+networks, these demos measure it on small classifiers of MNIST-1D (Greydanus & Kobak, ICML
+2024), each number over five seeds (``nonlinear.update_sweep``):
+
+* ``update_geometry_demo`` (sliders: optimizer, learning rate as a multiple of the optimizer's
+  default, width, initial scale): the spectrum of each layer's update, its energy share
+  against k next to a Gaussian matrix of the same shape, and how much of the final update the
+  top-k subspaces of earlier steps already hold;
+* ``architecture_demo``: the MLP against a 1-D convolutional network (a convolution's weight
+  read as the ``out x (in kernel)`` matrix it applies to each window);
+* ``regime_table``: where the update is low-dimensional and where not, over a few settings;
+* ``restricted_demo``: training restricted after t0 steps to ``W_t0 + U_k C V_k^T`` (learned or
+  random subspaces) against full training;
+* ``your_settling`` (capstone): the student's ``largest_angle`` on the updates of a network
+  they choose, with their k and threshold: when does the top-k subspace settle?
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+
+from ..exercises.capstone import run_student_code
+from ..nonlinear.update_geometry import (
+    SETTLE_ANGLE,
+    largest_angle,
+    settling_step,
+    spectral_gap,
+    update_spectrum,
+)
+from ..nonlinear.update_sweep import (
+    DEFAULT_SETTING,
+    SEEDS,
+    T0,
+    TOP_K,
+    gaussian_reference,
+    restricted_comparison,
+    sweep_setting,
+    trained_run,
+)
+from ..plots import demo_figure, show_figure
+from ..random_matrices import make_generator
+from ..spread import mean_sd
+from ..threads import small_work
+from ..validation import check_choice, check_float, check_int
+
+BASE_LR = {"adam": 1e-2, "sgd": 0.1}  # the learning rate at lr_factor = 1
+LR_FACTOR_RANGE = (0.3, 3.0)
+WIDTH_RANGE = (25, 200)  # slider step 25; width 400 takes about 6x as long per run
+INIT_SCALE_RANGE = (0.3, 3.0)
+CNN_SETTING = {"architecture": "cnn", "width": 25, "depth": 3, "steps": 300}
+# (label, overrides of DEFAULT_SETTING): the rows of regime_table
+REGIMES = (
+    ("Adam lr 1e-2, init 1 (default)", {}),
+    ("Adam lr 1e-2, init 0.3", {"init_scale": 0.3}),
+    ("SGD lr 0.1, init 1", {"optimizer": "sgd", "lr": 0.1}),
+    ("SGD lr 0.1, init 0.3", {"optimizer": "sgd", "lr": 0.1, "init_scale": 0.3}),
+    ("SGD lr 1, init 1", {"optimizer": "sgd", "lr": 1.0}),
+)
+RESTRICTED_REGIMES = (REGIMES[0], REGIMES[3])
+OUTSIDE_TOLERANCE = 1e-9  # far above rounding (1e-15 measured; 1e-12 per op in the harshest test)
+LAYER_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
+
+
+def lesson_setting(optimizer="adam", lr_factor=1.0, width=100, init_scale=1.0) -> dict:
+    """The MLP setting a slider position stands for: ``lr = BASE_LR[optimizer] * lr_factor``."""
+    check_choice("optimizer", optimizer, tuple(BASE_LR))
+    lr_factor = check_float("lr_factor", lr_factor, low=0.0, high=100.0, low_open=True)
+    width = check_int("width", width, low=1, high=1024)
+    init_scale = check_float("init_scale", init_scale, low=0.0, high=100.0, low_open=True)
+    lr = float(f"{BASE_LR[optimizer] * lr_factor:.3g}")  # a slider's 0.3 times 0.1 is 0.03
+    return {"optimizer": optimizer, "lr": lr, "width": width, "init_scale": init_scale}
+
+
+def _pm(pair, digits=2) -> str:
+    mean, sd = pair
+    return f"{mean:.{digits}f} +- {sd:.{digits}f}"
+
+
+def _setting_text(setting: dict) -> str:
+    full = DEFAULT_SETTING | setting
+    name = "MLP" if full["architecture"] == "mlp" else "CNN"
+    size = f"width {full['width']}" if name == "MLP" else f"{full['width']} channels"
+    return (f"{name} ({size}, depth {full['depth']}), {full['optimizer']} lr {full['lr']:g}, "
+            f"init scale {full['init_scale']:g}, {full['steps']} steps")  # fmt: skip
+
+
+def _print_layers(result: dict, k: int = TOP_K) -> dict:
+    """The per-layer table; returns the Gaussian references by layer."""
+    references = {}
+    print(f"{'layer':>8} | {'shape':>9} | {'rank (1e-3)':>12} | {'stable rank':>14} | "
+          f"{'Gaussian':>8} | "
+          f"{f'top-{k} share':>13} | {'Gaussian':>8} | {'k for 90%':>12} | {'Gaussian':>8} | "
+          f"{'captured at ' + str(T0):>15}")  # fmt: skip
+    for name, layer in result["layers"].items():
+        reference = gaussian_reference(layer["shape"], k)
+        references[name] = reference
+        shape = "x".join(str(n) for n in layer["shape"])
+        print(f"{name:>8} | {shape:>9} | {_pm(layer['rank'], 1):>12} | "
+              f"{_pm(layer['stable_rank'], 1):>14} | "
+              f"{reference['stable_rank'][0]:>8.1f} | {_pm(layer['top_k_share']):>13} | "
+              f"{reference['top_k_share'][0]:>8.2f} | {_pm(layer['rank_for_energy'], 1):>12} | "
+              f"{reference['rank_for_energy'][0]:>8.1f} | "
+              f"{_pm(layer['captured_early']):>15}")  # fmt: skip
+    return references
+
+
+@small_work()
+def update_geometry_demo(optimizer="adam", lr_factor=1.0, width=100, init_scale=1.0) -> dict:
+    """The update ``W_T - W_0`` of each layer of the MLP 40-width-width-10 after 600 steps.
+
+    Left: singular values of each layer's update (seed 0) over the largest one, a Gaussian
+    matrix of the same shape dashed. Middle: the energy share of the top k directions against
+    k (mean over five seeds; dashed: Gaussian). Right: the share of the final update inside
+    the top-5 subspaces found at each earlier step (``captured_share``), mean over seeds.
+    Prints each layer's numerical rank (singular values above 1e-3 s_1), stable rank, top-5
+    share, the k holding 90% of the energy (all mean +- sd over seeds, the last three next to a
+    Gaussian matrix's) and the captured share at step 200.
+    """
+    setting = lesson_setting(optimizer, lr_factor, width, init_scale)
+    result = sweep_setting(SEEDS, **setting)
+    run = trained_run(0, **setting)
+    figure, (spectra, shares, captured) = demo_figure(3, 14, 3.6)
+    for color, name in zip(LAYER_COLORS, run.layer_names, strict=False):
+        s = update_spectrum(run.final_update(name))
+        spectra.semilogy(range(1, len(s) + 1), s / s[0], color=color, label=name)
+        curves = [_share_curve(trained_run(seed, **setting).final_update(name)) for seed in SEEDS]
+        mean_curve = [sum(values) / len(values) for values in zip(*curves, strict=True)]
+        shares.plot(range(len(mean_curve)), mean_curve, color=color, label=name)
+        gaussian = _share_curve(_gaussian_like(run.final_update(name)))
+        shares.plot(range(len(gaussian)), gaussian, color=color, ls="--", lw=0.8)
+        per_seed = [described[name]["captured"] for described in result["per_seed"]]
+        captured.plot(result["steps"], [sum(v) / len(v) for v in zip(*per_seed, strict=True)],
+                      color=color, label=name)  # fmt: skip
+    spectra.set(xlabel="i", ylabel="$s_i / s_1$ of the update", title="spectrum (seed 0)")
+    spectra.set_ylim(1e-4, 1.5)
+    shares.set(xlabel="k", ylabel="energy share of the top k", xscale="symlog",
+               title="top-k share (dashed: Gaussian)")  # fmt: skip
+    captured.set(xlabel="step t", ylabel="share of final update", ylim=(0, 1),
+                 title=f"inside the top-{TOP_K} subspaces of step t")  # fmt: skip
+    for ax in (spectra, shares, captured):
+        ax.grid(True, alpha=0.3)
+    spectra.legend(fontsize=8)
+    figure.suptitle(_setting_text(setting))
+    show_figure(figure)
+    print(f"{_setting_text(setting)}; {len(SEEDS)} seeds; test accuracy "
+          f"{_pm(result['accuracy'], 1)}%")  # fmt: skip
+    _print_layers(result)
+    return {"setting": setting, "accuracy": result["accuracy"], "layers": result["layers"]}
+
+
+def _share_curve(delta) -> list[float]:
+    energy = update_spectrum(delta) ** 2
+    kept = energy.cumsum(0) / energy.sum()
+    return [0.0, *kept.tolist()]
+
+
+@functools.lru_cache(maxsize=16)
+def _gaussian_of_shape(rows: int, cols: int):
+    return torch.randn(rows, cols, generator=make_generator(1000), dtype=torch.float64)
+
+
+def _gaussian_like(delta):
+    return _gaussian_of_shape(*delta.shape)
+
+
+@small_work()
+def architecture_demo(optimizer="adam") -> dict:
+    """The MLP (width 100, 600 steps) against the 1-D CNN (25 channels, depth 3, 300 steps).
+
+    Prints, for each, the test accuracy and the per-layer table of ``update_geometry_demo``;
+    a convolution's update is read as the ``out x (in_channels kernel)`` matrix.
+    """
+    check_choice("optimizer", optimizer, tuple(BASE_LR))
+    results = {}
+    for architecture, setting in (("mlp", {}), ("cnn", CNN_SETTING)):
+        setting = setting | {"optimizer": optimizer, "lr": BASE_LR[optimizer]}
+        results[architecture] = sweep_setting(SEEDS, **setting)
+        print(f"{_setting_text(setting)}: test accuracy "
+              f"{_pm(results[architecture]['accuracy'], 1)}%")  # fmt: skip
+        _print_layers(results[architecture])
+    return {name: {"accuracy": r["accuracy"], "layers": r["layers"]} for name, r in
+            results.items()}  # fmt: skip
+
+
+@small_work()
+def regime_table() -> list[dict]:
+    """For each of ``REGIMES`` (MLP width 100, 600 steps, five seeds): test accuracy, and for
+    the hidden 100 x 100 layer and the head, the top-5 share and the k that holds 90% of the
+    update's energy, and the head's numerical rank (mean +- sd). A Gaussian 100 x 100 matrix
+    needs k = 51 for 90%."""
+    rows = []
+    print(f"{'setting':>31} | {'accuracy %':>11} | {'layer 2 top-5':>13} | "
+          f"{'layer 2 k90':>12} | {'head top-5':>11} | {'head k90':>10} | "
+          f"{'head rank (1e-3)':>16}")  # fmt: skip
+    for label, overrides in REGIMES:
+        result = sweep_setting(SEEDS, **overrides)
+        hidden, head = result["layers"]["layer 2"], result["layers"]["head"]
+        print(f"{label:>31} | {_pm(result['accuracy'], 1):>11} | "
+              f"{_pm(hidden['top_k_share']):>13} | {_pm(hidden['rank_for_energy'], 1):>12} | "
+              f"{_pm(head['top_k_share']):>11} | "
+              f"{_pm(head['rank_for_energy'], 1):>10} | {_pm(head['rank'], 1):>16}")  # fmt: skip
+        rows.append({"label": label, "accuracy": result["accuracy"], "layer 2": hidden,
+                     "head": head})  # fmt: skip
+    reference = gaussian_reference((100, 100))
+    print(f"a Gaussian 100 x 100 matrix: top-5 share {reference['top_k_share'][0]:.2f}, "
+          f"k90 {reference['rank_for_energy'][0]:.1f}")  # fmt: skip
+    return rows
+
+
+@small_work()
+def restricted_demo(k: int = TOP_K, t0: int = T0) -> dict:
+    """Full training (600 steps) against training restricted after ``t0`` steps to
+    ``W = W_t0 + U_k C V_k^T`` in every layer, in the learned top-k subspaces of the update so
+    far or in random ones, for the default (Adam) and the SGD small-init regime, five seeds.
+
+    One panel per regime: test accuracy per seed (at t0, full, learned, random). Prints mean
+    +- sd, the paired difference learned - random, the numbers trained after t0 and whether every
+    update after t0 lies in its span (``outside_span`` below OUTSIDE_TOLERANCE). The seconds are
+    in :func:`restricted_seconds` (a timing changes from run to run).
+    """
+    k = check_int("k", k, low=1, high=40)
+    t0 = check_int("t0", t0, low=1, high=DEFAULT_SETTING["steps"] - 1)
+    figure, axes = demo_figure(len(RESTRICTED_REGIMES), 11, 3.6)
+    results = {}
+    keys = ("at t0", "full", "learned", "random")
+    for ax, (label, overrides) in zip(axes, RESTRICTED_REGIMES, strict=True):
+        result = restricted_comparison(k=k, t0=t0, **overrides)
+        results[label] = result
+        for seed_index in range(len(SEEDS)):
+            ax.plot(range(len(keys)), [result["per_seed"][key][seed_index] for key in keys],
+                    "o-", color="0.6", lw=0.8, ms=3)  # fmt: skip
+        ax.plot(range(len(keys)), [result["accuracy"][key][0] for key in keys], "s-",
+                color="k", label="mean")  # fmt: skip
+        ax.set_xticks(range(len(keys)), ["at t0", "full", f"learned k={k}", f"random k={k}"])
+        ax.set(ylabel="test accuracy (%)", title=label)
+        ax.grid(True, alpha=0.3)
+    show_figure(figure)
+    for label, result in results.items():
+        accuracy = result["accuracy"]
+        print(f"{label}: restricted after t0 = {t0} of {DEFAULT_SETTING['steps']} steps, k = {k}")
+        print(
+            "  test accuracy: "
+            + ", ".join(f"{key} {_pm(accuracy[key], 1)}" for key in keys)
+            + f"; learned - random (paired by seed) {_pm(accuracy['learned - random'], 1)}"
+        )
+        inside = "yes" if result["outside"] < OUTSIDE_TOLERANCE else "NO"
+        print(f"  numbers trained after t0: {result['trainable']['restricted']:,} of "
+              f"{result['trainable']['full']:,}; every update after t0 inside its span "
+              f"(outside part < {OUTSIDE_TOLERANCE:g} of it): {inside}")  # fmt: skip
+    return results
+
+
+@small_work()
+def restricted_seconds(results: dict) -> dict:
+    """The seconds of the steps after t0, restricted over full, per regime of
+    :func:`restricted_demo` (mean over seeds of each, measured in this process; noisy)."""
+    ratios = {}
+    for label, result in results.items():
+        seconds = result["seconds"]
+        ratios[label] = seconds["restricted"][0] / seconds["full after t0"][0]
+        print(f"{label}: seconds for the steps after t0, restricted / full = "
+              f"{ratios[label]:.1f}")  # fmt: skip
+    return ratios
+
+
+# ---------------------------------------------------------------------------------------------
+# Capstone: when does the top-k subspace settle?
+# ---------------------------------------------------------------------------------------------
+
+CAPSTONE_SEEDS = (0, 1, 2, 3, 4)
+
+
+@small_work()
+def your_settling(
+    largest_angle_function,
+    k: int = 2,
+    threshold: float = SETTLE_ANGLE,
+    optimizer: str = "sgd",
+    lr_factor: float = 1.0,
+    width: int = 100,
+    init_scale: float = 0.3,
+) -> dict:
+    """Capstone 12: the student's ``largest_angle`` on the updates of a network they choose.
+
+    For the MLP of ``lesson_setting(optimizer, lr_factor, width, init_scale)`` (600 steps, the
+    update recorded every 50), the largest angle between the top-k left subspace of each
+    layer's update at step t and at the end. Left: seed 0, the course's curve and the
+    student's crosses, the ``threshold`` dotted. Right: the settling step per layer (mean over
+    five seeds) from the course's and the student's angles, and the spectral gap
+    ``s_{k+1} / s_k`` at the end. A stub, an exception or NaN prints one line and the figure
+    shows the course's result only.
+    """
+    k = check_int("k", k, low=1, high=10)
+    threshold = check_float("threshold", threshold, low=0.0, high=math.pi / 2)
+    setting = lesson_setting(optimizer, lr_factor, width, init_scale)
+    runs = [trained_run(seed, **setting) for seed in CAPSTONE_SEEDS]
+    names = runs[0].layer_names
+    steps = runs[0].steps
+    course = {name: [[largest_angle(delta, run.final_update(name), k) for delta in
+                      run.updates[name]] for run in runs] for name in names}  # fmt: skip
+
+    def students_run():
+        return {name: [[float(largest_angle_function(delta.clone(), run.final_update(name).clone(),
+                                                     k)) for delta in run.updates[name]]
+                       for run in runs] for name in names}  # fmt: skip
+
+    student = run_student_code(students_run, name="largest_angle", seconds=60.0)
+    figure, (curves, settle) = demo_figure(2, 12, 3.6)
+    settle_course, settle_student, gaps = {}, {}, {}
+    for index, (color, name) in enumerate(zip(LAYER_COLORS, names, strict=False)):
+        curves.plot(steps, course[name][0], color=color, label=f"{name} (course)")
+        settle_course[name] = [_settled(steps, angles, threshold) for angles in course[name]]
+        gaps[name] = mean_sd(spectral_gap(run.final_update(name), k) for run in runs)
+        settle.bar(index - 0.2, sum(settle_course[name]) / len(runs), 0.4, color=color,
+                   alpha=0.5)  # fmt: skip
+        if student.ok:
+            mine = student.value[name]
+            curves.plot(steps, mine[0], "x", color="k", ms=5)
+            settle_student[name] = [_settled(steps, angles, threshold) for angles in mine]
+            settle.bar(index + 0.2, sum(settle_student[name]) / len(runs), 0.4, color="k",
+                       alpha=0.7)  # fmt: skip
+    curves.axhline(threshold, color="0.4", ls=":", lw=1)
+    curves.set(xlabel="step t", ylabel="largest angle to the end (rad)",
+               title=f"top-{k} left subspace, seed 0 (x: yours)")  # fmt: skip
+    curves.legend(fontsize=7)
+    settle.set_xticks(range(len(names)), names)
+    settle.set(ylabel="settling step (mean of 5 seeds)",
+               title="course (light) and yours (dark)")  # fmt: skip
+    for ax in (curves, settle):
+        ax.grid(True, alpha=0.3)
+    figure.suptitle(_setting_text(setting) + f"; k = {k}, threshold {threshold:g} rad")
+    show_figure(figure)
+
+    print(f"{_setting_text(setting)}; top-{k} left subspace, threshold {threshold:g} rad")
+    print(f"{'layer':>8} | {'settles at step (course)':>24} | {'s_k+1 / s_k at the end':>22}"
+          + (f" | {'yours':>16}" if student.ok else ""))  # fmt: skip
+    for name in names:
+        row = (f"{name:>8} | {_pm(mean_sd(settle_course[name]), 0):>24} | "
+               f"{_pm(gaps[name]):>22}")  # fmt: skip
+        if student.ok:
+            row += f" | {_pm(mean_sd(settle_student[name]), 0):>16}"
+        print(row)
+    result = {"course_settle": settle_course, "gaps": gaps, "student": None, "agree": None}
+    if student.ok:
+        agree = sum(
+            abs(a - b) <= 1e-6
+            for name in names
+            for mine, theirs in zip(student.value[name], course[name], strict=True)
+            for a, b in zip(mine, theirs, strict=True)
+        )
+        total = len(names) * len(runs) * len(steps)
+        print(f"your angle equals the course's (within 1e-6 rad) at {agree} of {total} "
+              "(layer, seed, step)")  # fmt: skip
+        result.update(student=settle_student, agree=(agree, total))
+    return result
+
+
+def _settled(steps, angles, threshold) -> int:
+    """The settling step, or the last step when only the end is within the threshold."""
+    step = settling_step(steps, angles, threshold)
+    return steps[-1] if step is None else step
