@@ -25,6 +25,7 @@ from lowdim_course.demos.lesson12 import (
 )
 from lowdim_course.demos.lesson12_geometry import gaussian_of_shape, geometry_data
 from lowdim_course.exercises.lesson12 import _LARGEST_MISTAKES
+from lowdim_course.nonlinear import update_sweep
 from lowdim_course.nonlinear.update_sweep import gaussian_reference
 from lowdim_course.widgets import choice, slider_panel
 
@@ -142,7 +143,7 @@ def test_a_table_made_with_other_settings_is_not_used(tmp_path, monkeypatch):
     stored["settings"]["seeds"] = [0, 1]
     stale.write_text(json.dumps(stored), encoding="utf-8")
     monkeypatch.setattr(lesson12_table, "TABLE_PATH", stale)
-    lesson12_table.load.cache_clear()
+    lesson12_table.forget()
     try:
         assert lesson12_table.load() == {}
         monkeypatch.setattr(lesson12, "geometry_data", lambda setting: {"live": setting})
@@ -151,8 +152,11 @@ def test_a_table_made_with_other_settings_is_not_used(tmp_path, monkeypatch):
         }
     finally:
         monkeypatch.undo()
-        lesson12_table.load.cache_clear()
+        lesson12_table.forget()
     assert lesson12_table.load()
+    # a setting changed in this process (as tests/test_thread_policy.py does) makes it stale too
+    monkeypatch.setitem(update_sweep.DEFAULT_SETTING, "steps", 20)
+    assert lesson12_table.load() == {}
 
 
 def _assert_entry_is_recomputed(stored, fresh):

@@ -82,14 +82,15 @@ def _setting_text(setting: dict) -> str:
 
 
 def _print_layers(result: dict, k: int = TOP_K) -> dict:
-    """The per-layer table; returns the Gaussian references by layer."""
+    """The per-layer table; returns the Gaussian references by layer (a layer's stored
+    ``"gaussian"``, else ``gaussian_reference`` of its shape)."""
     references = {}
     print(f"{'layer':>8} | {'shape':>9} | {'rank (1e-3)':>12} | {'stable rank':>14} | "
           f"{'Gaussian':>8} | "
           f"{f'top-{k} share':>13} | {'Gaussian':>8} | {'k for 90%':>12} | {'Gaussian':>8} | "
           f"{'captured at ' + str(T0):>15}")  # fmt: skip
     for name, layer in result["layers"].items():
-        reference = gaussian_reference(layer["shape"], k)
+        reference = layer.get("gaussian") or gaussian_reference(layer["shape"], k)
         references[name] = reference
         shape = "x".join(str(n) for n in layer["shape"])
         print(f"{name:>8} | {shape:>9} | {_pm(layer['rank'], 1):>12} | "

@@ -67,14 +67,26 @@ def run_settings() -> dict:
 
 
 @functools.lru_cache(maxsize=1)
-def load() -> dict:
-    """``{(optimizer, lr_factor, width, init_scale): data}``; empty when missing or stale."""
+def _stored() -> tuple[dict, dict]:
+    """``(settings, {position: data})`` as the file holds them (read once per process)."""
     if not TABLE_PATH.is_file():
-        return {}
+        return {}, {}
     stored = json.loads(TABLE_PATH.read_text(encoding="utf-8"))
-    if stored.get("settings") != run_settings():
-        return {}
-    return {tuple(row["position"]): row["data"] for row in stored["entries"]}
+    entries = {tuple(row["position"]): row["data"] for row in stored["entries"]}
+    return stored.get("settings", {}), entries
+
+
+def load() -> dict:
+    """``{(optimizer, lr_factor, width, init_scale): data}``; empty when the file is missing
+    or was made with other settings than the code's now (checked at every call: a setting
+    changed in this process makes the table stale too)."""
+    settings, entries = _stored()
+    return entries if settings == run_settings() else {}
+
+
+def forget() -> None:
+    """Read the file again at the next :func:`load` (after a write, or a new TABLE_PATH)."""
+    _stored.cache_clear()
 
 
 def entry(optimizer: str, lr_factor: float, width: int, init_scale: float) -> dict | None:
@@ -106,7 +118,7 @@ def write(path: Path = TABLE_PATH, workers: int = 2) -> Path:
         "entries": entries,
     }
     path.write_text(json.dumps(table, separators=(",", ":")) + "\n", encoding="utf-8")
-    load.cache_clear()
+    forget()
     return path
 
 
