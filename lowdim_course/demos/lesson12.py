@@ -136,7 +136,7 @@ def show_geometry(data: dict) -> dict:
     layers = {name: _as_tuples(layer) for name, layer in data["layers"].items()}
     print(f"{_setting_text(setting)}; {len(SEEDS)} seeds; test accuracy "
           f"{_pm(data['accuracy'], 1)}%")  # fmt: skip
-    _print_layers(layers)
+    _print_layers({"layers": layers})
     return {"setting": setting, "accuracy": tuple(data["accuracy"]), "layers": layers}
 
 
