@@ -12,7 +12,8 @@ in about 2 minutes (measured 2026-12-07: 130 s wall, 206 s CPU for the 72 positi
 of one thread each, AMD EPYC shared with other jobs; 440 kB). Printed numbers are stored as
 Python writes them (``repr``: a value read back is the value computed), plotted curves to 6
 significant digits. Read only when the settings it was made with are the code's
-(:func:`run_settings`); otherwise the panel computes live. ``tests/test_demos_lesson12.py`` recomputes entries and compares.
+(:func:`run_settings`); otherwise the panel computes live. ``tests/test_demos_lesson12.py``
+recomputes entries and compares.
 """
 
 from __future__ import annotations
