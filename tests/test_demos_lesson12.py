@@ -133,10 +133,13 @@ def test_every_position_trains_without_diverging(table):
 
 
 def test_the_table_and_a_live_run_print_the_same_at_the_lessons_call(table, monkeypatch, capsys):
+    monkeypatch.setattr(lesson12, "geometry_data", _must_not_compute)
     from_table = update_geometry_demo()
     printed_from_table = capsys.readouterr().out
-    monkeypatch.setattr(lesson12_table, "entry", lambda *position: None)
-    live = update_geometry_demo()
+    computed = []
+    monkeypatch.setattr(lesson12, "geometry_data", lambda s: computed.append(s) or geometry_data(s))
+    live = update_geometry_demo(stored=False)
+    assert computed == [lesson_setting()]
     assert capsys.readouterr().out == printed_from_table
     assert live == from_table
 

@@ -102,13 +102,15 @@ def _print_layers(result: dict, k: int = TOP_K) -> dict:
     return references
 
 
-def geometry_for(optimizer="adam", lr_factor=1.0, width=100, init_scale=1.0) -> dict:
+def geometry_for(
+    optimizer="adam", lr_factor=1.0, width=100, init_scale=1.0, stored: bool = True
+) -> dict:
     """The data of :func:`update_geometry_demo` at a panel position: read from the shipped
     ``lesson12_table`` when the position is on its grid (and the table is the code's),
-    computed now otherwise (seconds)."""
+    computed now otherwise, or always with ``stored=False`` (seconds)."""
     setting = lesson_setting(optimizer, lr_factor, width, init_scale)
-    stored = lesson12_table.entry(optimizer, lr_factor, width, init_scale)
-    return geometry_data(setting) if stored is None else stored
+    entry = lesson12_table.entry(optimizer, lr_factor, width, init_scale) if stored else None
+    return geometry_data(setting) if entry is None else entry
 
 
 def show_geometry(data: dict) -> dict:
@@ -150,7 +152,9 @@ def _as_tuples(layer: dict) -> dict:
     }
 
 
-def update_geometry_demo(optimizer="adam", lr_factor=1.0, width=100, init_scale=1.0) -> dict:
+def update_geometry_demo(
+    optimizer="adam", lr_factor=1.0, width=100, init_scale=1.0, stored: bool = True
+) -> dict:
     """The update ``W_T - W_0`` of each layer of the MLP 40-width-width-10 after 600 steps.
 
     Left: singular values of each layer's update (seed 0) over the largest one, a Gaussian
@@ -160,9 +164,10 @@ def update_geometry_demo(optimizer="adam", lr_factor=1.0, width=100, init_scale=
     Prints each layer's numerical rank (singular values above 1e-3 s_1), stable rank, top-5
     share, the k holding 90% of the energy (all mean +- sd over seeds, the last three next to a
     Gaussian matrix's) and the captured share at step 200. A position on the lesson's grid is
-    read from the shipped table (:func:`geometry_for`): a move answers at once.
+    read from the shipped table (:func:`geometry_for`): a move answers at once;
+    ``stored=False`` trains now.
     """
-    return show_geometry(geometry_for(optimizer, lr_factor, width, init_scale))
+    return show_geometry(geometry_for(optimizer, lr_factor, width, init_scale, stored))
 
 
 def width_table() -> dict:
