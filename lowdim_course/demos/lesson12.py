@@ -180,8 +180,8 @@ def width_table() -> dict:
     Returns ``{width: {regime label: (mean, sd), "Gaussian": mean}}``.
     """
     rows = {}
-    print(f"k holding {ENERGY:.0%} of the hidden layer's update, mean +- sd over {len(SEEDS)} "
-          "seeds (share of the width)")  # fmt: skip
+    print(f"k holding {ENERGY:.0%} of the hidden layer's update at lr factor 1, mean +- sd "
+          f"over {len(SEEDS)} seeds (share of the width)")  # fmt: skip
     print(f"{'width':>5} | " + " | ".join(f"{label:>20}" for label, _, _ in WIDTH_REGIMES)
           + f" | {'Gaussian':>12}")  # fmt: skip
     for width in lesson12_table.WIDTHS:
