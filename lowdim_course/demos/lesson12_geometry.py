@@ -1,6 +1,6 @@
 """What Lesson 12's update-geometry panel plots and prints, as plain data (no figure).
 
-For one slider position (optimizer, lr factor, width, initial scale) of the MLP
+For one panel position (optimizer, lr factor, width, initial scale) of the MLP
 40-width-width-10 on MNIST-1D (600 steps, five seeds, ``nonlinear.update_sweep``):
 :func:`geometry_data` returns the spectrum of each layer's update ``W_T - W_0`` (seed 0, over
 its largest singular value), the energy share of the top k directions against k (mean over the
