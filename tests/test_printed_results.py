@@ -185,7 +185,11 @@ QUICK = [
     # MNIST-1D: read from the shipped table (its rerun is tests/test_demos_lesson06.py's)
     Demo("06", "lesson06_mnist1d", "mnist1d_comparison", computes=False),
     Demo("06", "lesson06_mnist1d", "mnist1d_timing", computes=False),
-    Demo("12", "lesson12", "update_geometry_demo", {"width": 25}),
+    Demo("12", "lesson12", "update_geometry_demo", {"width": 25}, computes=False),  # the table
+    Demo(  # what the shipped panel table holds at width 25, trained now
+        "12", "lesson12", "update_geometry_demo", {"width": 25, "stored": False}, label="-trained"
+    ),
+    Demo("12", "lesson12", "width_table", computes=False),  # reads the shipped table
     Cell("12", ("update_geometry.stable_rank(w)",), "update_measures"),
 ]
 
@@ -243,7 +247,8 @@ SLOW = [
     Demo("11", "lesson11", "flat_tail_example", {}),  # a 500 x 500 SVD
     Demo("13", "lesson13", "compressed_follows_full_width", label="-lesson"),
     Demo("13", "lesson13_capstone", "your_deep_lora", {"rank": 4}, capstone="13.compressed_start"),
-    Demo("12", "lesson12", "update_geometry_demo"),
+    Demo("12", "lesson12", "update_geometry_demo", computes=False),  # reads the shipped table
+    Demo("12", "lesson12", "update_geometry_demo", {"stored": False}, label="-trained"),
     Demo("12", "lesson12", "regime_table"),
     Demo("12", "lesson12", "architecture_demo"),
     Demo("12", "lesson12", "restricted_demo"),

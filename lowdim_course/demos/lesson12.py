@@ -5,10 +5,14 @@ occur within a low-dimensional invariant subspace"; Lesson 03 proves it for deep
 networks, these demos measure it on small classifiers of MNIST-1D (Greydanus & Kobak, ICML
 2024), each number over five seeds (``nonlinear.update_sweep``):
 
-* ``update_geometry_demo`` (sliders: optimizer, learning rate as a multiple of the optimizer's
-  default, width, initial scale): the spectrum of each layer's update, its energy share
-  against k next to a Gaussian matrix of the same shape, and how much of the final update the
-  top-k subspaces of earlier steps already hold;
+* ``update_geometry_demo`` (toggle buttons: optimizer, learning rate as a multiple of the
+  optimizer's default, width, initial scale): the spectrum of each layer's update, its energy
+  share against k next to a Gaussian matrix of the same shape, and how much of the final update
+  the top-k subspaces of earlier steps already hold; ``lesson12_geometry`` computes the data,
+  ``show_geometry`` draws and prints it, and the buttons' positions are read from the shipped
+  ``lesson12_table``;
+* ``width_table``: the k holding 90% of the hidden layer's update at each width of the panel,
+  Adam and SGD from a small start, next to a Gaussian matrix's;
 * ``architecture_demo``: the MLP against a 1-D convolutional network (a convolution's weight
   read as the ``out x (in kernel)`` matrix it applies to each window);
 * ``regime_table``: where the update is low-dimensional and where not, over a few settings;
@@ -20,10 +24,7 @@ networks, these demos measure it on small classifiers of MNIST-1D (Greydanus & K
 
 from __future__ import annotations
 
-import functools
 import math
-
-import torch
 
 from ..exercises.capstone import run_student_code
 from ..nonlinear.update_geometry import (
@@ -31,10 +32,11 @@ from ..nonlinear.update_geometry import (
     largest_angle,
     settling_step,
     spectral_gap,
-    update_spectrum,
 )
 from ..nonlinear.update_sweep import (
     DEFAULT_SETTING,
+    ENERGY,
+    MEASURES,
     SEEDS,
     T0,
     TOP_K,
@@ -44,15 +46,12 @@ from ..nonlinear.update_sweep import (
     trained_run,
 )
 from ..plots import demo_figure, show_figure
-from ..random_matrices import make_generator
 from ..spread import mean_sd
 from ..threads import small_work
 from ..validation import check_choice, check_float, check_int
+from . import lesson12_table
+from .lesson12_geometry import BASE_LR, geometry_data, lesson_setting
 
-BASE_LR = {"adam": 1e-2, "sgd": 0.1}  # the learning rate at lr_factor = 1
-LR_FACTOR_RANGE = (0.3, 3.0)
-WIDTH_RANGE = (25, 200)  # slider step 25; width 400 takes about 6x as long per run
-INIT_SCALE_RANGE = (0.3, 3.0)
 CNN_SETTING = {"architecture": "cnn", "width": 25, "depth": 3, "steps": 300}
 # (label, overrides of DEFAULT_SETTING): the rows of regime_table
 REGIMES = (
@@ -64,17 +63,9 @@ REGIMES = (
 )
 RESTRICTED_REGIMES = (REGIMES[0], REGIMES[3])
 OUTSIDE_TOLERANCE = 1e-9  # far above rounding (1e-15 measured; 1e-12 per op in the harshest test)
+# (label, optimizer, initial scale) of width_table's columns, lr factor 1
+WIDTH_REGIMES = (("Adam, init 1", "adam", 1.0), ("SGD, init 0.3", "sgd", 0.3))
 LAYER_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
-
-
-def lesson_setting(optimizer="adam", lr_factor=1.0, width=100, init_scale=1.0) -> dict:
-    """The MLP setting a slider position stands for: ``lr = BASE_LR[optimizer] * lr_factor``."""
-    check_choice("optimizer", optimizer, tuple(BASE_LR))
-    lr_factor = check_float("lr_factor", lr_factor, low=0.0, high=100.0, low_open=True)
-    width = check_int("width", width, low=1, high=1024)
-    init_scale = check_float("init_scale", init_scale, low=0.0, high=100.0, low_open=True)
-    lr = float(f"{BASE_LR[optimizer] * lr_factor:.3g}")  # a slider's 0.3 times 0.1 is 0.03
-    return {"optimizer": optimizer, "lr": lr, "width": width, "init_scale": init_scale}
 
 
 def _pm(pair, digits=2) -> str:
@@ -91,14 +82,15 @@ def _setting_text(setting: dict) -> str:
 
 
 def _print_layers(result: dict, k: int = TOP_K) -> dict:
-    """The per-layer table; returns the Gaussian references by layer."""
+    """The per-layer table; returns the Gaussian references by layer (a layer's stored
+    ``"gaussian"``, else ``gaussian_reference`` of its shape)."""
     references = {}
     print(f"{'layer':>8} | {'shape':>9} | {'rank (1e-3)':>12} | {'stable rank':>14} | "
           f"{'Gaussian':>8} | "
           f"{f'top-{k} share':>13} | {'Gaussian':>8} | {'k for 90%':>12} | {'Gaussian':>8} | "
           f"{'captured at ' + str(T0):>15}")  # fmt: skip
     for name, layer in result["layers"].items():
-        reference = gaussian_reference(layer["shape"], k)
+        reference = layer.get("gaussian") or gaussian_reference(layer["shape"], k)
         references[name] = reference
         shape = "x".join(str(n) for n in layer["shape"])
         print(f"{name:>8} | {shape:>9} | {_pm(layer['rank'], 1):>12} | "
@@ -110,33 +102,28 @@ def _print_layers(result: dict, k: int = TOP_K) -> dict:
     return references
 
 
-@small_work()
-def update_geometry_demo(optimizer="adam", lr_factor=1.0, width=100, init_scale=1.0) -> dict:
-    """The update ``W_T - W_0`` of each layer of the MLP 40-width-width-10 after 600 steps.
-
-    Left: singular values of each layer's update (seed 0) over the largest one, a Gaussian
-    matrix of the same shape dashed. Middle: the energy share of the top k directions against
-    k (mean over five seeds; dashed: Gaussian). Right: the share of the final update inside
-    the top-5 subspaces found at each earlier step (``captured_share``), mean over seeds.
-    Prints each layer's numerical rank (singular values above 1e-3 s_1), stable rank, top-5
-    share, the k holding 90% of the energy (all mean +- sd over seeds, the last three next to a
-    Gaussian matrix's) and the captured share at step 200.
-    """
+def geometry_for(
+    optimizer="adam", lr_factor=1.0, width=100, init_scale=1.0, stored: bool = True
+) -> dict:
+    """The data of :func:`update_geometry_demo` at a panel position: read from the shipped
+    ``lesson12_table`` when the position is on its grid (and the table is the code's),
+    computed now otherwise, or always with ``stored=False`` (seconds)."""
     setting = lesson_setting(optimizer, lr_factor, width, init_scale)
-    result = sweep_setting(SEEDS, **setting)
-    run = trained_run(0, **setting)
+    entry = lesson12_table.entry(optimizer, lr_factor, width, init_scale) if stored else None
+    return geometry_data(setting) if entry is None else entry
+
+
+def show_geometry(data: dict) -> dict:
+    """Plot and print :func:`geometry_data`'s ``data``; returns the printed numbers as tuples."""
+    setting = data["setting"]
     figure, (spectra, shares, captured) = demo_figure(3, 14, 3.6)
-    for color, name in zip(LAYER_COLORS, run.layer_names, strict=False):
-        s = update_spectrum(run.final_update(name))
-        spectra.semilogy(range(1, len(s) + 1), s / s[0], color=color, label=name)
-        curves = [_share_curve(trained_run(seed, **setting).final_update(name)) for seed in SEEDS]
-        mean_curve = [sum(values) / len(values) for values in zip(*curves, strict=True)]
-        shares.plot(range(len(mean_curve)), mean_curve, color=color, label=name)
-        gaussian = _share_curve(_gaussian_like(run.final_update(name)))
-        shares.plot(range(len(gaussian)), gaussian, color=color, ls="--", lw=0.8)
-        per_seed = [described[name]["captured"] for described in result["per_seed"]]
-        captured.plot(result["steps"], [sum(v) / len(v) for v in zip(*per_seed, strict=True)],
-                      color=color, label=name)  # fmt: skip
+    for color, (name, layer) in zip(LAYER_COLORS, data["layers"].items(), strict=False):
+        spectrum = layer["spectrum"]
+        spectra.semilogy(range(1, len(spectrum) + 1), spectrum, color=color, label=name)
+        shares.plot(range(len(layer["share"])), layer["share"], color=color, label=name)
+        shares.plot(range(len(layer["gaussian_share"])), layer["gaussian_share"], color=color,
+                    ls="--", lw=0.8)  # fmt: skip
+        captured.plot(data["steps"], layer["captured"], color=color, label=name)
     spectra.set(xlabel="i", ylabel="$s_i / s_1$ of the update", title="spectrum (seed 0)")
     spectra.set_ylim(1e-4, 1.5)
     shares.set(xlabel="k", ylabel="energy share of the top k", xscale="symlog",
@@ -148,25 +135,66 @@ def update_geometry_demo(optimizer="adam", lr_factor=1.0, width=100, init_scale=
     spectra.legend(fontsize=8)
     figure.suptitle(_setting_text(setting))
     show_figure(figure)
+    layers = {name: _as_tuples(layer) for name, layer in data["layers"].items()}
     print(f"{_setting_text(setting)}; {len(SEEDS)} seeds; test accuracy "
-          f"{_pm(result['accuracy'], 1)}%")  # fmt: skip
-    _print_layers(result)
-    return {"setting": setting, "accuracy": result["accuracy"], "layers": result["layers"]}
+          f"{_pm(data['accuracy'], 1)}%")  # fmt: skip
+    _print_layers({"layers": layers})
+    return {"setting": setting, "accuracy": tuple(data["accuracy"]), "layers": layers}
 
 
-def _share_curve(delta) -> list[float]:
-    energy = update_spectrum(delta) ** 2
-    kept = energy.cumsum(0) / energy.sum()
-    return [0.0, *kept.tolist()]
+def _as_tuples(layer: dict) -> dict:
+    """A stored layer's printed measures as ``(mean, sd)`` tuples (its shape a tuple); the
+    plotted curves left out."""
+    return {
+        name: tuple(value) if name == "shape" or name in MEASURES else value
+        for name, value in layer.items()
+        if name not in ("spectrum", "share", "gaussian_share", "captured")
+    }
 
 
-@functools.lru_cache(maxsize=16)
-def _gaussian_of_shape(rows: int, cols: int):
-    return torch.randn(rows, cols, generator=make_generator(1000), dtype=torch.float64)
+def update_geometry_demo(
+    optimizer="adam", lr_factor=1.0, width=100, init_scale=1.0, stored: bool = True
+) -> dict:
+    """The update ``W_T - W_0`` of each layer of the MLP 40-width-width-10 after 600 steps.
+
+    Left: singular values of each layer's update (seed 0) over the largest one, a Gaussian
+    matrix of the same shape dashed. Middle: the energy share of the top k directions against
+    k (mean over five seeds; dashed: Gaussian). Right: the share of the final update inside
+    the top-5 subspaces found at each earlier step (``captured_share``), mean over seeds.
+    Prints each layer's numerical rank (singular values above 1e-3 s_1), stable rank, top-5
+    share, the k holding 90% of the energy (all mean +- sd over seeds, the last three next to a
+    Gaussian matrix's) and the captured share at step 200. A position on the lesson's grid is
+    read from the shipped table (:func:`geometry_for`): a move answers at once;
+    ``stored=False`` trains now.
+    """
+    return show_geometry(geometry_for(optimizer, lr_factor, width, init_scale, stored))
 
 
-def _gaussian_like(delta):
-    return _gaussian_of_shape(*delta.shape)
+def width_table() -> dict:
+    """The k holding 90% of the energy of the hidden (width x width) layer's update at each
+    width of the panel, for Adam (lr factor 1, initial scale 1) and SGD from a small start (lr
+    factor 1, initial scale 0.3): mean +- sd over five seeds, and as a share of the width, next
+    to a Gaussian width x width matrix's (mean of five). Read from the shipped table (computed
+    now without one: a minute).
+
+    Returns ``{width: {regime label: (mean, sd), "Gaussian": mean}}``.
+    """
+    rows = {}
+    print(f"k holding {ENERGY:.0%} of the hidden layer's update at lr factor 1, mean +- sd "
+          f"over {len(SEEDS)} seeds (share of the width)")  # fmt: skip
+    print(f"{'width':>5} | " + " | ".join(f"{label:>20}" for label, _, _ in WIDTH_REGIMES)
+          + f" | {'Gaussian':>12}")  # fmt: skip
+    for width in lesson12_table.WIDTHS:
+        row, cells = {}, []
+        for label, optimizer, init_scale in WIDTH_REGIMES:
+            hidden = geometry_for(optimizer, 1.0, width, init_scale)["layers"]["layer 2"]
+            row[label] = tuple(hidden["rank_for_energy"])
+            cells.append(f"{_pm(row[label], 1)} ({row[label][0] / width:.0%})")
+        row["Gaussian"] = hidden["gaussian"]["rank_for_energy"][0]
+        rows[width] = row
+        print(f"{width:>5} | " + " | ".join(f"{cell:>20}" for cell in cells)
+              + f" | {row['Gaussian']:>5.1f} ({row['Gaussian'] / width:.0%})")  # fmt: skip
+    return rows
 
 
 @small_work()
