@@ -175,9 +175,9 @@ def test_the_lesson_is_read_from_the_exercise_cells_not_the_metadata():
     # no exercise cell: the metadata decides, and says so; an unknown lesson is an error
     empty = new_notebook(cells=_code("print(1)"), metadata={"lowdim_course": {"lesson": "03"}})
     assert read_notebook("x.ipynb", empty).lesson == "03"
-    empty.metadata["lowdim_course"]["lesson"] = "12"
+    empty.metadata["lowdim_course"]["lesson"] = "99"
     unknown = read_notebook("x.ipynb", empty)
-    assert unknown.lesson is None and "lesson 12 has no exercises" in unknown.error
+    assert unknown.lesson is None and "lesson 99 has no exercises" in unknown.error
     assert "could not tell" in read_notebook("x.ipynb", new_notebook()).error
 
 

@@ -443,7 +443,7 @@ def _submissions(folder: Path, probe: Path, gradebook: dict[str, Path]) -> dict[
         # 5g. a metadata lesson that the exercise cells contradict
         "metadata_00": (LESSON_04, "00"),
         # 5h. a lesson that does not exist, and no exercise cell
-        "lesson_12": (["x = 1"], "12"),
+        "lesson_99": (["x = 1"], "99"),
         # 5i. the check cells deleted: only the defs are left
         "defs_only": (
             ["import torch", SPECTRAL_INIT, PARAM_COUNT, RATES, COMPRESSED_STEP, NARROW_WIDTH],
@@ -708,9 +708,9 @@ def test_the_lesson_comes_from_the_exercise_cells_not_the_metadata_or_the_name(r
 
 
 def test_a_lesson_without_exercises_is_an_error_not_a_silent_zero(run):
-    entry = run["graded"]["lesson_12"]
+    entry = run["graded"]["lesson_99"]
     assert entry["score"] == entry["max_score"] == 0.0 and entry["exercises"] == []
-    assert "lesson 12" in entry["error"], entry
+    assert "lesson 99" in entry["error"], entry
 
 
 def test_answers_without_their_check_cells_are_still_graded(run):
