@@ -2,9 +2,10 @@
 
 A JupyterLab server (loopback only, token auth) serves temporary copies of ``lessons/*.ipynb``;
 Debian's Chromium, driven by Playwright, opens each lesson, runs all cells, waits for the kernel,
-checks that no cell shows an error (on the page and in the saved notebook), moves a slider of the
-first slider panel with the keyboard and checks that the panel's figure was redrawn with another
-image. Screenshots of each panel before and after the move go to ``test-artifacts/browser/``.
+checks that no cell shows an error (on the page and in the saved notebook), moves the first control
+panel (a slider with the keyboard, or a click on another toggle button) and checks that the
+panel's figure was redrawn with another image. Screenshots of each panel before and after the move
+go to ``test-artifacts/browser/``.
 
 Needs ``/usr/bin/chromium`` (Debian's ``chromium`` package; no browser is downloaded) and the
 ``playwright`` package; skips with the reason when either is missing, except under ``.ci/run``,
@@ -43,7 +44,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# which slider panel (an output with at least one slider) of a lesson to move, default the first;
+# which control panel (an output with a slider or toggle buttons) of a lesson to move, default the
+# first;
 # lesson 04's race makes the figure that README shows
 PANEL = {"04": 2}
 RUN_SECONDS = 240  # one lesson, all cells (each runs in under a minute on a 2-core CPU)
@@ -261,22 +263,35 @@ def test_lesson_runs_and_a_slider_redraws_its_figure(lesson, lab, browser):
         ]
         assert not errors, "a cell shows an error:\n" + errors[0][:2000]
 
-        # a slider panel: its figure before and after one step of its first slider
-        panels = notebook.locator(".jp-Cell", has=page.locator(".widget-interact .widget-slider"))
-        assert panels.count() >= 1, "no slider panel in the lesson"
+        # a control panel: its figure before and after one step of its first slider, or, in a
+        # panel of toggle buttons only (lessons whose positions are read from a shipped table),
+        # one click on another button of its first row
+        controls = ".widget-interact .widget-slider, .widget-interact .widget-toggle-buttons"
+        panels = notebook.locator(".jp-Cell", has=page.locator(controls))
+        assert panels.count() >= 1, "no slider or toggle-button panel in the lesson"
         panel = panels.nth(PANEL.get(number, 0))
         panel.scroll_into_view_if_needed()
         image = panel.locator(".widget-interact img").first
         image.wait_for(timeout=30_000)
         before = _panel_images(panel)
         panel.screenshot(path=ARTIFACTS / f"{number}_before_slider.png")
-        handle = panel.locator(".widget-slider .noUi-handle").first
-        value = handle.get_attribute("aria-valuenow")
-        at_max = value == handle.get_attribute("aria-valuemax")
         panel.locator(".jp-InputArea").first.click()  # make the cell the active one
-        handle.focus()
-        page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
-        _wait_for(lambda: handle.get_attribute("aria-valuenow") != value, 10, "the slider")
+        handles = panel.locator(".widget-slider .noUi-handle")
+        if handles.count():
+            handle = handles.first
+            value = handle.get_attribute("aria-valuenow")
+            at_max = value == handle.get_attribute("aria-valuemax")
+            handle.focus()
+            page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
+            _wait_for(lambda: handle.get_attribute("aria-valuenow") != value, 10, "the slider")
+        else:
+            buttons = panel.locator(".widget-toggle-buttons").first.locator("button")
+            classes = [buttons.nth(i).get_attribute("class") or "" for i in range(buttons.count())]
+            # a locator is looked up again at each use: name the button by its place
+            other = buttons.nth(next(i for i, c in enumerate(classes) if "mod-active" not in c))
+            other.click()
+            _wait_for(lambda: "mod-active" in (other.get_attribute("class") or ""), 10,
+                      "the toggle button")  # fmt: skip
         _wait_for(lambda: _panel_images(panel) not in (before, []), REDRAW_SECONDS, "the figure")
         _wait_until_idle(page, lab, REDRAW_SECONDS)
         after = _panel_images(panel)
