@@ -152,6 +152,7 @@ def _as_tuples(layer: dict) -> dict:
     }
 
 
+@small_work()
 def update_geometry_demo(
     optimizer="adam", lr_factor=1.0, width=100, init_scale=1.0, stored: bool = True
 ) -> dict:
@@ -170,6 +171,7 @@ def update_geometry_demo(
     return show_geometry(geometry_for(optimizer, lr_factor, width, init_scale, stored))
 
 
+@small_work()
 def width_table() -> dict:
     """The k holding 90% of the energy of the hidden (width x width) layer's update at each
     width of the panel, for Adam (lr factor 1, initial scale 1) and SGD from a small start (lr
