@@ -8,6 +8,7 @@ from lowdim_course.adapters import (
     compressed_deep_adapter,
     compressed_deep_start,
     deep_adapter,
+    descend_on_target,
     full_adapter,
     lora_adapter,
     orthonormal_matrix,
@@ -22,19 +23,6 @@ def _low_rank_target(rows, cols, rank, seed):
     return target / torch.linalg.matrix_norm(target, 2)
 
 
-def _gradient_descent(adapter, target, lr, steps):
-    """Gradient descent on 0.5 ||Delta - target||_F^2: deep matrix factorization's loss."""
-    deltas = []
-    for _ in range(steps):
-        loss = 0.5 * (adapter.delta() - target).square().sum()
-        grads = torch.autograd.grad(loss, adapter.factors)
-        with torch.no_grad():
-            for factor, grad in zip(adapter.factors, grads, strict=True):
-                factor -= lr * grad
-        deltas.append(adapter.delta().detach().clone())
-    return deltas
-
-
 @pytest.mark.parametrize(("size", "seed"), [(12, 2), (20, 3)])
 def test_the_compressed_adapter_follows_the_full_width_one_step_by_step(size, seed):
     """Yaras et al.'s invariance for a square layer: the full-width factorization changes only
@@ -45,8 +33,8 @@ def test_the_compressed_adapter_follows_the_full_width_one_step_by_step(size, se
     deep = deep_adapter((size, size), eps=0.4, seed=seed)
     compressed = compressed_deep_adapter(deep, -target, rank=4, eps=0.4)  # G at Delta = 0
     left, right = compressed.fixed
-    full_path = _gradient_descent(deep, target, lr=0.2, steps=300)
-    compressed_path = _gradient_descent(compressed, target, lr=0.2, steps=300)
+    full_path = descend_on_target(deep, target, lr=0.2, steps=300)
+    compressed_path = descend_on_target(compressed, target, lr=0.2, steps=300)
     start_error = torch.linalg.matrix_norm(target)
     assert torch.linalg.matrix_norm(compressed_path[-1] - target) < 0.02 * start_error
     for full, small in zip(full_path, compressed_path, strict=True):
@@ -66,8 +54,8 @@ def test_a_subspace_not_built_from_the_gradient_does_not_follow():
     right = orthonormal_matrix(cols, 4, generator)
     left = deep.delta().detach() / 0.4**3 @ right
     compressed.fixed = [left, right]
-    full_path = _gradient_descent(deep, target, lr=0.2, steps=200)
-    compressed_path = _gradient_descent(compressed, target, lr=0.2, steps=200)
+    full_path = descend_on_target(deep, target, lr=0.2, steps=200)
+    compressed_path = descend_on_target(compressed, target, lr=0.2, steps=200)
     difference = full_path[-1] - compressed_path[-1]
     assert torch.linalg.matrix_norm(difference @ right) > 0.1 * torch.linalg.matrix_norm(target)
 

@@ -4,12 +4,12 @@ import pytest
 
 from lowdim_course.adapters.claims import (
     chosen_setting,
-    mean_sd,
     paired_gain,
     rank_sensitivity,
     tuned_accuracy,
     tuned_stable_rank,
 )
+from lowdim_course.spread import mean_sd
 
 
 def _entry(test, validation, ranks=((1.0, 1.0, 1.0),) * 2):
@@ -64,6 +64,6 @@ def test_missing_runs_and_bad_kinds_are_named(table):
         rank_sensitivity(table, "full", 5)
 
 
-def test_mean_and_sample_standard_deviation():
+def test_the_spread_is_the_courses_mean_and_sample_standard_deviation():
     assert mean_sd([1.0, 3.0]) == (2.0, pytest.approx(2**0.5))
     assert mean_sd([4.0]) == (4.0, 0.0)

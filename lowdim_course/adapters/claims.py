@@ -24,11 +24,6 @@ from ..validation import check_choice
 METHODS = ("lora", "deep_compressed")
 
 
-def mean_sd(values) -> tuple[float, float]:
-    values = list(values)
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def chosen_setting(entries: dict, kind: str, rank: int, per_class: int) -> tuple[float, int]:
     """``(lr, checkpoint index)`` with the best mean validation accuracy over the seeds.
 

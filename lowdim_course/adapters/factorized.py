@@ -187,3 +187,17 @@ def make_adapter(kind: str, shape, rank: int = 8, seed: int = 0, eps: float = DE
     if kind == "lora":
         return lora_adapter(shape, rank, seed)
     return deep_adapter(shape, eps, seed)
+
+
+def descend_on_target(adapter: Adapter, target: torch.Tensor, lr: float, steps: int) -> list:
+    """Gradient descent on ``0.5 ||Delta - target||_F^2`` (deep matrix factorization's loss),
+    in place on the adapter's factors; returns ``Delta`` after each step."""
+    deltas = []
+    for _ in range(steps):
+        loss = 0.5 * (adapter.delta() - target).square().sum()
+        grads = torch.autograd.grad(loss, adapter.factors)
+        with torch.no_grad():
+            for factor, grad in zip(adapter.factors, grads, strict=True):
+                factor -= lr * grad
+        deltas.append(adapter.delta().detach().clone())
+    return deltas

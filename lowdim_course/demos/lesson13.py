@@ -17,9 +17,8 @@ import statistics
 
 import torch
 
-from ..adapters import compressed_deep_adapter, deep_adapter
+from ..adapters import compressed_deep_adapter, deep_adapter, descend_on_target
 from ..adapters.claims import (
-    mean_sd,
     paired_gain,
     paired_gain_at,
     rank_sensitivity,
@@ -32,6 +31,7 @@ from ..adapters.tasks import related_task
 from ..nonlinear.mnist1d import load_mnist1d_data
 from ..plots import demo_figure, show_figure
 from ..random_matrices import gaussian, make_generator
+from ..spread import mean_sd
 from ..threads import small_work
 from . import lesson13_table
 
@@ -57,18 +57,6 @@ def starting_point() -> dict:
     return {"own": own, "related": related}
 
 
-def _descend(adapter, target, lr, steps):
-    deltas = []
-    for _ in range(steps):
-        loss = 0.5 * (adapter.delta() - target).square().sum()
-        grads = torch.autograd.grad(loss, adapter.factors)
-        with torch.no_grad():
-            for factor, grad in zip(adapter.factors, grads, strict=True):
-                factor -= lr * grad
-        deltas.append(adapter.delta().detach())
-    return deltas
-
-
 @small_work()
 def compressed_follows_full_width(size: int = 20, eps: float = 0.3, steps: int = 200) -> dict:
     """Gradient descent on ``0.5 ||Delta - Phi||_F^2`` (Phi of rank 2, spectral norm 1), lr 0.2.
@@ -83,8 +71,8 @@ def compressed_follows_full_width(size: int = 20, eps: float = 0.3, steps: int =
     deep = deep_adapter((size, size), eps=eps, seed=1)
     compressed = compressed_deep_adapter(deep, -target, rank=4, eps=eps)
     left, right = compressed.fixed
-    full_path = _descend(deep, target, 0.2, steps)
-    small_path = _descend(compressed, target, 0.2, steps)
+    full_path = descend_on_target(deep, target, 0.2, steps)
+    small_path = descend_on_target(compressed, target, 0.2, steps)
     inside = [float(torch.linalg.matrix_norm(left.T @ (a - b) @ right))
               for a, b in zip(full_path, small_path, strict=True)]  # fmt: skip
     outside = [

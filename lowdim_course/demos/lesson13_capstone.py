@@ -11,10 +11,11 @@ chooses the rank; the figure shows what it gives.
 
 from __future__ import annotations
 
-from ..adapters.claims import chosen_setting, mean_sd
+from ..adapters.claims import chosen_setting
 from ..adapters.finetune import LABELS, fine_tune
 from ..exercises.capstone import run_student_code
 from ..plots import demo_figure, show_figure
+from ..spread import mean_sd
 from ..threads import small_work
 from . import lesson13_table
 from .lesson13 import COLORS, _model_and_data

@@ -118,16 +118,21 @@ def _early_index(steps, early: int) -> int:
     return min(range(len(steps)), key=lambda j: abs(steps[j] - early))
 
 
-@functools.lru_cache(maxsize=64)
-def _one_run(setting: tuple, seed: int, record_every: int, keep_state_at):
-    setting = dict(setting)
-    model = build_small_model(
+def _built_model(setting: dict, seed: int):
+    """The setting's model at its seeded initialization."""
+    return build_small_model(
         setting["architecture"],
         width=setting["width"],
         depth=setting["depth"],
         init_scale=setting["init_scale"],
         seed=seed,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _one_run(setting: tuple, seed: int, record_every: int, keep_state_at):
+    setting = dict(setting)
+    model = _built_model(setting, seed)
     return train_recording_updates(
         model,
         load_mnist1d_data(),
@@ -275,13 +280,7 @@ def restricted_comparison(k: int = TOP_K, t0: int = T0, seeds=SEEDS, **overrides
 
 
 def _model_at(setting: dict, seed: int, state):
-    model = build_small_model(
-        setting["architecture"],
-        width=setting["width"],
-        depth=setting["depth"],
-        init_scale=setting["init_scale"],
-        seed=seed,
-    )
+    model = _built_model(setting, seed)
     if state is not None:
         model.load_state_dict(state)
     return model
