@@ -1,7 +1,7 @@
-"""Where the course lives online: its repository, the release a lesson pins, launch links.
+"""Where the course lives online: its repository, the ref every link pins, launch links.
 
-One place for the addresses that lessons, README and the site print: the GitHub repository,
-the tag of this release (``v`` + the package's version, made when a version is released), and
+One place for the addresses that lessons, README, pyproject.toml and the site print: the GitHub
+repository, the one git ref that every launch link and the install cell pin (``PINNED_REF``), and
 the links that open a notebook in Google Colab or on Binder.
 
 A lesson opened in Colab runs its first code cell (``INSTALL_CELL``, written by the lesson
@@ -12,25 +12,26 @@ variable that replaces what is installed (a wheel file, for a test without the n
 
 from __future__ import annotations
 
-from . import __version__
-
 REPOSITORY = "lowdim-course/lowdim-course"
 REPOSITORY_URL = f"https://github.com/{REPOSITORY}"
 # the static site, published from main by .github/workflows/site.yml (GitHub Pages)
 SITE_URL = "https://lowdim-course.github.io/lowdim-course/"
-RELEASE_REF = f"v{__version__}"
-INSTALL_SOURCE = f"git+{REPOSITORY_URL}@{RELEASE_REF}"
+# The branch ``main`` until a release is cut; then the release's tag, ``v`` + the version
+# (CONTRIBUTING.md, "Cutting a release"). tests/test_links.py fails when this ref does not resolve
+# in the repository, or when a link anywhere in the repository pins another one.
+PINNED_REF = "main"
+INSTALL_SOURCE = f"git+{REPOSITORY_URL}@{PINNED_REF}"
 INSTALL_SOURCE_VARIABLE = "LOWDIM_COURSE_INSTALL_SOURCE"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
 
 
-def colab_url(notebook: str, ref: str = RELEASE_REF) -> str:
+def colab_url(notebook: str, ref: str = PINNED_REF) -> str:
     """Open ``notebook`` (a path inside the repository, e.g. ``lessons/00_start_here.ipynb``)."""
     return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{ref}/{notebook}"
 
 
-def binder_url(notebook: str, ref: str = "HEAD") -> str:
+def binder_url(notebook: str, ref: str = PINNED_REF) -> str:
     """Open ``notebook`` in JupyterLab on Binder (the environment of ``binder/``)."""
     return f"https://mybinder.org/v2/gh/{REPOSITORY}/{ref}?urlpath=lab/tree/{notebook}"
 

@@ -62,7 +62,7 @@ html_static_path = ["_static"]
 html_css_files = ["course.css"]
 html_theme_options = {
     "repository_url": links.REPOSITORY_URL,
-    "repository_branch": links.RELEASE_REF,
+    "repository_branch": links.PINNED_REF,
     "path_to_docs": "",
     "use_repository_button": True,
     "launch_buttons": {

@@ -301,4 +301,4 @@ def test_the_install_cell_installs_what_the_variable_names_when_the_course_is_mi
     monkeypatch.delenv(links.INSTALL_SOURCE_VARIABLE)
     calls.clear()
     exec(compile(links.INSTALL_CELL, "install-cell", "exec"), {})
-    assert calls[0][-1] == f"git+https://github.com/{links.REPOSITORY}@v{links.__version__}"
+    assert calls[0][-1] == f"git+https://github.com/{links.REPOSITORY}@{links.PINNED_REF}"

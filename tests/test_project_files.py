@@ -86,7 +86,7 @@ def test_python_dash_m_is_the_command_line():
     assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1
 
 
-def test_readmes_launch_badges_open_lesson_00_at_this_release():
+def test_readmes_launch_badges_open_lesson_00_at_the_pinned_ref():
     from lowdim_course import links
 
     readme = (ROOT / "README.md").read_text()
