@@ -86,6 +86,13 @@ def resolve_device(device) -> torch.device:
         raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "mps" or device.startswith("mps:"):
+        # Apple's GPU backend has no float64, in which the course computes what lessons print.
+        raise ValueError(
+            f"device={device!r}: Apple GPUs (MPS) are not supported, they have no float64, the "
+            "precision every lesson's printed numbers are computed in; use device='cpu' "
+            "(the lessons are sized for a laptop CPU)"
+        )
     if device == "cpu":
         return torch.device("cpu")
     if device == "cuda" or device.startswith("cuda:"):

@@ -186,6 +186,13 @@ def test_cuda_without_gpu_is_a_clear_error():
         make_problem("mf", 10, 2, device="cuda")
 
 
+@pytest.mark.parametrize("device", ["mps", "mps:0"])
+def test_apples_gpu_is_refused_with_the_reason(device):
+    # refused before torch is asked, on every machine: the lessons compute in float64
+    with pytest.raises(ValueError, match=r"device='mps.*no float64.*device='cpu'"):
+        make_problem("mf", 10, 2, device=device)
+
+
 def test_factorization_reads_a_reused_buffer_afresh_every_step():
     problem = make_problem("mf", d=8, r=2, seed=1)
     generator = torch.Generator().manual_seed(2)
