@@ -1,6 +1,12 @@
 """Correct answers to lesson 00's and 04's exercises, as a student would type them: the
 notebooks the grading tests build start from these (lesson 04: three warm-ups, the capstone
-``compressed_gd_step`` and the self-check ``narrow_width``)."""
+``compressed_gd_step`` and the self-check ``narrow_width``), and ``write_submission``, which
+saves a list of code cells as a notebook a student hands in."""
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 IMPORT = "import torch\nfrom lowdim_course.exercises import check"
 
@@ -54,3 +60,16 @@ def checked(definition: str, exercise_id: str) -> str:
     """The answer cell as a student writes it: the def, then its check."""
     name = exercise_id.split(".", 1)[1]
     return f'{definition.strip()}\ncheck("{exercise_id}", {name})\n'
+
+
+def write_submission(path: Path, sources, lesson: str | None = None, title: str | None = None):
+    """Save ``sources`` as the code cells of a notebook at ``path`` (after a markdown ``title``
+    where one is given), its metadata naming ``lesson`` where one is given."""
+    cells = [new_code_cell(source) for source in sources]
+    if title is not None:
+        cells.insert(0, new_markdown_cell(title))
+    notebook = new_notebook(cells=cells)
+    if lesson is not None:
+        notebook.metadata["lowdim_course"] = {"lesson": lesson}
+    nbformat.write(notebook, path)
+    return path

@@ -25,9 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from student_answers import (
     COMPRESSED_STEP,
     END_TO_END,
@@ -38,6 +36,7 @@ from student_answers import (
     RECOVERY,
     SPECTRAL_INIT,
     checked,
+    write_submission,
 )
 
 from lowdim_course.cli import main
@@ -366,12 +365,7 @@ while time.monotonic() < end and not deleted:
 
 
 def _write(path: Path, sources, lesson=None) -> Path:
-    cells = [new_markdown_cell("# A submission"), *(new_code_cell(s) for s in sources)]
-    notebook = new_notebook(cells=cells)
-    if lesson is not None:
-        notebook.metadata["lowdim_course"] = {"lesson": lesson}
-    nbformat.write(notebook, path)
-    return path
+    return write_submission(path, sources, lesson, title="# A submission")
 
 
 def _submissions(folder: Path, probe: Path, gradebook: dict[str, Path]) -> dict[str, Path]:

@@ -24,10 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
-from student_answers import END_TO_END, IMPORT, RECOVERY, checked
+from student_answers import END_TO_END, IMPORT, RECOVERY, checked, write_submission
 
 from lowdim_course.cli import main
 from lowdim_course.grading import grade_notebooks, sandbox, sandbox_status
@@ -149,11 +147,7 @@ else:
 
 
 def _write(path: Path, sources, lesson: str | None = "00") -> Path:
-    notebook = new_notebook(cells=[new_code_cell(source) for source in sources])
-    if lesson is not None:
-        notebook.metadata["lowdim_course"] = {"lesson": lesson}
-    nbformat.write(notebook, path)
-    return path
+    return write_submission(path, sources, lesson)
 
 
 def _full_marks(entry: dict) -> None:
