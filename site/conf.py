@@ -45,6 +45,9 @@ mathjax3_config = {
     # Sans), which makes capitals and digits visibly larger than the text's; TeX's fonts at 1.0
     # look small next to a sans-serif. tests/test_site.py measures the size and the baseline.
     "chtml": {"matchFontHeight": False, "scale": 1.1},
+    # an unknown macro is a TeX error (an <mjx-merror>, which tests/test_site.py looks for),
+    # not its name quietly drawn in red
+    "tex": {"packages": {"[-]": ["noundefined"]}},
     # no right-click menu: its speech and accessibility options load further files on demand
     "options": {"enableMenu": False},
 }

@@ -233,7 +233,10 @@ READ_PAGE = """async () => {
   if (startup) await startup.promise;
   await document.fonts.ready;
   const seen = {nbval: [], repeats: [], panels: 0, math: startup ? [] : null,
-                formulas: document.querySelectorAll('span.math').length};
+                formulas: document.querySelectorAll('span.math').length,
+                // TeX that MathJax could not read (an unknown macro, say) is drawn as an error
+                texErrors: [...document.querySelectorAll('mjx-merror')].map(
+                  e => e.getAttribute('data-mjx-error') || e.textContent)};
   for (const input of document.querySelectorAll('.cell_input')) {
     if (input.innerText.includes('NBVAL_')) seen.nbval.push(input.innerText.slice(0, 80));
   }
@@ -383,6 +386,7 @@ def test_inline_math_sits_on_the_line_at_the_text_size(rendered):
             continue
         assert seen["math"] is not None, f"{name} has formulas but MathJax 3 did not start"
         assert len(seen["math"]) > 0, f"{name}: no inline formula was typeset"
+        assert seen["texErrors"] == [], f"{name}: MathJax could not read {seen['texErrors'][:3]}"
         for formula in seen["math"]:
             where = f"{name}, ${formula['tex']}$"
             if formula["sameLine"]:
