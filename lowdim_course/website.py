@@ -14,7 +14,12 @@ is fetched, so it builds offline. It has
 * the glossary, which the lessons link.
 
 A slider panel shows its static copy (``widgets.SliderPanel``: starting values, printout,
-figure). The build needs the ``site`` extra: ``pip install -e ".[site]"``.
+figure); the "default run" cell after it, which repeats that run for nbval's checks, shows its
+code with a note in place of the repeated printout and figure. The ``# NBVAL_...`` marker
+comments (nbval's, not the reader's) are left out of the code shown. The page's download button
+gives the lesson exactly as saved (install cell included, so it runs in Colab). Formulas are
+typeset by MathJax 3 served from the site (the copy that ``sphinx-mathjax-offline`` ships, its
+TeX web fonts included). The build needs the ``site`` extra: ``pip install -e ".[site]"``.
 """
 
 from __future__ import annotations
@@ -24,11 +29,22 @@ import re
 import shutil
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 from . import course_map, links
 
-SITE_PACKAGES = ("sphinx", "myst_nb", "sphinx_book_theme", "jupyter_server_mathjax")
+# sphinx-mathjax-offline installs a folder of that name (with hyphens): found by its spec
+MATHJAX_PACKAGE = "sphinx-mathjax-offline"
+SITE_PACKAGES = ("sphinx", "myst_nb", "sphinx_book_theme", MATHJAX_PACKAGE)
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# MathJax 3's bundles that the site does not load (it loads tex-chtml.js and what that asks for)
+_UNUSED_MATHJAX = ("mml-*.js", "tex-svg*.js", "tex-mml-*.js", "tex-chtml-full*.js", "node-main.js")
+_NBVAL_MARKER = re.compile(r"^[ \t]*#[ \t]*NBVAL_[A-Z_]+[ \t]*(?:\n|$)", re.MULTILINE)
+SAME_RUN_NOTE = (
+    "The same run as the slider panel above, which opens at these settings: "
+    "its printout and figure are shown there."
+)
 _SECTION = "## What this course is"
 
 
@@ -83,30 +99,109 @@ def _is_colab_badge(line: str) -> bool:
 
 
 def site_notebook(notebook):
-    """The notebook as the site shows it: without its Colab badge and install cell.
+    """The notebook as the site shows it: without its Colab badge, install cell and nbval markers.
 
     The theme's launch buttons replace the badge, and the install cell only does something where
-    the notebook runs. Everything else, outputs included, is kept as saved.
+    the notebook runs; a "default run" that repeats the slider panel before it shows a note in
+    place of the repeated outputs (``drop_repeated_runs``). Everything else is kept as saved.
     """
     cells = [cell for cell in notebook.cells if cell.source != links.INSTALL_CELL]
+    for cell in cells:
+        if cell.cell_type == "code":
+            cell.source = without_nbval_markers(cell.source)
     if cells and cells[0].cell_type == "markdown":
         lines = cells[0].source.split("\n")
         if lines and _is_colab_badge(lines[0]):
             cells[0].source = "\n".join(lines[1:]).lstrip("\n")
     notebook.cells = cells
+    drop_repeated_runs(notebook)
     return notebook
+
+
+def without_nbval_markers(source: str) -> str:
+    """A code cell's source without nbval's marker comments (``# NBVAL_IGNORE_OUTPUT`` etc.)."""
+    return _NBVAL_MARKER.sub("", source)
+
+
+def panel_copy(cell) -> str | None:
+    """The static HTML copy of the slider panel a code cell's saved output holds, or None."""
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        if WIDGET_VIEW in data and "text/html" in data:
+            return data["text/html"]
+    return None
+
+
+def _panel_printout(copy: str) -> str:
+    blocks = re.findall(r"<pre>(.*?)</pre>", copy, re.DOTALL)
+    return "\n".join(unescape(block).strip() for block in blocks).strip()
+
+
+def _panel_figures(copy: str) -> set[str]:
+    return set(re.findall(r'src="data:image/png;base64,([^"]+)"', copy))
+
+
+def repeats_panel(copy: str, cell) -> bool:
+    """Whether a code cell's outputs are the run a panel's static copy already shows.
+
+    It is, when it prints the panel's printout (the same numbers; its figure may differ in a
+    timing axis) or, for a panel that prints nothing, draws one of the panel's figures.
+    """
+    outputs = cell.get("outputs", [])
+    printed = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream").strip()
+    printout = _panel_printout(copy)
+    if printout:
+        return printed == printout
+    figures = {o["data"]["image/png"].strip() for o in outputs if "image/png" in o.get("data", {})}
+    return bool(figures & _panel_figures(copy))
+
+
+def _note(text: str):
+    import nbformat
+
+    return nbformat.v4.new_output(
+        "display_data",
+        data={"text/html": f'<p class="lowdim-same-run"><em>{text}</em></p>', "text/plain": text},
+    )
+
+
+def drop_repeated_runs(notebook) -> list[int]:
+    """Replace the outputs of every "default run" that repeats the panel before it; their indices.
+
+    A slider panel's static copy shows its opening run; the next code cell often runs the same
+    thing at the same settings, for nbval to check its numbers. The site keeps that cell's code
+    and puts a note in place of its printout and figures (other outputs are kept).
+    """
+    dropped = []
+    copy = None
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        if copy is not None and repeats_panel(copy, cell):
+            kept = [
+                o
+                for o in cell.outputs
+                if o["output_type"] != "stream" and "image/png" not in o.get("data", {})
+            ]
+            cell.outputs = [*kept, _note(SAME_RUN_NOTE)]
+            dropped.append(index)
+        copy = panel_copy(cell)
+    return dropped
 
 
 def stage(root: Path, staging: Path) -> Path:
     """Copy what the site is built from into ``staging`` (emptied first); return it."""
-    import jupyter_server_mathjax
+    import importlib.util
+
     import nbformat
 
     if staging.exists():
         shutil.rmtree(staging)
     shutil.copytree(root / "site", staging, ignore=shutil.ignore_patterns("_build"))
-    mathjax = Path(jupyter_server_mathjax.__file__).parent / "static"
-    shutil.copytree(mathjax, staging / "_static" / "mathjax")
+    package = importlib.util.find_spec(MATHJAX_PACKAGE).origin
+    mathjax = Path(package).parent / "static" / "mathjax"
+    ignore = shutil.ignore_patterns(*_UNUSED_MATHJAX)
+    shutil.copytree(mathjax, staging / "_static" / "mathjax", ignore=ignore)
     (staging / "lessons").mkdir()
     notebooks = sorted((root / "lessons").glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
@@ -134,7 +229,10 @@ def build(root: Path, out: Path) -> Path:
     """Build the site into ``out / "html"`` (staging in ``out / "source"``); return index.html.
 
     RuntimeError carries Sphinx's output when the build fails or warns: a broken link or a
-    missing file in a lesson is an error here, not a silent gap on the site.
+    missing file in a lesson is an error here, not a silent gap on the site. The page's
+    download button serves ``_sources/lessons/<lesson>.ipynb``: Sphinx copies the staged
+    notebook there, which is replaced by the lesson as saved (with its install cell, so that
+    the downloaded notebook runs in Colab).
     """
     staging = stage(root, out / "source")
     html = out / "html"
@@ -143,6 +241,11 @@ def build(root: Path, out: Path) -> Path:
     finished = subprocess.run(command, capture_output=True, text=True, check=False)
     if finished.returncode != 0:
         raise RuntimeError(f"sphinx failed:\n{finished.stdout}{finished.stderr}")
+    for path in sorted((root / "lessons").glob("[0-9][0-9]_*.ipynb")):
+        download = html / "_sources" / "lessons" / path.name
+        if not download.is_file():
+            raise RuntimeError(f"the build has no {download}: where does the theme's download go?")
+        shutil.copy(path, download)
     return html / "index.html"
 
 

@@ -3,8 +3,11 @@
 The builder copies this file, ``_static/`` and the saved lesson notebooks into a staging
 folder and runs Sphinx there: the notebooks are shown with the outputs they were saved with,
 never executed (myst-nb, ``nb_execution_mode = "off"``), and nothing is fetched from the
-network, so the site builds offline. MathJax is served from the site itself (the copy that the
-``jupyter-server-mathjax`` package ships), not from a CDN.
+network, so the site builds offline. Formulas are typeset by MathJax 3 (CommonHTML output, in
+MathJax's own TeX web fonts) served from the site itself: the builder copies the MathJax 3.2.2
+that the ``sphinx-mathjax-offline`` package ships into ``_static/mathjax``; nothing comes from a
+CDN. (MathJax 2, as the ``jupyter-server-mathjax`` package ships it, lacks some of the fonts it
+asks for and set inline math larger than the text and above its baseline.)
 """
 
 from lowdim_course import __version__, links
@@ -29,31 +32,24 @@ nb_mime_priority_overrides = [
 ]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
-# myst would add a MathJax 3 configuration (window.MathJax = {...}); this site runs MathJax 2.
-myst_update_mathjax = False
 suppress_warnings = ["mystnb.unknown_mime_type"]
 
-# MathJax 2.7 from the site's own _static/mathjax (copied there by the builder from the
-# jupyter-server-mathjax package, the copy the classic Jupyter Notebook served).
-mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
-mathjax3_config = None
-mathjax2_config = {
-    "tex2jax": {
-        "inlineMath": [["\\(", "\\)"]],
-        "displayMath": [["\\[", "\\]"]],
-        "processRefs": False,
-        "processEnvironments": False,
-    },
-    # the package ships the STIX web fonts only (not MathJax's TeX fonts): use them, never the
-    # fonts installed on the reader's machine, and never image fonts
-    "HTML-CSS": {
-        "availableFonts": [],
-        "preferredFont": None,
-        "webFont": "STIX-Web",
-        "imageFont": None,
-    },
-    "showMathMenu": False,
-    "messageStyle": "none",
+# MathJax 3 from the site's own _static/mathjax (copied there by the builder from the
+# sphinx-mathjax-offline package). myst (myst_update_mathjax, on by default) tells it to typeset
+# only the formulas of the text (the "math" spans), never a "\(" in code or in a printout.
+mathjax_path = "mathjax/tex-chtml.js"
+mathjax3_config = {
+    # the CommonHTML output in MathJax's TeX fonts (from _static/mathjax/output/chtml/fonts), at
+    # 1.1 times the text's font size, on its baseline. MathJax's default (matchFontHeight) scales
+    # a formula until its x-height is the text's: 1.27 in the theme's sans-serif here (DejaVu
+    # Sans), which makes capitals and digits visibly larger than the text's; TeX's fonts at 1.0
+    # look small next to a sans-serif. tests/test_site.py measures the size and the baseline.
+    "chtml": {"matchFontHeight": False, "scale": 1.1},
+    # an unknown macro is a TeX error (an <mjx-merror>, which tests/test_site.py looks for),
+    # not its name quietly drawn in red
+    "tex": {"packages": {"[-]": ["noundefined"]}},
+    # no right-click menu: its speech and accessibility options load further files on demand
+    "options": {"enableMenu": False},
 }
 
 html_theme = "sphinx_book_theme"
