@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from lowdim_course.nonlinear import load_mnist1d_data
+from lowdim_course.nonlinear import load_mnist1d_data, restricted_training
 from lowdim_course.nonlinear.restricted_training import (
     outside_span,
     restrict_model,
+    step_seconds_side_by_side,
     subspace_bases,
     train_restricted,
 )
@@ -17,11 +18,12 @@ from lowdim_course.nonlinear.update_sweep import (
     describe_run,
     gaussian_reference,
     restricted_comparison,
+    step_time_ratio,
     sweep_setting,
     trained_run,
     update_sweep,
 )
-from lowdim_course.nonlinear.update_training import train_recording_updates
+from lowdim_course.nonlinear.update_training import BatchStream, train_recording_updates
 
 SMALL = {"width": 16, "steps": 60}
 
@@ -181,3 +183,48 @@ def test_restricted_comparison_over_seeds():
 def test_bad_sweep_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_side_by_side_timing_alternates_the_order_and_takes_the_median_ratio(data, monkeypatch):
+    """A fake clock: a full step costs 1, a restricted step 3, except the restricted step of
+    the first pair, which costs 30 (a hiccup of the machine). The median ratio is then 3, and
+    the calls alternate full-first and restricted-first."""
+    run, full = _full_run(data)
+    restricted = build_small_model("mlp", width=16, depth=2, seed=0)
+    restricted.load_state_dict(full.state_dict())
+    at_t0 = weight_matrices(full)
+    updates = {name: at_t0[name] - run.initial[name] for name in at_t0}
+    trainable = restrict_model(restricted, subspace_bases(updates, 3))
+    clock, order = [0.0], []
+
+    def costing(model, name, cost):
+        forward = model.forward
+
+        def timed(x):
+            order.append(name)
+            clock[0] += 30.0 if (name == "restricted" and order.count(name) == 1) else cost
+            return forward(x)
+
+        monkeypatch.setattr(model, "forward", timed)
+
+    costing(full, "full", 1.0)
+    costing(restricted, "restricted", 3.0)
+    monkeypatch.setattr(restricted_training.time, "perf_counter", lambda: clock[0])
+    stream = BatchStream(data, 100, 0)
+    before = {"full": weight_matrices(full), "restricted": weight_matrices(restricted)}
+    timing = step_seconds_side_by_side(
+        full, restricted, trainable, stream, optimizer="adam", lr=1e-2, pairs=5
+    )
+    assert timing["full"] == [1.0] * 5 and timing["restricted"] == [30.0] + [3.0] * 4
+    assert timing["ratio"] == 3.0
+    assert order[:4] == ["full", "restricted", "restricted", "full"]
+    for name, model in (("full", full), ("restricted", restricted)):  # both took their steps
+        after = weight_matrices(model)
+        assert all(not torch.equal(after[key], before[name][key]) for key in after)
+
+
+@pytest.mark.slow
+def test_a_restricted_step_is_not_faster_than_a_full_one_at_these_sizes():
+    # Lesson 12's statement, in its default regime, measured side by side over five seeds
+    ratio = step_time_ratio()
+    assert len(ratio["per_seed"]) == 5 and ratio["ratio"][0] > 0.9

@@ -42,6 +42,7 @@ from ..nonlinear.update_sweep import (
     TOP_K,
     gaussian_reference,
     restricted_comparison,
+    step_time_ratio,
     sweep_setting,
     trained_run,
 )
@@ -288,14 +289,15 @@ def restricted_demo(k: int = TOP_K, t0: int = T0) -> dict:
 
 @small_work()
 def restricted_seconds(results: dict) -> dict:
-    """The seconds of the steps after t0, restricted over full, per regime of
-    :func:`restricted_demo` (mean over seeds of each, measured in this process; noisy)."""
+    """One restricted step over one full step per regime of :func:`restricted_demo`, timed side
+    by side (``update_sweep.step_time_ratio``: median of 60 pairs per seed, mean +- sd)."""
     ratios = {}
-    for label, result in results.items():
-        seconds = result["seconds"]
-        ratios[label] = seconds["restricted"][0] / seconds["full after t0"][0]
-        print(f"{label}: seconds for the steps after t0, restricted / full = "
-              f"{ratios[label]:.1f}")  # fmt: skip
+    for label, overrides in RESTRICTED_REGIMES:
+        result = results[label]
+        ratio = step_time_ratio(result["k"], result["t0"], result["seeds"], **overrides)
+        ratios[label] = ratio["ratio"]
+        print(f"{label}: one restricted step / one full step = {_pm(ratio['ratio'], 2)} "
+              f"(median of 60 side-by-side pairs, {len(result['seeds'])} seeds)")  # fmt: skip
     return ratios
 
 

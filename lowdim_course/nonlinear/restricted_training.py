@@ -158,3 +158,46 @@ def train_restricted(
         "outside": outside,
         "losses": losses,
     }
+
+
+def step_seconds_side_by_side(
+    full: SmallNet,
+    restricted: SmallNet,
+    trainable: list[nn.Parameter],
+    stream: BatchStream,
+    *,
+    optimizer: str,
+    lr: float,
+    pairs: int = 60,
+    threads: int | None = 1,
+) -> dict:
+    """The seconds of one full step and one restricted step, taken in alternation.
+
+    ``pairs`` times: one optimizer step of ``full`` (all its parameters) and one of
+    ``restricted`` (only ``trainable``, from :func:`restrict_model`) on the same batch, the
+    order swapped every pair, so that both see the same load from the rest of the machine (a
+    speed ratio measured side by side; two runs timed one after the other can differ by more
+    than the ratio itself on a busy machine). Returns ``{"full": [...], "restricted": [...],
+    "ratio"}``: the seconds per step and the median over pairs of restricted / full.
+    """
+    pairs = check_int("pairs", pairs, low=1)
+    runs = {
+        "full": (full, make_optimizer(optimizer, full.parameters(), lr)),
+        "restricted": (restricted, make_optimizer(optimizer, trainable, lr)),
+    }
+    seconds = {"full": [], "restricted": []}
+    with cpu_threads(threads):
+        for index in range(pairs):
+            x, y = stream.next()
+            order = ("full", "restricted") if index % 2 == 0 else ("restricted", "full")
+            for name in order:
+                model, opt = runs[name]
+                started = time.perf_counter()
+                opt.zero_grad(set_to_none=True)
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                opt.step()
+                seconds[name].append(time.perf_counter() - started)
+    ratios = sorted(r / f for r, f in zip(seconds["restricted"], seconds["full"], strict=True))
+    middle = len(ratios) // 2
+    median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+    return {**seconds, "ratio": median}

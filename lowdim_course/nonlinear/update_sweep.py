@@ -23,8 +23,13 @@ from ..random_matrices import make_generator
 from ..spread import mean_sd
 from ..validation import check_int
 from .mnist1d import load_mnist1d_data
-from .restricted_training import train_restricted
-from .small_models import build_small_model
+from .restricted_training import (
+    restrict_model,
+    step_seconds_side_by_side,
+    subspace_bases,
+    train_restricted,
+)
+from .small_models import build_small_model, weight_matrices
 from .update_geometry import (
     SETTLE_ANGLE,
     UPDATE_RTOL,
@@ -37,7 +42,7 @@ from .update_geometry import (
     subspace_angles,
     update_rank,
 )
-from .update_training import model_accuracy, train_recording_updates
+from .update_training import BatchStream, model_accuracy, train_recording_updates
 
 DEFAULT_SETTING = {
     "architecture": "mlp",
@@ -277,6 +282,38 @@ def restricted_comparison(k: int = TOP_K, t0: int = T0, seeds=SEEDS, **overrides
         "trainable": {"full": full_count, "restricted": trainable},
         "outside": outside,
     }
+
+
+def step_time_ratio(k: int = TOP_K, t0: int = T0, seeds=SEEDS, pairs: int = 60, **overrides):
+    """One restricted step over one full step, timed side by side after ``t0``, over ``seeds``.
+
+    For each seed, the model at t0 of :func:`trained_run` and its copy restricted to the learned
+    top-k subspaces take ``pairs`` alternated steps on the same batches
+    (:func:`restricted_training.step_seconds_side_by_side`); the per-seed figure is the median
+    ratio. Returns ``{"ratio": (mean, sd) over seeds, "per_seed": [...]}``; a measurement of
+    this machine (it changes a little from run to run), unlike everything else in this module.
+    """
+    seeds = _seeds(seeds)
+    k = check_int("k", k, low=1)
+    setting = _setting(**overrides)
+    t0 = check_int("t0", t0, low=1, high=setting["steps"] - 1)
+    data = load_mnist1d_data()
+    per_seed = []
+    for seed in seeds:
+        run = trained_run(seed, keep_state_at=t0, **setting)
+        full = _model_at(setting, seed, run.settings["state_at"])
+        restricted = _model_at(setting, seed, run.settings["state_at"])
+        at_t0 = weight_matrices(full)
+        updates = {name: at_t0[name] - run.initial[name] for name in at_t0}
+        trainable = restrict_model(restricted, subspace_bases(updates, k, "learned", seed))
+        stream = BatchStream(data, setting["batch_size"], seed)
+        stream.skip(t0)
+        timing = step_seconds_side_by_side(
+            full, restricted, trainable, stream,
+            optimizer=setting["optimizer"], lr=setting["lr"], pairs=pairs,
+        )  # fmt: skip
+        per_seed.append(timing["ratio"])
+    return {"ratio": mean_sd(per_seed), "per_seed": per_seed}
 
 
 def _model_at(setting: dict, seed: int, state):
