@@ -75,7 +75,7 @@ def test_cli_completion_reports_the_unobserved_error(tmp_path, capsys):
     ("args", "message"),
     [
         (["--depth", "1"], "depth must be an integer >= 2"),
-        (["--r-hat", "1"], "r_hat must be >= r=2"),
+        (["--r-hat", "1"], "--r-hat must be >= r=2"),
         (["--r-hat", "30"], "r_hat must be an integer in [1, 20]"),
         (["--r", "11"], "r must be an integer in [1, 10]"),
         (["--lr", "0"], "lr must be > 0"),
