@@ -110,7 +110,7 @@ def resolve_settings(task: str, **overrides) -> dict:
             raise ValueError(f"{key} applies to task {TASK_ONLY[key]!r} only, not {task!r}")
         settings[key] = value
     if settings.get("r_hat") is None:
-        settings["r_hat"] = 2 * check_int("r", settings["r"], low=1)
+        settings["r_hat"] = 2 * check_int("r", settings["r"])  # its range: check_settings
     check_settings(settings)
     return settings
 
