@@ -108,7 +108,11 @@ def stage(root: Path, staging: Path) -> Path:
     mathjax = Path(jupyter_server_mathjax.__file__).parent / "static"
     shutil.copytree(mathjax, staging / "_static" / "mathjax")
     (staging / "lessons").mkdir()
-    notebooks = sorted((root / "lessons").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = sorted(
+        path
+        for path in (root / "lessons").glob("[0-9][0-9]_*.ipynb")
+        if not path.name.endswith(".executed.ipynb")  # lowdim-course execute's copies
+    )
     if not notebooks:
         raise ValueError(f"no lesson notebooks in {root / 'lessons'}")
     for path in notebooks:

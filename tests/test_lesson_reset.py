@@ -63,10 +63,12 @@ def test_reset_restores_the_committed_lesson_and_keeps_the_students_copy(clone, 
     assert status == ["?? .backups/"]
 
 
-def test_no_test_run_collects_the_backup(clone):
+def test_no_test_run_collects_the_backup_or_an_executed_copy(clone):
     lesson = clone / LESSON
     lesson.write_bytes(lesson.read_bytes() + b"\n")
     lesson_reset.reset_lesson("4")
+    # what `lowdim-course execute` writes by default (test_cli_validation checks the name)
+    shutil.copy(lesson, lesson.with_name("04_compressing_width.executed.ipynb"))
     assert len(list((clone / lesson_reset.BACKUPS).rglob("*.ipynb"))) == 1
     # nbval's run (pytest lessons solutions) and pytest on the whole folder, tests aside
     for paths in (["lessons", "solutions"], [".", "--ignore=tests", "--ignore=benchmarks"]):
@@ -80,6 +82,8 @@ def test_no_test_run_collects_the_backup(clone):
         assert collected.returncode == 0, collected.stdout[-2000:] + collected.stderr[-2000:]
         assert "04_compressing_width.ipynb" in collected.stdout  # nbval is collecting notebooks
         assert lesson_reset.BACKUPS not in collected.stdout
+        assert ".executed.ipynb" not in collected.stdout
+    assert git(clone, "status", "--porcelain").stdout.decode().splitlines() == ["?? .backups/"]
 
 
 def test_a_fresh_lesson_is_left_alone_and_a_deleted_one_comes_back(clone, capsys):
