@@ -150,6 +150,7 @@ def add_execute(subparsers) -> None:
         "--output",
         dest="out",
         type=Path,
+        metavar="PATH",
         help=f"where to save (default: NAME{EXECUTED_SUFFIX} next to NOTEBOOK)",
     )
     where.add_argument(
