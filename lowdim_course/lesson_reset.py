@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import save_atomically
+from .files import check_output_file, save_atomically
 
 BACKUPS = ".backups"
 FOLDERS = {False: "lessons", True: "solutions"}
@@ -117,9 +117,10 @@ def reset_lesson(number: str, *, solution: bool = False, root: Path | None = Non
     current = path.read_bytes() if path.is_file() else None
     if current == pristine:
         return Reset(path, None, changed=False)
+    check_output_file(f"{folder}/{name}", path)  # both writes checked before either
     backup = None
     if current is not None:
-        backup = backup_path(root, folder, name)
+        backup = check_output_file(BACKUPS, backup_path(root, folder, name))
         save_atomically(backup, lambda temporary: temporary.write_bytes(current))
     mode = path.stat().st_mode & 0o777 if current is not None else 0o644
 

@@ -132,3 +132,13 @@ def test_without_a_git_checkout_it_says_how_to_get_one(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not a git checkout of the course" in err
     assert "git clone https://github.com/lowdim-course/lowdim-course" in err
+
+
+def test_a_backup_that_cannot_be_written_stops_before_the_lesson_is_touched(clone, capsys):
+    (clone / ".backups").write_text("a file where the folder should be")
+    lesson = clone / LESSON
+    lesson.write_text("my work")
+    assert run_cli(["reset", "04"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file, not a folder" in err and "Traceback" not in err
+    assert lesson.read_text() == "my work"
