@@ -53,8 +53,9 @@ def check_output_file(name: str, path, suffixes: tuple[str, ...] | None = None) 
     """
     path = Path(path)
     if suffixes is not None and path.suffix.lower() not in suffixes:
-        allowed = ", ".join(suffixes[:-1]) + f" or {suffixes[-1]}" if len(suffixes) > 1 else ""
-        raise ValueError(f"{name} must end in {allowed or suffixes[0]}, got {str(path)!r}")
+        last = suffixes[-1]
+        allowed = f"{', '.join(suffixes[:-1])} or {last}" if len(suffixes) > 1 else last
+        raise ValueError(f"{name} must end in {allowed}, got {str(path)!r}")
     if path.is_dir():
         raise ValueError(f"{name} must be a file name, got the folder {str(path)!r}")
     _check_can_create_in(name, path.parent, path)
