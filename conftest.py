@@ -8,6 +8,9 @@ nbval collects from ``lessons/`` and ``solutions/`` are marked here.
 
 import pytest
 
+# `lowdim-course execute X.ipynb` saves X.executed.ipynb next to X: a run's output, never a test.
+collect_ignore_glob = ["*.executed.ipynb"]
+
 
 def pytest_collection_modifyitems(config, items):
     for item in items:

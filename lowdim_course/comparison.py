@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .history import History, error_label
-from .networks import compressed_network, original_network
+from .networks import INITS, compressed_network, original_network
 from .problems import TASKS, make_problem
 from .threads import small_work
-from .training import train
-from .validation import check_choice, check_int
+from .training import OPTIMIZERS, train
+from .validation import check_choice, check_float, check_int, check_positive
 
 # The reference settings: the problem sizes of Kwon et al.'s notebooks, with lr = 50 for MF (the
 # course's choice; the paper's MF notebook uses lr = 1).
@@ -110,8 +110,37 @@ def resolve_settings(task: str, **overrides) -> dict:
             raise ValueError(f"{key} applies to task {TASK_ONLY[key]!r} only, not {task!r}")
         settings[key] = value
     if settings.get("r_hat") is None:
-        settings["r_hat"] = 2 * check_int("r", settings["r"], low=1)
+        settings["r_hat"] = 2 * check_int("r", settings["r"])  # its range: check_settings
+    check_settings(settings)
     return settings
+
+
+def check_settings(settings: dict) -> None:
+    """ValueError naming the first setting out of its range, before anything is built or trained.
+
+    The same ranges the problem, the networks and ``train`` check later: d >= 2,
+    1 <= r <= d/2, r <= r_hat <= d, depth >= 2, eps, lr, alpha > 0, steps >= 0, tol >= 0,
+    stop_error > 0 (or None), seed >= 0, completion's p in (0, 1], sensing's m >= 1.
+    """
+    d = check_int("d", settings["d"], low=2)
+    r = check_int("r", settings["r"], low=1, high=d // 2)
+    r_hat = check_int("r_hat", settings["r_hat"], low=1, high=d)
+    if r_hat < r:
+        raise ValueError(f"r_hat must be >= r={r} (the target's rank), got {r_hat}")
+    check_int("depth", settings["depth"], low=2)
+    for name in ("eps", "lr", "alpha"):
+        check_positive(name, settings[name])
+    check_int("steps", settings["steps"], low=0)
+    check_float("tol", settings["tol"], low=0.0)
+    if settings.get("stop_error") is not None:
+        check_positive("stop_error", settings["stop_error"])
+    check_int("seed", settings["seed"], low=0)
+    check_choice("init", settings["init"], INITS)
+    check_choice("optimizer", settings["optimizer"], OPTIMIZERS)
+    if "p" in settings:
+        check_float("p", settings["p"], low=0.0, high=1.0, low_open=True)
+    if "m" in settings:
+        check_int("m", settings["m"], low=1)
 
 
 def build_problem(settings: dict):

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import psutil
 import torch
@@ -37,7 +36,7 @@ from .comparison import (
     resolve_settings,
     run_both,
 )
-from .files import save_figure_atomically, write_atomically
+from .files import check_output_folder, save_figure_atomically, write_atomically
 from .history import History
 from .problems import TASKS
 from .validation import check_choice, resolve_device, resolve_dtype
@@ -241,9 +240,7 @@ def reproduce(
     ``'mnist1d'``) picks its data set and is checked before any training.
     """
     check_choice("task", task, EXPERIMENTS)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"out_dir must be a folder, got the file {out_dir}")
+    out_dir = check_output_folder("out_dir", out_dir)  # before any training
     if data is not None and task != "nonlinear":
         raise ValueError(f"data applies to the 'nonlinear' experiment only, not to {task!r}")
     if task == "nonlinear":

@@ -203,7 +203,11 @@ def stage(root: Path, staging: Path) -> Path:
     ignore = shutil.ignore_patterns(*_UNUSED_MATHJAX)
     shutil.copytree(mathjax, staging / "_static" / "mathjax", ignore=ignore)
     (staging / "lessons").mkdir()
-    notebooks = sorted((root / "lessons").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = sorted(
+        path
+        for path in (root / "lessons").glob("[0-9][0-9]_*.ipynb")
+        if not path.name.endswith(".executed.ipynb")  # lowdim-course execute's copies
+    )
     if not notebooks:
         raise ValueError(f"no lesson notebooks in {root / 'lessons'}")
     for path in notebooks:

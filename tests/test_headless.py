@@ -67,10 +67,13 @@ def test_a_kernel_that_dies_ends_the_run_with_a_message(tmp_path):
 def test_cli_execute_saves_outputs_and_reports_cell_errors(tmp_path, capsys):
     path = tmp_path / "n.ipynb"
     nbformat.write(new_notebook(cells=[new_code_cell("print(2 + 2)")]), path)
+    before = path.read_bytes()
     assert main(["execute", str(path)]) == 0
-    saved = nbformat.read(path, as_version=4)
-    assert saved.cells[0].outputs[0].text == "4\n"
+    saved = nbformat.read(tmp_path / "n.executed.ipynb", as_version=4)  # a new file by default
+    assert saved.cells[0].outputs[0].text == "4\n" and path.read_bytes() == before
     assert "wrote" in capsys.readouterr().out
+    assert main(["execute", str(path), "--in-place"]) == 0  # the input only when asked
+    assert nbformat.read(path, as_version=4).cells[0].outputs[0].text == "4\n"
     nbformat.write(new_notebook(cells=[new_code_cell("raise KeyError('k')")]), path)
     assert main(["execute", str(path), "--output", str(tmp_path / "out.ipynb")]) == 1
     assert "cell 1: KeyError" in capsys.readouterr().err

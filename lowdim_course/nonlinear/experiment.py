@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..files import save_figure_atomically, write_atomically
+from ..files import check_output_folder, save_figure_atomically, write_atomically
 from ..threads import cpu_threads
 from ..validation import (
     check_choice,
@@ -251,7 +251,7 @@ def reproduce_nonlinear(device="cpu", out_dir=Path("."), progress: bool = True, 
     (``summarize``'s dict) into ``out_dir``, each atomically (temp file + ``os.replace``), and
     returns the summary with the two paths added.
     """
-    out_dir = Path(out_dir)
+    out_dir = check_output_folder("out_dir", out_dir)  # before any training
     out_dir.mkdir(parents=True, exist_ok=True)
     data = check_choice("data", overrides.get("data", DEFAULTS["data"]), DATA_SETS)
     base = REPRODUCE_SETTINGS if data == "digits" else MNIST1D_REPRODUCE_SETTINGS
