@@ -33,6 +33,7 @@ BIN = Path(sys.executable).parent
 SINGLEUSER = BIN / "jupyterhub-singleuser"
 # where .ci/run installs it (npm install --prefix .ci/node configurable-http-proxy@5)
 LOCAL_CHP = ROOT / ".ci" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
+ARTIFACTS = ROOT / "test-artifacts" / "classroom"
 BRANCH = "classroom"  # the branch of the bare copy that the links pull: this checkout's HEAD
 PASSWORD = "lowdim-class-" + secrets.token_hex(4)
 SPAWN_SECONDS = 180  # a user's server up, with other students starting theirs on 2 cores
@@ -242,16 +243,35 @@ def wait_until_idle(page, timeout: float) -> None:
 
 
 def run_all(page, notebook_panel, timeout: float) -> None:
-    """Run All Cells and wait; AssertionError names the cells that did not run."""
-    notebook_panel.locator(".jp-CodeCell").first.locator(".jp-InputPrompt").click()
-    _menu(page, "Run", "Run All Cells")
+    """Clear the outputs, Run All Cells and wait; AssertionError names the cells that did not run.
+
+    A Run All that starts no cell within 30 s (the kernel's connection was not up yet on a busy
+    machine) is asked once more."""
     prompts = notebook_panel.locator(".jp-CodeCell .jp-InputPrompt")
-    _wait_for(lambda: any(re.search(r"[\d*]", t) for t in prompts.all_inner_texts()), 60,
-              "the first cell's start")  # fmt: skip
+    notebook_panel.locator(".jp-CodeCell").first.locator(".jp-InputPrompt").click()
+    _menu(page, "Edit", "Clear Outputs of All Cells")
+    _wait_for(lambda: not any(re.search(r"\d", t) for t in prompts.all_inner_texts()), 30,
+              "clearing the outputs")  # fmt: skip
+    for attempt in range(2):
+        _menu(page, "Run", "Run All Cells")
+        try:
+            _wait_for(lambda: any(re.search(r"[\d*]", t) for t in prompts.all_inner_texts()), 30,
+                      "the first cell's start")  # fmt: skip
+            break
+        except AssertionError:
+            if attempt:
+                raise
     wait_until_idle(page, timeout)
     unrun = [i + 1 for i, t in enumerate(prompts.all_inner_texts()) if not re.search(r"\[\d+\]", t)]
     if unrun:
         raise AssertionError(f"code cells that did not run: {unrun}")
+
+
+def screenshot(page, name: str) -> None:
+    """A picture of the page in test-artifacts/classroom/ (for a failure's report)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(Exception):
+        page.screenshot(path=ARTIFACTS / f"{name}.png")
 
 
 def slider_panel(page, notebook_panel, index: int = 0):

@@ -28,6 +28,7 @@ from hub_tools import (
     run_all,
     running_hub,
     save,
+    screenshot,
     slider_panel,
 )
 
@@ -47,11 +48,17 @@ def _student(hub, user, results):
             browser = launch_browser(playwright)
             try:
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                page, notebook = open_lesson(context, hub, user, LESSON)
-                run_all(page, notebook, RUN_SECONDS)
-                panel = slider_panel(page, notebook)
-                seconds = move_slider(page, panel)
-                save(page)
+                page = None
+                try:
+                    page, notebook = open_lesson(context, hub, user, LESSON)
+                    run_all(page, notebook, RUN_SECONDS)
+                    panel = slider_panel(page, notebook)
+                    seconds = move_slider(page, panel)
+                    save(page)
+                except BaseException:
+                    for shown in context.pages:
+                        screenshot(shown, f"{user}_failure")
+                    raise
                 results[user] = {"redraw_seconds": seconds}
             finally:
                 browser.close()
