@@ -3,9 +3,8 @@
 The hub of tests/test_classroom_hub.py (tests/hub_tools.py: JupyterHub with
 configurable-http-proxy, each student's server in a home of its own, one thread per kernel).
 For each class size N, a fresh hub; N students log in at the same time (a Chromium of their own
-each), open lesson 04 from its nbgitpuller link and run it up to its first slider panel (the
-cells above it and the panel's own; ``--run-all`` runs the whole lesson). Then all N move that
-panel's first slider at the same moment, ``--moves`` times (waiting for each other between
+each), open lesson 04 from its nbgitpuller link and run all its cells. Then all N move the first
+slider of its first panel at the same moment, ``--moves`` times (waiting for each other between
 moves): the latency is the time from the key press to the panel's new figure in the page.
 Memory is the resident size (RSS) of each student's processes (their single-user server and its
 kernel, found by ``JUPYTERHUB_USER`` in their environment), after the moves.
@@ -53,24 +52,7 @@ THRESHOLD_SECONDS = 1.0  # the slowest slider move a student should wait
 RUN_SECONDS = 900
 
 
-def _run_to_first_panel(page, notebook):
-    """The cells above the first slider panel, and the panel's own cell."""
-    from test_browser import _menu
-
-    panels = notebook.locator(".jp-Cell", has=page.locator(".jp-InputArea"))
-    cells = notebook.locator(".jp-Cell")
-    sources = cells.locator(".jp-InputArea").all_inner_texts()
-    first = next(i for i, text in enumerate(sources) if "slider_panel(" in text)
-    del panels
-    cells.nth(first).locator(".jp-InputPrompt").click()
-    _menu(page, "Run", "Run All Above Selected Cell")
-    wait_until_idle(page, RUN_SECONDS)
-    cells.nth(first).locator(".jp-InputPrompt").click()
-    _menu(page, "Run", "Run Selected Cell")
-    wait_until_idle(page, RUN_SECONDS)
-
-
-def _student(hub, user, moves, run_everything, barrier, results):
+def _student(hub, user, moves, barrier, results):
     from playwright.sync_api import sync_playwright
 
     try:
@@ -80,10 +62,7 @@ def _student(hub, user, moves, run_everything, barrier, results):
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
                 page, notebook = open_lesson(context, hub, user, LESSON)
                 started = time.perf_counter()
-                if run_everything:
-                    run_all(page, notebook, RUN_SECONDS)
-                else:
-                    _run_to_first_panel(page, notebook)
+                run_all(page, notebook, RUN_SECONDS)
                 results[user] = {"run_seconds": time.perf_counter() - started, "moves": []}
                 panel = slider_panel(page, notebook)
                 for _ in range(moves):
@@ -124,16 +103,13 @@ def _hub_memory(folder: Path) -> int:
     return total
 
 
-def measure(size: int, folder: Path, moves: int, run_everything: bool) -> dict:
+def measure(size: int, folder: Path, moves: int) -> dict:
     users = [f"student{i + 1}" for i in range(size)]
     results: dict[str, dict] = {}
     barrier = threading.Barrier(size + 1)  # the students and this thread (memory)
     with running_hub(folder, users) as hub:
         threads = [
-            threading.Thread(
-                target=_student, args=(hub, u, moves, run_everything, barrier, results)
-            )
-            for u in users
+            threading.Thread(target=_student, args=(hub, u, moves, barrier, results)) for u in users
         ]
         for thread in threads:
             thread.start()
@@ -173,12 +149,11 @@ def markdown(result: dict) -> str:
         if result["busy"]
         else ""
     )
-    part = "the whole lesson" if result["run_all"] else "the cells up to its first slider panel"
     lines = [
         f"Measured {result['date']} on {result['cpus']} CPUs ({result['cpu_model']}){load}: a "
         f"JupyterHub on this machine (tests/hub_tools.py), N students at once, each in a Chromium "
         f"of their own on the same machine, open lesson 04 from its nbgitpuller link, run "
-        f"{part}, then all move the first slider of the first panel together, "
+        "all its cells, then all move the first slider of the first panel together, "
         f"{result['moves']} times; one thread per kernel (OMP_NUM_THREADS=1). Latency: key press "
         "to the panel's new figure in the page. Memory: resident size (RSS) of each student's "
         "server and kernel. The machine was shared with other jobs (noisy: compare the rows, "
@@ -205,28 +180,45 @@ def markdown(result: dict) -> str:
 
 
 def summarise(result: dict) -> None:
-    rows, cpus = result["rows"], result["cpus"]
-    fits = [row["students"] for row in rows if row["latency_max_s"] < result["threshold_s"]]
+    """Students per core and memory per student, from the rows.
+
+    A class "fits" when its slowest slider move stayed under the threshold. Each kernel runs one
+    thread, so a class of N <= cores students uses N cores at most: students per core is the
+    largest fitting N over min(N, cores)."""
+    rows, cpus, threshold = result["rows"], result["cpus"], result["threshold_s"]
+    fits = [row["students"] for row in rows if row["latency_max_s"] < threshold]
     if fits:
         most = max(fits)
-        result["students_per_core"] = most / cpus
-        result["students_per_core_summary"] = (
-            f"{most / cpus:.1f} ({most} students on {cpus} cores kept every move under "
-            f"{result['threshold_s']:g} s"
-            + (
-                ""
-                if most == max(r["students"] for r in rows)
-                else f"; {min(r['students'] for r in rows if r['students'] > most)} did not"
-            )
-            + ")"
+        per_core = most / min(most, cpus)
+        larger = [r for r in rows if r["students"] > most]
+        summary = (
+            f"{per_core:.1f} ({most} student(s) on {cpus} cores kept every move under "
+            f"{threshold:g} s, using at most {min(most, cpus)} core(s): one thread per kernel"
         )
+        if larger:
+            first = min(larger, key=lambda r: r["students"])
+            summary += (
+                f"; {first['students']} did not: slowest {first['latency_max_s']:.2f} s, median "
+                f"{first['latency_median_s']:.2f} s"
+            )
+        summary += ")"
     else:
-        result["students_per_core"] = 0.0
-        result["students_per_core_summary"] = "under 0.5: even one student waited longer"
+        per_core = 0.0
+        summary = f"none: even one student waited over {threshold:g} s"
+    medians = [row["students"] for row in rows if row["latency_median_s"] < threshold]
+    if medians:
+        summary += (
+            f"; the median move stayed under {threshold:g} s up to {max(medians)} students "
+            f"({max(medians) / cpus:.1f} per core)"
+        )
+    result["students_per_core"] = per_core
+    result["students_per_core_summary"] = summary
     worst = max(row["memory_per_student_max_mib"] for row in rows)
     result["memory_per_student_mib"] = worst
     result["memory_per_student_summary"] = (
-        f"at most {worst:.0f} MiB (the largest student's server and kernel, any class size)"
+        f"at most {worst:.0f} MiB (the largest student's server and kernel, any class size), "
+        f"plus {max(r['memory_hub_and_proxy_mib'] for r in rows):.0f} MiB once for the hub and "
+        "its proxy"
     )
 
 
@@ -235,10 +227,15 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 3, 6])
     parser.add_argument("--moves", type=int, default=5)
     parser.add_argument("--busy", type=int, default=0, help="processes spinning meanwhile")
-    parser.add_argument("--run-all", action="store_true", help="run the whole lesson first")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--name", default="classroom")
+    parser.add_argument(
+        "--render", action="store_true", help="rewrite the table from the saved JSON, no run"
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        result = json.loads((args.out / f"{args.name}.json").read_text())
+        return _write(result, args.out, args.name)
     reason = missing_pieces()
     if reason:
         print(f"cannot start a class hub here: {reason}", file=sys.stderr)
@@ -251,7 +248,7 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as scratch:
             for size in args.sizes:
                 print(f"== {size} student(s)", flush=True)
-                row = measure(size, Path(scratch) / f"class{size}", args.moves, args.run_all)
+                row = measure(size, Path(scratch) / f"class{size}", args.moves)
                 print(json.dumps({k: v for k, v in row.items() if k != "latencies_s"}), flush=True)
                 rows.append(row)
     finally:
@@ -263,15 +260,18 @@ def main(argv=None) -> int:
         "cpus": os.cpu_count(),
         "cpu_model": cpu_model(),
         "busy": args.busy,
-        "run_all": args.run_all,
         "moves": args.moves,
         "threshold_s": THRESHOLD_SECONDS,
         "rows": rows,
     }
+    return _write(result, args.out, args.name)
+
+
+def _write(result: dict, out: Path, name: str) -> int:
     summarise(result)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / f"{args.name}.md").write_text(markdown(result))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{name}.md").write_text(markdown(result))
     print(markdown(result))
     return 0
 
