@@ -4,8 +4,10 @@ A JupyterHub on 127.0.0.1 (tests/hub_tools.py: configurable-http-proxy, one shar
 each student's server in a home of its own under the test's folder). Three students log in at
 the same time, each in a browser of their own, and open lesson 04 from its nbgitpuller link
 (``links.nbgitpuller_url``, pulling a local bare copy of this repository's HEAD); each runs all
-cells, moves a slider and sees the panel redrawn, and saves. The instructor then grades the three
-saved notebooks, read from the three homes, with the course's grader (docs/grading.md).
+cells, moves a slider and sees the panel redrawn, and saves. Each student's server runs in their
+home and shows only it; the other students' servers refuse their browser (403). The instructor
+then grades the three saved notebooks, read from the three homes, with the course's grader
+(docs/grading.md), and each report is for its own student's file.
 
 Needs jupyterhub and nbgitpuller (the ``classroom`` extra), configurable-http-proxy (npm),
 Chromium and Playwright; skips with the reason when one is missing, except under ``.ci/run``,
@@ -55,11 +57,21 @@ def _student(hub, user, results):
                     panel = slider_panel(page, notebook)
                     seconds = move_slider(page, panel)
                     save(page)
+                    # what this student's browser may read: their own server, not the others'
+                    own = context.request.get(f"{hub.url}/user/{user}/api/contents/")
+                    listing = sorted(item["name"] for item in own.json()["content"])
+                    others = {
+                        other: context.request.get(
+                            f"{hub.url}/user/{other}/api/contents/lowdim-course/{LESSON}"
+                        ).status
+                        for other in STUDENTS
+                        if other != user
+                    }
                 except BaseException:
                     for shown in context.pages:
                         screenshot(shown, f"{user}_failure")
                     raise
-                results[user] = {"redraw_seconds": seconds}
+                results[user] = {"redraw_seconds": seconds, "listing": listing, "others": others}
             finally:
                 browser.close()
     except BaseException as error:  # reported by the test, in the main thread
@@ -98,6 +110,7 @@ def test_three_students_at_once_then_the_instructor_grades_their_notebooks(tmp_p
         for thread in threads:
             thread.join()
         failed = {user: r["error"] for user, r in results.items() if "error" in r}
+        failed.update({user: "did not finish" for user in STUDENTS if user not in results})
         assert not failed, (
             f"{failed}\n--- hub log ---\n{(hub.folder / 'hub.log').read_text()[-4000:]}"
         )
@@ -109,6 +122,11 @@ def test_three_students_at_once_then_the_instructor_grades_their_notebooks(tmp_p
             for home_variable, cwd in servers[user]:
                 assert home_variable == str(home)
                 assert Path(cwd).is_relative_to(home), (user, cwd)
+
+    for user in STUDENTS:
+        # a server's root is its student's home, and another student's server refuses them
+        assert results[user]["listing"] == ["lowdim-course"], results[user]["listing"]
+        assert set(results[user]["others"].values()) == {403}, results[user]["others"]
 
     saved = {}
     for user, home in homes.items():
