@@ -24,7 +24,16 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from test_browser import CHROMIUM, LAB_SETTINGS, _free_port, _menu, _panel_images, _stop, _wait_for
+from test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LAB_SETTINGS,
+    _free_port,
+    _menu,
+    _panel_images,
+    _stop,
+    _wait_for,
+)
 
 from lowdim_course import links
 
@@ -308,6 +317,4 @@ def save(page) -> None:
 
 
 def launch_browser(playwright):
-    from test_browser import CHROMIUM_ARGS
-
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
