@@ -13,11 +13,17 @@ show::
 
 so adding a lesson adds its row in both places, and no summary is kept twice. README's rows also
 link the lesson in Google Colab (``links.colab_url``).
+
+For a class on a JupyterHub, ``python -m lowdim_course.course_map --hub https://hub.example.edu``
+prints one nbgitpuller link per lesson (``links.nbgitpuller_url``), a Markdown table for the
+instructor to hand out (docs/classroom.md).
 """
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,3 +106,50 @@ def sync(root: Path) -> list[Path]:
             path.write_text(new, encoding="utf-8")
             changed.append(path)
     return changed
+
+
+HUB_HEADER = ["| lesson | open on the class hub |", "|---|---|"]
+
+
+def hub_table(
+    entries: list[LessonEntry],
+    hub_url: str,
+    ref: str = links.PINNED_REF,
+    repository_url: str = links.REPOSITORY_URL,
+) -> str:
+    """One row per lesson: its name and its nbgitpuller link on ``hub_url``."""
+    rows = []
+    for e in entries:
+        url = links.nbgitpuller_url(hub_url, f"lessons/{e.stem}.ipynb", ref, repository_url)
+        rows.append(f"| {e.number} {e.title} | [open]({url}) |")
+    return "\n".join([*HUB_HEADER, *rows])
+
+
+def main(argv: list[str] | None = None, root: Path | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lowdim_course.course_map",
+        description="Print one nbgitpuller link per lesson for a class's JupyterHub "
+        "(a Markdown table).",
+    )
+    parser.add_argument(
+        "--hub", required=True, help="the hub's address, e.g. https://hub.example.edu"
+    )
+    parser.add_argument("--ref", default=links.PINNED_REF, help="the git ref students pull")
+    parser.add_argument(
+        "--repository", default=links.REPOSITORY_URL, help="the repository students pull"
+    )
+    arguments = parser.parse_args(argv)
+    root = Path(__file__).resolve().parents[1] if root is None else root
+    entries = [lesson_entry(source) for source in lesson_sources(root)]
+    if not entries:
+        parser.error(f"no lesson sources under {root / 'lessons' / 'src'}")
+    try:
+        table = hub_table(entries, arguments.hub, arguments.ref, arguments.repository)
+    except ValueError as error:
+        parser.error(str(error))
+    sys.stdout.write(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,6 +12,8 @@ variable that replaces what is installed (a wheel file, for a test without the n
 
 from __future__ import annotations
 
+import urllib.parse
+
 REPOSITORY = "lowdim-course/lowdim-course"
 REPOSITORY_URL = f"https://github.com/{REPOSITORY}"
 # the static site, published from main by .github/workflows/site.yml (GitHub Pages)
@@ -59,3 +61,50 @@ if "google.colab" in sys.modules:  # Colab draws ipywidgets 8 sliders with its w
     from google.colab import output
 
     output.enable_custom_widget_manager()'''
+
+
+# The folder nbgitpuller clones the repository into, in the student's home: the repository's name.
+CLONE_FOLDER = REPOSITORY.split("/")[-1]
+NBGITPULLER_APPS = ("lab", "notebook")
+
+
+def nbgitpuller_url(
+    hub_url: str,
+    notebook: str,
+    ref: str = PINNED_REF,
+    repository_url: str = REPOSITORY_URL,
+    app: str = "lab",
+) -> str:
+    """A link that clones (or updates) the course in a hub user's home and opens ``notebook``.
+
+    nbgitpuller's ``git-pull`` endpoint, reached through the hub's ``user-redirect`` (so one link
+    serves every student: the hub sends each to their own server)::
+
+        {hub_url}/hub/user-redirect/git-pull?repo=R&branch=B&targetpath=lowdim-course
+            &urlpath=lab/tree/lowdim-course/{notebook}
+
+    ``targetpath`` is given, not left to nbgitpuller's default (the last part of ``repo``), so
+    that a mirror or a local bare clone (``.../lowdim-course.git``) lands in the same folder as
+    the course's own repository. A second click pulls again and merges the student's edits.
+    """
+    parsed = urllib.parse.urlsplit(hub_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"hub_url must be an http:// or https:// address, got {hub_url!r}")
+    if parsed.query or parsed.fragment:
+        raise ValueError(f"hub_url must have no query or fragment, got {hub_url!r}")
+    if app not in NBGITPULLER_APPS:
+        raise ValueError(f"app must be one of {NBGITPULLER_APPS}, got {app!r}")
+    notebook = notebook.strip("/")
+    if not notebook:
+        raise ValueError("notebook must be a path inside the repository, got an empty one")
+    opener = "lab/tree" if app == "lab" else "notebooks"
+    query = urllib.parse.urlencode(
+        {
+            "repo": repository_url,
+            "branch": ref,
+            "targetpath": CLONE_FOLDER,
+            "urlpath": f"{opener}/{CLONE_FOLDER}/{notebook}",
+        },
+        quote_via=urllib.parse.quote,
+    )
+    return f"{hub_url.rstrip('/')}/hub/user-redirect/git-pull?{query}"

@@ -80,3 +80,29 @@ def test_the_summary_is_read_from_the_header(tmp_path):
         "---\nlowdim_course:\n  summary: '  modes:   one at a time '\n---\n\n# Lesson 01 — X\n"
     )
     assert course_map.lesson_entry(source).summary == "modes: one at a time"
+
+
+def test_the_hub_table_links_every_lesson_on_the_class_hub(capsys):
+    from urllib.parse import parse_qs, urlsplit
+
+    hub = "https://hub.example.edu"
+    assert course_map.main(["--hub", hub, "--ref", "v9"], root=ROOT) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == course_map.HUB_HEADER
+    notebooks = sorted(p.name for p in (ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
+    assert len(lines) - 2 == len(notebooks)
+    for line, notebook in zip(lines[2:], notebooks, strict=True):
+        assert line.startswith(f"| {notebook[:2]} ")
+        url = line.split("](", 1)[1].rsplit(")", 1)[0]
+        assert url.startswith(f"{hub}/hub/user-redirect/git-pull?")
+        query = parse_qs(urlsplit(url).query)
+        assert query["urlpath"] == [f"lab/tree/lowdim-course/lessons/{notebook}"]
+        assert query["branch"] == ["v9"]
+        assert query["repo"] == [links.REPOSITORY_URL]
+
+
+def test_a_bad_hub_address_stops_the_command_with_its_name(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        course_map.main(["--hub", "hub.example.edu"], root=ROOT)
+    assert stopped.value.code == 2
+    assert "hub_url must be an http" in capsys.readouterr().err

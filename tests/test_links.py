@@ -107,3 +107,42 @@ def test_a_release_tag_names_this_version():
     assert links.INSTALL_SOURCE.endswith(f"@{links.PINNED_REF}")
     assert f"/blob/{links.PINNED_REF}/" in links.colab_url("lessons/00_start_here.ipynb")
     assert f"/{links.PINNED_REF}?urlpath=" in links.binder_url("lessons/00_start_here.ipynb")
+
+
+@pytest.mark.parametrize("hub", ["https://hub.example.edu", "http://127.0.0.1:8000/base/"])
+def test_an_nbgitpuller_link_parses_back_to_its_repository_branch_and_path(hub):
+    from urllib.parse import parse_qs, urlsplit
+
+    repository = "file:///srv/class/lowdim-course.git"  # a mirror: not the default's folder name
+    link = links.nbgitpuller_url(hub, "lessons/04 a&b.ipynb", ref="v1.0", repository_url=repository)
+    parts = urlsplit(link)
+    hub_parts = urlsplit(hub)
+    assert (parts.scheme, parts.netloc) == (hub_parts.scheme, hub_parts.netloc)
+    assert parts.path == hub_parts.path.rstrip("/") + "/hub/user-redirect/git-pull"
+    assert parse_qs(parts.query, strict_parsing=True) == {
+        "repo": [repository],
+        "branch": ["v1.0"],
+        "targetpath": ["lowdim-course"],
+        "urlpath": ["lab/tree/lowdim-course/lessons/04 a&b.ipynb"],
+    }
+    classic = urlsplit(links.nbgitpuller_url(hub, "lessons/x.ipynb", app="notebook"))
+    assert parse_qs(classic.query)["urlpath"] == ["notebooks/lowdim-course/lessons/x.ipynb"]
+    assert parse_qs(classic.query)["repo"] == [links.REPOSITORY_URL]
+    assert parse_qs(classic.query)["branch"] == [links.PINNED_REF]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"hub_url": "hub.example.edu"}, "hub_url must be an http"),
+        ({"hub_url": "ftp://hub.example.edu"}, "hub_url must be an http"),
+        ({"hub_url": "https://"}, "hub_url must be an http"),
+        ({"hub_url": "https://hub.example.edu/?next=x"}, "hub_url must have no query"),
+        ({"hub_url": "https://hub.example.edu", "app": "colab"}, "app must be one of"),
+        ({"hub_url": "https://hub.example.edu", "notebook": "/"}, "notebook must be a path"),
+    ],
+)
+def test_a_bad_nbgitpuller_argument_is_named(arguments, message):
+    arguments = {"notebook": "lessons/00_start_here.ipynb", **arguments}
+    with pytest.raises(ValueError, match=message):
+        links.nbgitpuller_url(**arguments)
