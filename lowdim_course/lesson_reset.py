@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .files import check_output_file, save_atomically
+from .links import REPOSITORY_URL
 
 BACKUPS = ".backups"
 FOLDERS = {False: "lessons", True: "solutions"}
-REPOSITORY = "https://github.com/lowdim-course/lowdim-course"
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ def _git(root: Path, *arguments: str) -> subprocess.CompletedProcess:
 def checkout_root(root: Path) -> Path:
     """``root`` if it is the top of a git checkout with a commit, else ValueError saying how."""
     advice = (
-        f"get the course with git (git clone {REPOSITORY}) and run reset there, or download "
-        f"the notebook again from {REPOSITORY}"
+        f"get the course with git (git clone {REPOSITORY_URL}) and run reset there, or download "
+        f"the notebook again from {REPOSITORY_URL}"
     )
     try:
         top = _git(root, "rev-parse", "--show-toplevel")
