@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 
 import pytest
 
-from lowdim_course.demos import lesson06_mnist1d, lesson06_slider_table
+from lowdim_course.demos import lesson06, lesson06_mnist1d, lesson06_slider_table
 from lowdim_course.demos.lesson06 import (
     claim_over_splits,
     claim_timing_over_splits,
@@ -87,8 +87,9 @@ def test_moving_a_slider_recomputes():
     assert panel.result["block_params"] == 2 * WIDTH * 9 + 2 * 81
 
 
-def test_the_table_holds_every_position_of_the_panel_and_a_move_is_fast():
-    import time
+def test_the_table_holds_every_position_of_the_panel_and_a_move_trains_nothing(monkeypatch):
+    """Every position the panel offers is in the shipped table, and a move reads it: nothing is
+    trained (how long a move takes is measured by benchmarks/notebook_benchmark.py, not here)."""
     from pathlib import Path
 
     source = next((Path(__file__).parents[1] / "lessons" / "src").glob("06_*.md")).read_text()
@@ -104,12 +105,15 @@ def test_the_table_holds_every_position_of_the_panel_and_a_move_is_fast():
     assert set(table) == set(lesson06_slider_table.grid())
     panel = _panel()
     three_models()  # the cached default runs, as in the lesson before the panel
-    slowest = 0.0
+
+    trained = []  # a widget callback's exception is shown, not raised: record calls instead
+    monkeypatch.setattr(lesson06, "compressed_run", lambda *args: trained.append(args))
+    last = lesson06_slider_table.entry(4, 10.0, 5)
     for control, value in ((0, 64), (2, 5), (1, 0.5), (0, 4), (1, 10.0)):
-        started = time.perf_counter()
         panel.kwargs_widgets[control].value = value
-        slowest = max(slowest, time.perf_counter() - started)
-    assert slowest <= 0.5, f"a slider move took {slowest:.2f} s"
+    assert not trained, f"the panel trained {trained} instead of reading the table"
+    assert panel.result["block_params"] == last["block_params"]
+    assert panel.result["final_accuracy"] == pytest.approx(last["test_accuracy"][-1])
 
 
 @pytest.mark.parametrize("setting", [(64, 10.0, 5), (4, 0.5, 2), (40, 1.0, 3)])

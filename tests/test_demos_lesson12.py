@@ -7,8 +7,6 @@ matplotlib.use("Agg")
 
 import json
 import re
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -100,24 +98,19 @@ def test_the_table_covers_exactly_the_lessons_toggles(table):
     assert len(table) == len(lesson12_table.grid()) == 72
 
 
-def test_a_panel_move_read_from_the_table_is_fast(table, monkeypatch, capsys):
-    """Each move, its figure rendered to PNG as in a notebook, must cost under 0.5 s of CPU time
-    in this process (a loaded machine stretches the wall clock, not the work), and the median
-    move under 0.5 s of wall time too."""
-    monkeypatch.setattr(lesson12, "geometry_data", _must_not_compute)
+def test_a_panel_move_reads_the_table_and_computes_nothing(table, monkeypatch, capsys):
+    """Each move reads the shipped table and draws its figure: nothing is trained (how long a
+    move takes is measured by benchmarks/notebook_benchmark.py, not asserted here)."""
+    computed = []  # a widget callback's exception is shown, not raised: record calls instead
+    monkeypatch.setattr(lesson12, "geometry_data", lambda setting: computed.append(setting))
     panel = _panel()
-    walls, cpus = [], []
     moves = ((2, 200), (0, "sgd"), (1, 3.0), (3, 0.3), (2, 25), (1, 0.3), (0, "adam"))
     with capture_figures() as figures:
         for control, value in moves:
-            wall, cpu = time.perf_counter(), time.process_time()
             panel.kwargs_widgets[control].value = value
-            walls.append(time.perf_counter() - wall)
-            cpus.append(time.process_time() - cpu)
+    assert not computed, f"{computed} were computed, not read from the table"
     assert len(figures) == len(moves)
     assert panel.result["setting"] == lesson_setting("adam", 0.3, 25, 0.3)
-    assert max(cpus) <= 0.5, f"a move took {max(cpus):.2f} s of CPU"
-    assert statistics.median(walls) <= 0.5, f"the median move took {statistics.median(walls):.2f} s"
 
 
 def _must_not_compute(setting):
